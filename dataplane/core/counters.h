@@ -1,0 +1,87 @@
+// Per-lcore counters: one writer (the owning worker), any number of readers (the
+// control thread sums them for `show ports`, telemetry and metrics).
+//
+// Ordering: every counter is a std::atomic<uint64_t> written with relaxed load+store
+// by its single owner (a plain add in the generated code, no lock prefix) and read
+// with relaxed loads by the control thread. Totals are therefore eventually consistent,
+// which is all a counter needs; no counter is used for synchronisation.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "dataplane/core/types.h"
+
+namespace gp {
+
+class RelaxedCounter {
+ public:
+  void add(uint64_t n) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Why a frame was dropped. Every drop in the dataplane names one of these.
+enum class Drop : uint8_t {
+  kRunt = 0,        // shorter than an Ethernet header
+  kBadSrcMac,       // source MAC is multicast/broadcast or all zero
+  kOversize,        // longer than the ingress adapter's MTU allows
+  kLinkDown,        // ingress or the only egress adapter is not attached / cable out
+  kNoSegment,       // ingress port is not part of any segment in the running config
+  kSamePort,        // destination was learned on the ingress port itself
+  kPolicy,          // the only destination's promiscuous policy refuses the frame
+  kNoDestination,   // flooded, but no other member of the segment may take it
+  kTxFull,          // the egress queue did not take the frame
+  kCount
+};
+inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
+inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
+    "runt",      "bad_src_mac", "oversize",       "link_down", "no_segment",
+    "same_port", "policy",      "no_destination", "tx_full",
+};
+
+// Worker-wide events that are not tied to a port.
+enum class WorkerEvent : uint8_t {
+  kLearnQueued = 0,   // learn event handed to the MAC learner
+  kLearnRingFull,     // learn event lost: ring full (frame itself still forwarded)
+  kFloods,            // frames flooded (broadcast, multicast, unknown unicast)
+  kSnoopCopies,       // extra copies for promiscuous adapters
+  kCount
+};
+inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
+inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
+    "learn_queued", "learn_ring_full", "floods", "snoop_copies"};
+
+struct alignas(64) PortCounters {
+  RelaxedCounter rx_packets, rx_bytes, tx_packets, tx_bytes;
+  std::array<RelaxedCounter, kDropCount> drops;
+
+  void drop(Drop d, uint64_t n = 1) noexcept { drops[static_cast<size_t>(d)].add(n); }
+};
+
+struct alignas(64) WorkerCounters {
+  std::array<PortCounters, kMaxPorts> ports;
+  std::array<RelaxedCounter, kWorkerEventCount> events;
+  RelaxedCounter loops;
+
+  void event(WorkerEvent e, uint64_t n = 1) noexcept { events[static_cast<size_t>(e)].add(n); }
+};
+
+// A plain sum, built by the control thread from every worker's counters.
+struct PortTotals {
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  std::array<uint64_t, kDropCount> drops{};
+  uint64_t drops_total() const noexcept {
+    uint64_t t = 0;
+    for (uint64_t d : drops) t += d;
+    return t;
+  }
+};
+
+}  // namespace gp

@@ -1,0 +1,76 @@
+// Fast path: the poll loop. See worker.h.
+#include "dataplane/core/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane/l2/l2_stage.h"
+#include "dataplane/parse/classify_stage.h"
+
+namespace gp {
+
+void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  PortCounters& pc = ctx.counters->ports[batch.in_port];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
+  pc.rx_packets.add(batch.n);
+  pc.rx_bytes.add(bytes);
+  classify_stage(ctx, snap, batch);
+  if (batch.n != 0) l2_stage(ctx, snap, batch);
+}
+
+void flush_tx(WorkerContext& ctx) noexcept {
+  for (uint16_t d = 0; d < ctx.tx.n_dirty; ++d) {
+    const uint16_t port = ctx.tx.dirty[d];
+    TxStaging::Queue& q = ctx.tx.q[port];
+    uint32_t lens[kBurst];
+    for (uint16_t i = 0; i < q.n; ++i) lens[i] = rte_pktmbuf_pkt_len(q.pkts[i]);
+    const uint16_t sent = rte_eth_tx_burst(port, ctx.queue_id, q.pkts, q.n);
+    PortCounters& pc = ctx.counters->ports[port];
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < sent; ++i) bytes += lens[i];
+    pc.tx_packets.add(sent);
+    pc.tx_bytes.add(bytes);
+    if (sent < q.n) {
+      pc.drop(Drop::kTxFull, q.n - sent);
+      rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+    }
+    q.n = 0;
+  }
+  ctx.tx.n_dirty = 0;
+}
+
+uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
+  uint32_t total = 0;
+  Batch batch;
+  for (uint16_t port : snap.rx_ports) {
+    batch.in_port = port;
+    batch.n = rte_eth_rx_burst(port, ctx.queue_id, batch.pkts, kBurst);
+    if (batch.n == 0) continue;
+    total += batch.n;
+    process_batch(ctx, snap, batch);
+    flush_tx(ctx);
+  }
+  return total;
+}
+
+int worker_main(void* arg) {
+  auto* w = static_cast<WorkerLaunch*>(arg);
+  WorkerContext& ctx = *w->ctx;
+  rte_rcu_qsbr* v = w->holder->qsbr();
+  rte_rcu_qsbr_thread_register(v, ctx.worker_id);
+  rte_rcu_qsbr_thread_online(v, ctx.worker_id);
+  while (!w->stop->load(std::memory_order_acquire)) {
+    ctx.now_tsc = rte_rdtsc();
+    const Snapshot* snap = w->holder->acquire();
+    if (snap != nullptr) poll_once(ctx, *snap);
+    ctx.counters->loops.add(1);
+    rte_rcu_qsbr_quiescent(v, ctx.worker_id);  // holds no snapshot pointer past here
+  }
+  rte_rcu_qsbr_thread_offline(v, ctx.worker_id);
+  rte_rcu_qsbr_thread_unregister(v, ctx.worker_id);
+  return 0;
+}
+
+}  // namespace gp

@@ -1,0 +1,49 @@
+// Everything one worker lcore owns: its queue index, its counters, its learn ring and
+// its tx staging buffers. Exactly one thread uses a WorkerContext at a time; the
+// control thread only reads `counters` (relaxed, see counters.h).
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <cstdint>
+
+#include "dataplane/core/counters.h"
+#include "dataplane/core/types.h"
+
+namespace gp {
+
+class Fdb;
+
+// A MAC learned or moved, from a worker to the single FDB writer (l2/learner.h).
+struct LearnEvent {
+  uint64_t key;       // Fdb::make_key(segment, mac)
+  uint16_t port;
+  uint16_t generation;
+  uint32_t pad_;
+};
+static_assert(sizeof(LearnEvent) == 16);
+
+struct TxStaging {
+  struct Queue {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBurst];
+  };
+  std::array<Queue, kMaxPorts> q;
+  std::array<uint16_t, kMaxPorts> dirty{};
+  uint16_t n_dirty = 0;
+};
+
+struct alignas(64) WorkerContext {
+  uint16_t worker_id = 0;
+  uint16_t queue_id = 0;     // this worker's rx and tx queue on every port
+  uint64_t now_tsc = 0;      // set once per poll loop (tests inject it)
+  uint64_t tsc_hz = 1;
+  Fdb* fdb = nullptr;
+  rte_ring* learn_ring = nullptr;  // SP/SC, elements are LearnEvent
+  WorkerCounters* counters = nullptr;
+  TxStaging tx;
+};
+
+}  // namespace gp

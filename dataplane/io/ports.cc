@@ -1,0 +1,107 @@
+// Control path: see ports.h.
+#include "dataplane/io/ports.h"
+
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+
+#include <cstring>
+
+namespace gp {
+
+namespace {
+bool has_kv(const std::string& devargs, const std::string& key) {
+  size_t pos = 0;
+  while ((pos = devargs.find(',', pos)) != std::string::npos) {
+    ++pos;
+    if (devargs.compare(pos, key.size() + 1, key + "=") == 0) return true;
+  }
+  return false;
+}
+
+std::string err(const std::string& what, int rc) {
+  return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
+}
+}  // namespace
+
+std::string devargs_device(const std::string& devargs) {
+  return devargs.substr(0, devargs.find(','));
+}
+
+std::string normalize_devargs(const std::string& devargs, uint16_t queues) {
+  std::string out = devargs;
+  if (devargs_device(devargs).rfind("net_af_packet", 0) == 0) {
+    if (!has_kv(out, "qpairs")) out += ",qpairs=" + std::to_string(queues);
+    if (!has_kv(out, "framecnt")) out += ",framecnt=4096";
+  }
+  return out;
+}
+
+const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool,
+                              const PortOptions& opt) {
+  const std::string devargs = normalize_devargs(user_devargs, opt.queues);
+  const std::string device = devargs_device(devargs);
+  uint16_t pid = 0;
+  if (rte_eth_dev_get_port_by_name(device.c_str(), &pid) == 0)
+    throw PortError("device " + device + " is already open");
+  int rc = rte_dev_probe(devargs.c_str());
+  if (rc != 0) throw PortError(err("DPDK cannot open port '" + devargs + "'", rc));
+  if (rte_eth_dev_get_port_by_name(device.c_str(), &pid) != 0) {
+    // PCI devices may be named differently from their devargs; nothing else is expected.
+    throw PortError("port '" + devargs + "' probed but no ethdev named " + device + " appeared");
+  }
+  rte_eth_dev_info info{};
+  rc = rte_eth_dev_info_get(pid, &info);
+  rte_device* dev = rc == 0 ? info.device : nullptr;
+  auto fail = [&](const std::string& what, int code) {
+    rte_eth_dev_stop(pid);
+    rte_eth_dev_close(pid);
+    if (dev != nullptr) rte_dev_remove(dev);
+    throw PortError(err("port " + device + ": " + what, code));
+  };
+  if (rc != 0) fail("cannot read device info", rc);
+  if (info.max_rx_queues < opt.queues || info.max_tx_queues < opt.queues)
+    fail("needs " + std::to_string(opt.queues) + " rx and tx queues (one per worker), device has " +
+             std::to_string(info.max_rx_queues) + "/" + std::to_string(info.max_tx_queues),
+         EINVAL);
+  rte_eth_conf conf{};
+  if ((rc = rte_eth_dev_configure(pid, opt.queues, opt.queues, &conf)) != 0)
+    fail("configure failed", rc);
+  uint16_t rxd = opt.rx_desc, txd = opt.tx_desc;
+  rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
+  const int socket = rte_eth_dev_socket_id(pid);
+  const unsigned sock = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
+  for (uint16_t q = 0; q < opt.queues; ++q) {
+    if ((rc = rte_eth_rx_queue_setup(pid, q, rxd, sock, nullptr, pool)) != 0)
+      fail("rx queue setup failed", rc);
+    if ((rc = rte_eth_tx_queue_setup(pid, q, txd, sock, nullptr)) != 0)
+      fail("tx queue setup failed", rc);
+  }
+  // af_packet reports max_rx_pktlen 1518 although larger frames pass (TESTING.md):
+  // MTU is best effort here; the switch enforces it per adapter in the dataplane.
+  rte_eth_dev_set_mtu(pid, opt.mtu);
+  if ((rc = rte_eth_dev_start(pid)) != 0) fail("start failed", rc);
+  if (opt.promiscuous) rte_eth_promiscuous_enable(pid);
+  OpenPort p{pid, device, devargs, {}, dev};
+  rte_eth_macaddr_get(pid, &p.mac);
+  ports_.push_back(p);
+  return ports_.back();
+}
+
+void PortSet::set_link(uint16_t port_id, bool up) noexcept {
+  if (up)
+    rte_eth_dev_set_link_up(port_id);
+  else
+    rte_eth_dev_set_link_down(port_id);
+}
+
+void PortSet::close_all() noexcept {
+  for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) {
+    rte_eth_dev_stop(it->port_id);
+    rte_eth_dev_close(it->port_id);
+    if (it->dev != nullptr) rte_dev_remove(it->dev);
+  }
+  ports_.clear();
+}
+
+}  // namespace gp

@@ -1,0 +1,64 @@
+// Opening and closing DPDK ports from devargs (control path, start-up and shutdown).
+// Each port gets `queues` rx and `queues` tx queues: worker w polls rx queue w and
+// sends on tx queue w of every port, so no queue is ever shared between lcores.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct rte_device;
+
+namespace gp {
+
+struct PortError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct PortOptions {
+  uint16_t queues = 1;
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  uint16_t mtu = 1500;
+  bool promiscuous = true;
+};
+
+struct OpenPort {
+  uint16_t port_id;
+  std::string device;  // DPDK device name (first devargs field)
+  std::string devargs; // as probed, after normalize_devargs
+  rte_ether_addr mac;
+  rte_device* dev;  // for rte_dev_remove at close
+};
+
+// Adds the options guestport needs to a user's devargs when they are missing:
+// net_af_packet gets qpairs=<queues> (one socket per worker, PACKET_FANOUT) and
+// framecnt=4096 (the default 512 loses frames silently under load).
+std::string normalize_devargs(const std::string& devargs, uint16_t queues);
+
+// The device name part of devargs ("net_tap0" of "net_tap0,iface=x").
+std::string devargs_device(const std::string& devargs);
+
+class PortSet {
+ public:
+  PortSet() = default;
+  ~PortSet() { close_all(); }
+  PortSet(const PortSet&) = delete;
+  PortSet& operator=(const PortSet&) = delete;
+
+  // Probes, configures and starts a port. Throws PortError saying what DPDK refused.
+  const OpenPort& open(const std::string& devargs, rte_mempool* pool, const PortOptions& opt);
+  // Best effort link control (af_packet: the veth's IFF_UP; tap: the tap's carrier).
+  static void set_link(uint16_t port_id, bool up) noexcept;
+  void close_all() noexcept;
+  const std::vector<OpenPort>& ports() const noexcept { return ports_; }
+
+ private:
+  std::vector<OpenPort> ports_;
+};
+
+}  // namespace gp

@@ -1,0 +1,124 @@
+// Writer side of the FDB (control thread only): create, learn, age, flush, iterate.
+#include "dataplane/l2/fdb.h"
+
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/snapshot.h"
+
+namespace gp {
+
+namespace {
+std::atomic<unsigned> g_fdb_seq{0};
+
+uint64_t encode(uint16_t port, uint16_t generation, uint32_t position) {
+  return (static_cast<uint64_t>(position) << 32) | (static_cast<uint64_t>(generation) << 16) |
+         port;
+}
+}  // namespace
+
+Fdb::Fdb(uint32_t capacity, rte_rcu_qsbr* qsbr) : capacity_(capacity) {
+  std::string name = "gp_fdb" + std::to_string(g_fdb_seq.fetch_add(1));
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  p.entries = capacity;
+  p.key_len = sizeof(uint64_t);
+  p.hash_func = rte_hash_crc;
+  p.hash_func_init_val = 0;
+  p.socket_id = static_cast<int>(rte_socket_id());
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  h_ = rte_hash_create(&p);
+  if (h_ == nullptr) throw std::runtime_error("cannot create the MAC table (" + name + ")");
+  if (qsbr != nullptr) {
+    rte_hash_rcu_config rc{};
+    rc.v = qsbr;
+    rc.mode = RTE_HASH_QSBR_MODE_DQ;
+    if (rte_hash_rcu_qsbr_add(h_, &rc) != 0) {
+      rte_hash_free(h_);
+      throw std::runtime_error("cannot attach RCU reclamation to the MAC table");
+    }
+  }
+  int32_t max_id = rte_hash_max_key_id(h_);
+  seen_ = std::make_unique<std::atomic<uint64_t>[]>(static_cast<size_t>(max_id) + 1);
+}
+
+Fdb::~Fdb() { rte_hash_free(h_); }
+
+bool Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept {
+  void* old = nullptr;
+  int32_t pos = rte_hash_lookup_data(h_, &key, &old);
+  if (pos >= 0) {
+    pos = rte_hash_lookup(h_, &key);
+  } else {
+    // New key: insert with data 0 first to learn its slot. Generation 0 never matches
+    // a segment (generations start at 1), so a reader seeing 0 treats it as a miss.
+    pos = rte_hash_add_key(h_, &key);
+    if (pos < 0) return false;
+  }
+  seen_[static_cast<uint32_t>(pos)].store(now, std::memory_order_relaxed);
+  uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
+  if (reinterpret_cast<uintptr_t>(old) == d) return true;
+  return rte_hash_add_key_data(h_, &key, reinterpret_cast<void*>(static_cast<uintptr_t>(d))) == 0;
+}
+
+uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {
+  std::vector<uint64_t> doomed;
+  const void* k = nullptr;
+  void* d = nullptr;
+  uint32_t next = 0;
+  while (rte_hash_iterate(h_, &k, &d, &next) >= 0) {
+    uint64_t key = *static_cast<const uint64_t*>(k);
+    uint64_t data = reinterpret_cast<uintptr_t>(d);
+    auto seg = static_cast<uint16_t>(key >> 48);
+    bool stale = seg >= snap.segments.size();
+    if (!stale) {
+      const Segment& s = snap.segments[seg];
+      uint64_t idle = now - seen_[data_position(data)].load(std::memory_order_relaxed);
+      stale = data_generation(data) != s.fdb_generation ||
+              snap.ports[data_port(data)].segment != seg ||
+              idle > static_cast<uint64_t>(s.ageing_s) * tsc_hz;
+    }
+    if (stale) doomed.push_back(key);
+  }
+  for (uint64_t key : doomed) rte_hash_del_key(h_, &key);
+  return static_cast<uint32_t>(doomed.size());
+}
+
+uint32_t Fdb::flush_port(uint16_t port) noexcept {
+  std::vector<uint64_t> doomed;
+  const void* k = nullptr;
+  void* d = nullptr;
+  uint32_t next = 0;
+  while (rte_hash_iterate(h_, &k, &d, &next) >= 0) {
+    if (data_port(reinterpret_cast<uintptr_t>(d)) == port)
+      doomed.push_back(*static_cast<const uint64_t*>(k));
+  }
+  for (uint64_t key : doomed) rte_hash_del_key(h_, &key);
+  return static_cast<uint32_t>(doomed.size());
+}
+
+void Fdb::for_each(uint64_t now, const std::function<void(const FdbEntryView&)>& fn) const {
+  const void* k = nullptr;
+  void* d = nullptr;
+  uint32_t next = 0;
+  while (rte_hash_iterate(h_, &k, &d, &next) >= 0) {
+    uint64_t key = *static_cast<const uint64_t*>(k);
+    uint64_t data = reinterpret_cast<uintptr_t>(d);
+    if (data_generation(data) == 0) continue;  // half-inserted
+    FdbEntryView v{};
+    v.segment = static_cast<uint16_t>(key >> 48);
+    for (int i = 0; i < RTE_ETHER_ADDR_LEN; ++i)
+      v.mac.addr_bytes[i] = static_cast<uint8_t>(key >> (8 * (RTE_ETHER_ADDR_LEN - 1 - i)));
+    v.port = data_port(data);
+    v.generation = data_generation(data);
+    v.age_tsc = now - seen_[data_position(data)].load(std::memory_order_relaxed);
+    fn(v);
+  }
+}
+
+}  // namespace gp

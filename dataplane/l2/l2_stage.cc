@@ -1,0 +1,129 @@
+// Fast path: see l2_stage.h. One bulk FDB lookup per burst for all source and
+// destination keys, then a scalar pass that decides each frame's egress set.
+#include "dataplane/l2/l2_stage.h"
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/l2/fdb.h"
+#include "dataplane/l2/policy.h"
+
+namespace gp {
+
+namespace {
+
+inline void stage_tx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) noexcept {
+  TxStaging::Queue& q = ctx.tx.q[port];
+  if (q.n == 0) ctx.tx.dirty[ctx.tx.n_dirty++] = port;
+  q.pkts[q.n++] = m;  // at most one copy per frame per port: n <= kBurst
+}
+
+inline void queue_learn(WorkerContext& ctx, uint64_t key, uint16_t port, uint16_t gen) noexcept {
+  LearnEvent ev{key, port, gen, 0};
+  if (rte_ring_sp_enqueue_elem(ctx.learn_ring, &ev, sizeof(ev)) == 0)
+    ctx.counters->event(WorkerEvent::kLearnQueued);
+  else
+    ctx.counters->event(WorkerEvent::kLearnRingFull);
+}
+
+// Sends m to every port in outs (n of them), sharing the mbuf by reference count.
+inline void deliver(WorkerContext& ctx, PortCounters& in_pc, rte_mbuf* m, const uint16_t* outs,
+                    uint16_t n, Drop why_none) noexcept {
+  if (n == 0) {
+    in_pc.drop(why_none);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (n > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
+  for (uint16_t i = 0; i < n; ++i) stage_tx(ctx, outs[i], m);
+}
+
+}  // namespace
+
+void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  const uint16_t in_port = batch.in_port;
+  const PortPolicy& in = snap.ports[in_port];
+  PortCounters& pc = ctx.counters->ports[in_port];
+  if (in.role == PortRole::kUnused || in.segment >= snap.segments.size() || !in.link_up) {
+    pc.drop(in.link_up ? Drop::kNoSegment : Drop::kLinkDown, batch.n);
+    rte_pktmbuf_free_bulk(batch.pkts, batch.n);
+    batch.n = 0;
+    return;
+  }
+  const Segment& seg = snap.segments[in.segment];
+  const uint16_t n = batch.n;
+
+  // Keys: [0, n) sources, [n, 2n) destinations.
+  uint64_t keys[2 * kBurst];
+  const void* key_ptrs[2 * kBurst];
+  uint64_t data[2 * kBurst];
+  for (uint16_t i = 0; i < n; ++i) {
+    const auto* eh = rte_pktmbuf_mtod(batch.pkts[i], const rte_ether_hdr*);
+    keys[i] = Fdb::make_key(in.segment, eh->src_addr);
+    keys[n + i] = Fdb::make_key(in.segment, eh->dst_addr);
+    key_ptrs[i] = &keys[i];
+    key_ptrs[n + i] = &keys[n + i];
+  }
+  const uint64_t hits = ctx.fdb->lookup_bulk(key_ptrs, 2u * n, data);
+  const uint64_t touch_every = fdb_touch_interval(ctx.tsc_hz);
+
+  uint16_t outs[kMaxPorts];
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = batch.pkts[i];
+    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+
+    // Learn or refresh the source.
+    const bool src_hit = (hits >> i) & 1;
+    if (src_hit && Fdb::data_generation(data[i]) == seg.fdb_generation &&
+        Fdb::data_port(data[i]) == in_port) {
+      ctx.fdb->touch(Fdb::data_position(data[i]), ctx.now_tsc, touch_every);
+    } else {
+      queue_learn(ctx, keys[i], in_port, seg.fdb_generation);
+    }
+
+    // Known unicast destination?
+    uint16_t dst_port = kNoPort;
+    if (!(batch.meta[i].flags & kMetaDstGroup) && ((hits >> (n + i)) & 1) &&
+        Fdb::data_generation(data[n + i]) == seg.fdb_generation)
+      dst_port = Fdb::data_port(data[n + i]);
+
+    uint16_t n_out = 0;
+    if (dst_port != kNoPort) {
+      if (dst_port == in_port) {
+        deliver(ctx, pc, m, outs, 0, Drop::kSamePort);
+        continue;
+      }
+      const PortPolicy& out = snap.ports[dst_port];
+      const DstKind kind = out.role == PortRole::kGuest ? DstKind::kGuest : DstKind::kOther;
+      if (may_receive(in, out, eh->dst_addr, kind) && len <= out.max_frame)
+        outs[n_out++] = dst_port;
+      Drop why = out.link_up ? Drop::kPolicy : Drop::kLinkDown;
+      if (len > out.max_frame) why = Drop::kOversize;
+      const uint16_t direct = n_out;
+      for (uint16_t s = 0; s < seg.n_sniffers; ++s) {
+        const uint16_t p = seg.sniffers[s];
+        if (p == in_port || p == dst_port) continue;
+        const PortPolicy& sp = snap.ports[p];
+        if (may_receive(in, sp, eh->dst_addr, kind) && len <= sp.max_frame) outs[n_out++] = p;
+      }
+      if (n_out > direct) ctx.counters->event(WorkerEvent::kSnoopCopies, n_out - direct);
+      deliver(ctx, pc, m, outs, n_out, why);
+      continue;
+    }
+
+    // Flood: broadcast, multicast, unknown unicast.
+    const DstKind kind = (batch.meta[i].flags & kMetaDstGroup) ? DstKind::kGroup : DstKind::kOther;
+    for (uint16_t s = 0; s < seg.n_members; ++s) {
+      const uint16_t p = seg.members[s];
+      if (p == in_port) continue;
+      const PortPolicy& op = snap.ports[p];
+      if (may_receive(in, op, eh->dst_addr, kind) && len <= op.max_frame) outs[n_out++] = p;
+    }
+    ctx.counters->event(WorkerEvent::kFloods);
+    deliver(ctx, pc, m, outs, n_out, Drop::kNoDestination);
+  }
+  batch.n = 0;
+}
+
+}  // namespace gp

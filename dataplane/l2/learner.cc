@@ -1,0 +1,42 @@
+// Control-thread side of MAC learning: validates each event against the running
+// snapshot (a worker may have queued it under an older one) and writes the Fdb.
+#include "dataplane/l2/learner.h"
+
+#include "dataplane/core/snapshot.h"
+#include "dataplane/core/worker_context.h"
+
+namespace gp {
+
+uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
+  constexpr unsigned kChunk = 64;
+  LearnEvent ev[kChunk];
+  uint32_t applied = 0;
+  for (rte_ring* r : rings_) {
+    unsigned n = 0;
+    while ((n = rte_ring_dequeue_burst_elem(r, ev, sizeof(LearnEvent), kChunk, nullptr)) > 0) {
+      for (unsigned i = 0; i < n; ++i) {
+        const LearnEvent& e = ev[i];
+        auto seg = static_cast<uint16_t>(e.key >> 48);
+        if (e.port >= kMaxPorts || seg >= snap.segments.size()) continue;
+        if (snap.ports[e.port].segment != seg) continue;  // port moved since
+        if (snap.segments[seg].fdb_generation != e.generation) continue;
+        uint64_t key = e.key;
+        uint64_t before[1] = {0};
+        const void* kp[1] = {&key};
+        bool existed = fdb_.lookup_bulk(kp, 1, before) & 1;
+        if (!fdb_.learn(e.key, e.port, e.generation, now)) {
+          ++table_full_;
+          continue;
+        }
+        ++applied;
+        if (!existed || Fdb::data_generation(before[0]) != e.generation)
+          ++learned_;
+        else if (Fdb::data_port(before[0]) != e.port)
+          ++moves_;
+      }
+    }
+  }
+  return applied;
+}
+
+}  // namespace gp

@@ -1,0 +1,40 @@
+// The single FDB writer: drains every worker's learn ring into the Fdb and ages it.
+// Runs on the control thread; never on a worker.
+#pragma once
+
+#include <rte_ring.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/l2/fdb.h"
+
+namespace gp {
+
+struct Snapshot;
+
+class Learner {
+ public:
+  explicit Learner(Fdb& fdb) : fdb_(fdb) {}
+
+  void add_ring(rte_ring* r) { rings_.push_back(r); }
+  // Applies queued learn events; returns how many were applied.
+  uint32_t drain(const Snapshot& snap, uint64_t now) noexcept;
+  uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {
+    uint32_t n = fdb_.age(snap, now, tsc_hz);
+    aged_ += n;
+    return n;
+  }
+
+  uint64_t learned() const noexcept { return learned_; }
+  uint64_t moves() const noexcept { return moves_; }
+  uint64_t table_full() const noexcept { return table_full_; }
+  uint64_t aged() const noexcept { return aged_; }
+
+ private:
+  Fdb& fdb_;
+  std::vector<rte_ring*> rings_;
+  uint64_t learned_ = 0, moves_ = 0, table_full_ = 0, aged_ = 0;
+};
+
+}  // namespace gp
