@@ -85,3 +85,22 @@ struct PortTotals {
 };
 
 }  // namespace gp
+
+namespace gp {
+
+// Control thread: sums one port's counters over every worker.
+template <typename Range>
+PortTotals sum_port(const Range& workers, uint16_t port) {
+  PortTotals t;
+  for (const WorkerCounters* w : workers) {
+    const PortCounters& c = w->ports[port];
+    t.rx_packets += c.rx_packets.get();
+    t.rx_bytes += c.rx_bytes.get();
+    t.tx_packets += c.tx_packets.get();
+    t.tx_bytes += c.tx_bytes.get();
+    for (size_t d = 0; d < kDropCount; ++d) t.drops[d] += c.drops[d].get();
+  }
+  return t;
+}
+
+}  // namespace gp

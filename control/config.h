@@ -1,0 +1,136 @@
+// The configuration model: what the YAML file says, after parsing and type checks,
+// with the source location of every item so that later stages (validate, compile,
+// opening ports) can report file:line:column. Plain data, no DPDK.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/types.h"
+#include "nic_models/nic_models.h"
+
+namespace gp {
+
+struct SourceLoc {
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+};
+
+struct Diagnostic {
+  std::string file;
+  SourceLoc loc;
+  std::string message;
+  std::string to_string() const;  // "file:line:column: error: message"
+};
+
+struct Ipv4Cidr {
+  uint32_t addr = 0;  // host byte order
+  uint8_t prefix = 0;
+  uint32_t mask() const { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
+  std::string to_string() const;
+};
+
+enum class AttachMode { kNone, kNat, kNatNetwork, kBridged, kInternal, kHostOnly, kGeneric };
+std::string_view attach_mode_name(AttachMode m);
+
+struct PortForward {
+  std::string name;
+  std::string proto;  // tcp | udp
+  std::optional<uint32_t> host_ip;
+  uint16_t host_port = 0;
+  std::optional<uint32_t> guest_ip;
+  uint16_t guest_port = 0;
+  SourceLoc loc;
+};
+
+struct ApplianceConfig {
+  unsigned workers = 1;
+  std::vector<unsigned> worker_cpus;  // empty: 1, 2, ... wrapped to the machine's CPUs
+  std::string control_socket = "/run/guestport/control.sock";
+  std::string hugepages = "auto";  // auto | on | off
+  unsigned memory_mb = 256;
+  std::string file_prefix = "guestport";
+  uint32_t mac_table_size = 65536;
+  SourceLoc loc;
+};
+
+struct UplinkConfig {
+  std::string name;
+  std::string device;  // DPDK devargs
+  std::optional<Ipv4Cidr> address;
+  std::optional<uint32_t> gateway;
+  uint16_t mtu = 1500;
+  SourceLoc loc, device_loc;
+};
+
+struct HostInterface {
+  std::string name = "gphost0";
+  Ipv4Cidr address{0xC0A83801u, 24};  // 192.168.56.1/24, VirtualBox's default
+  SourceLoc loc;
+};
+
+struct NetworkConfig {
+  std::string name;
+  AttachMode mode = AttachMode::kInternal;
+  std::string uplink;               // bridged, natnetwork
+  std::optional<Ipv4Cidr> network;  // natnetwork
+  std::optional<bool> dhcp;
+  unsigned mac_ageing_s = 300;
+  std::optional<HostInterface> host_interface;  // hostonly
+  std::vector<PortForward> port_forwards;
+  bool implicit = false;  // created by an adapter's attach (internal:NAME)
+  SourceLoc loc, uplink_loc;
+};
+
+struct AdapterConfig {
+  unsigned slot = 0;
+  AttachMode attach = AttachMode::kNone;
+  std::string network;  // the NAME of internal:NAME etc.; empty for nat / none
+  NicModel model = kDefaultNicModel;
+  rte_ether_addr mac{};
+  bool mac_given = false;
+  Promiscuous promiscuous = Promiscuous::kDeny;
+  uint16_t mtu = 1500;
+  bool cable_connected = true;
+  std::string port;  // DPDK devargs
+  std::vector<PortForward> port_forwards;
+  SourceLoc loc, attach_loc, port_loc, mac_loc;
+};
+
+struct VmConfig {
+  std::string name;
+  std::map<unsigned, AdapterConfig> adapters;  // slot 1..8
+  SourceLoc loc;
+};
+
+inline constexpr unsigned kMaxAdapters = 8;
+
+struct Config {
+  std::string file;
+  ApplianceConfig appliance;
+  std::vector<UplinkConfig> uplinks;
+  std::vector<NetworkConfig> networks;
+  std::vector<VmConfig> vms;
+
+  const UplinkConfig* find_uplink(const std::string& n) const;
+  const NetworkConfig* find_network(const std::string& n) const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;
+  std::vector<Diagnostic> errors;
+  bool ok() const { return config.has_value() && errors.empty(); }
+};
+
+// Parse helpers, shared with guestportctl and tests.
+std::optional<rte_ether_addr> parse_mac(const std::string& s);
+std::string format_mac(const rte_ether_addr& a);
+std::optional<uint32_t> parse_ipv4(const std::string& s);
+std::string format_ipv4(uint32_t a);
+std::optional<Ipv4Cidr> parse_cidr(const std::string& s);
+
+}  // namespace gp

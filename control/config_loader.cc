@@ -1,0 +1,462 @@
+// Control path: see config_loader.h. Uses yaml-cpp's node marks for locations.
+#include "control/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "control/validate.h"
+
+namespace gp {
+
+namespace {
+
+SourceLoc loc_of(const YAML::Node& n) {
+  YAML::Mark m = n.Mark();
+  return SourceLoc{m.line + 1, m.column + 1};
+}
+
+class Loader {
+ public:
+  Loader(std::string file, std::vector<Diagnostic>& errs) : file_(std::move(file)), errs_(errs) {}
+
+  void error(SourceLoc loc, std::string msg) { errs_.push_back({file_, loc, std::move(msg)}); }
+  void error(const YAML::Node& n, std::string msg) { error(loc_of(n), std::move(msg)); }
+
+  bool is_map(const YAML::Node& n, const std::string& what) {
+    if (n.IsMap()) return true;
+    error(n, what + " must be a mapping (key: value)");
+    return false;
+  }
+
+  // Reports unknown and duplicate keys; returns the key->node pairs in order.
+  std::vector<std::pair<std::string, YAML::Node>> entries(
+      const YAML::Node& map, const std::string& where, const std::set<std::string>& allowed) {
+    std::vector<std::pair<std::string, YAML::Node>> out;
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        error(it->first, "keys in " + where + " must be plain names");
+        continue;
+      }
+      std::string k = it->first.Scalar();
+      if (!seen.insert(k).second) {
+        error(it->first, "duplicate key '" + k + "' in " + where);
+        continue;
+      }
+      if (!allowed.empty() && !allowed.count(k)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(it->first, "unknown key '" + k + "' in " + where + " (expected one of: " + list + ")");
+        continue;
+      }
+      out.emplace_back(k, it->second);
+    }
+    return out;
+  }
+
+  std::optional<std::string> str(const YAML::Node& n, const std::string& what) {
+    if (n.IsScalar()) return n.Scalar();
+    error(n, what + " must be a string");
+    return std::nullopt;
+  }
+
+  std::optional<uint64_t> uint(const YAML::Node& n, const std::string& what, uint64_t lo,
+                               uint64_t hi) {
+    uint64_t v = 0;
+    std::string s = n.IsScalar() ? n.Scalar() : "";
+    size_t used = 0;
+    bool ok = !s.empty() && s[0] != '-';
+    if (ok) {
+      try {
+        v = std::stoull(s, &used, 10);
+      } catch (...) {
+        ok = false;
+      }
+    }
+    if (!ok || used != s.size() || v < lo || v > hi) {
+      error(n, what + " must be a whole number from " + std::to_string(lo) + " to " +
+                   std::to_string(hi) + (s.empty() ? "" : ", got '" + s + "'"));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+    bool b = false;
+    if (n.IsScalar() && YAML::convert<bool>::decode(n, b)) return b;
+    error(n, what + " must be true or false");
+    return std::nullopt;
+  }
+
+  std::optional<uint32_t> ipv4(const YAML::Node& n, const std::string& what) {
+    if (n.IsScalar())
+      if (auto a = parse_ipv4(n.Scalar())) return a;
+    error(n, what + " must be an IPv4 address like 198.51.100.1");
+    return std::nullopt;
+  }
+
+  std::optional<Ipv4Cidr> cidr(const YAML::Node& n, const std::string& what) {
+    if (n.IsScalar())
+      if (auto c = parse_cidr(n.Scalar())) return c;
+    error(n, what + " must be an IPv4 prefix like 192.168.22.0/24 (invalid CIDR)");
+    return std::nullopt;
+  }
+
+  void appliance(const YAML::Node& n, ApplianceConfig& a);
+  void uplink(const std::string& name, const YAML::Node& n, UplinkConfig& u);
+  void network(const std::string& name, const YAML::Node& n, NetworkConfig& c);
+  void vm(const std::string& name, const YAML::Node& n, VmConfig& v);
+  void adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n, VmConfig& v);
+  void port_forwards(const YAML::Node& n, std::vector<PortForward>& out);
+  void attach(const YAML::Node& n, AdapterConfig& a);
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic>& errs_;
+};
+
+void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
+  a.loc = loc_of(n);
+  if (!is_map(n, "appliance")) return;
+  for (auto& [k, v] : entries(n, "appliance",
+                              {"workers", "worker_cpus", "control_socket", "hugepages",
+                               "memory_mb", "file_prefix", "mac_table_size"})) {
+    if (k == "workers") {
+      if (auto x = uint(v, "appliance.workers", 1, kMaxWorkers)) a.workers = unsigned(*x);
+    } else if (k == "worker_cpus") {
+      if (!v.IsSequence()) {
+        error(v, "appliance.worker_cpus must be a list of CPU numbers");
+        continue;
+      }
+      for (const auto& c : v)
+        if (auto x = uint(c, "a CPU number", 0, 4095)) a.worker_cpus.push_back(unsigned(*x));
+    } else if (k == "control_socket") {
+      if (auto s = str(v, "appliance.control_socket")) {
+        if (s->empty() || (*s)[0] != '/')
+          error(v, "appliance.control_socket must be an absolute path");
+        else
+          a.control_socket = *s;
+      }
+    } else if (k == "hugepages") {
+      std::string s = v.IsScalar() ? v.Scalar() : "";
+      bool b = false;
+      if (s == "auto")
+        a.hugepages = "auto";
+      else if (v.IsScalar() && YAML::convert<bool>::decode(v, b))
+        a.hugepages = b ? "on" : "off";
+      else
+        error(v, "appliance.hugepages must be auto, true or false");
+    } else if (k == "memory_mb") {
+      if (auto x = uint(v, "appliance.memory_mb", 64, 1u << 20)) a.memory_mb = unsigned(*x);
+    } else if (k == "file_prefix") {
+      if (auto s = str(v, "appliance.file_prefix")) {
+        bool ok = !s->empty() && s->find('/') == std::string::npos;
+        if (ok)
+          a.file_prefix = *s;
+        else
+          error(v, "appliance.file_prefix must be a non-empty name without '/'");
+      }
+    } else if (k == "mac_table_size") {
+      if (auto x = uint(v, "appliance.mac_table_size", 64, 1u << 24)) a.mac_table_size = *x;
+    }
+  }
+}
+
+void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& u) {
+  u.name = name;
+  u.loc = loc_of(n);
+  if (!is_map(n, "uplink '" + name + "'")) return;
+  bool has_device = false;
+  for (auto& [k, v] : entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "mtu"})) {
+    if (k == "device") {
+      if (auto s = str(v, "device")) {
+        u.device = *s;
+        u.device_loc = loc_of(v);
+        has_device = true;
+      }
+    } else if (k == "address") {
+      u.address = cidr(v, "address");
+    } else if (k == "gateway") {
+      u.gateway = ipv4(v, "gateway");
+    } else if (k == "mtu") {
+      if (auto x = uint(v, "mtu", 68, 9000)) u.mtu = uint16_t(*x);
+    }
+  }
+  if (!has_device) error(n, "uplink '" + name + "' needs a device (DPDK devargs)");
+}
+
+void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
+  if (!n.IsSequence()) {
+    error(n, "port_forwards must be a list");
+    return;
+  }
+  for (const auto& r : n) {
+    PortForward pf;
+    pf.loc = loc_of(r);
+    if (!is_map(r, "a port forward")) continue;
+    bool have_hp = false, have_gp = false;
+    for (auto& [k, v] : entries(r, "port forward", {"name", "proto", "host_ip", "host_port",
+                                                    "guest_ip", "guest_port"})) {
+      if (k == "name") {
+        if (auto s = str(v, "name")) pf.name = *s;
+      } else if (k == "proto") {
+        auto s = str(v, "proto");
+        if (s && (*s == "tcp" || *s == "udp"))
+          pf.proto = *s;
+        else if (s)
+          error(v, "proto must be tcp or udp");
+      } else if (k == "host_ip") {
+        pf.host_ip = ipv4(v, "host_ip");
+      } else if (k == "host_port") {
+        if (auto x = uint(v, "host_port", 1, 65535)) pf.host_port = uint16_t(*x), have_hp = true;
+      } else if (k == "guest_ip") {
+        pf.guest_ip = ipv4(v, "guest_ip");
+      } else if (k == "guest_port") {
+        if (auto x = uint(v, "guest_port", 1, 65535)) pf.guest_port = uint16_t(*x), have_gp = true;
+      }
+    }
+    if (pf.proto.empty()) error(r, "a port forward needs proto (tcp or udp)");
+    if (!have_hp || !have_gp) error(r, "a port forward needs host_port and guest_port");
+    out.push_back(pf);
+  }
+}
+
+std::optional<AttachMode> mode_from_name(const std::string& s) {
+  static const std::map<std::string, AttachMode> m = {
+      {"none", AttachMode::kNone},         {"nat", AttachMode::kNat},
+      {"natnetwork", AttachMode::kNatNetwork}, {"bridged", AttachMode::kBridged},
+      {"internal", AttachMode::kInternal}, {"intnet", AttachMode::kInternal},
+      {"hostonly", AttachMode::kHostOnly}, {"generic", AttachMode::kGeneric}};
+  auto it = m.find(s);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig& c) {
+  c.name = name;
+  c.loc = loc_of(n);
+  const std::string where = "network '" + name + "'";
+  if (!is_map(n, where)) return;
+  bool has_mode = false;
+  for (auto& [k, v] : entries(n, where, {"mode", "uplink", "network", "dhcp", "mac_ageing",
+                                         "host_interface", "port_forwards"})) {
+    if (k == "mode") {
+      auto s = str(v, "mode");
+      auto m = s ? mode_from_name(*s) : std::nullopt;
+      if (m && *m != AttachMode::kNone && *m != AttachMode::kNat) {
+        c.mode = *m;
+        has_mode = true;
+      } else if (s) {
+        error(v, "mode must be one of natnetwork, bridged, internal, hostonly, generic, got '" +
+                     *s + "'");
+      }
+    } else if (k == "uplink") {
+      if (auto s = str(v, "uplink")) c.uplink = *s, c.uplink_loc = loc_of(v);
+    } else if (k == "network") {
+      c.network = cidr(v, "network");
+    } else if (k == "dhcp") {
+      c.dhcp = boolean(v, "dhcp");
+    } else if (k == "mac_ageing") {
+      if (auto x = uint(v, "mac_ageing (seconds)", 1, 1000000)) c.mac_ageing_s = unsigned(*x);
+    } else if (k == "host_interface") {
+      HostInterface h;
+      h.loc = loc_of(v);
+      if (is_map(v, "host_interface")) {
+        for (auto& [hk, hv] : entries(v, "host_interface", {"name", "address"})) {
+          if (hk == "name") {
+            auto s = str(hv, "host_interface.name");
+            if (s && !s->empty() && s->size() < 16)
+              h.name = *s;
+            else if (s)
+              error(hv, "host_interface.name must be an interface name of 1 to 15 characters");
+          } else if (hk == "address") {
+            if (auto a = cidr(hv, "host_interface.address")) h.address = *a;
+          }
+        }
+      }
+      c.host_interface = h;
+    } else if (k == "port_forwards") {
+      port_forwards(v, c.port_forwards);
+    }
+  }
+  if (!has_mode) error(n, where + " needs a mode (natnetwork, bridged, internal, hostonly, generic)");
+}
+
+void Loader::attach(const YAML::Node& v, AdapterConfig& a) {
+  a.attach_loc = loc_of(v);
+  auto s = str(v, "attach");
+  if (!s) return;
+  auto colon = s->find(':');
+  std::string mode = s->substr(0, colon);
+  std::string net = colon == std::string::npos ? "" : s->substr(colon + 1);
+  auto m = mode_from_name(mode);
+  const char* expected =
+      "attach must be none, nat, natnetwork:NAME, bridged:NAME, internal:NAME, hostonly:NAME or "
+      "generic:NAME";
+  if (!m) {
+    error(v, std::string(expected) + ", got '" + *s + "'");
+    return;
+  }
+  bool named = *m != AttachMode::kNone && *m != AttachMode::kNat;
+  if (named && net.empty()) {
+    error(v, "attach: " + mode + " needs a network name, as in " + mode + ":NAME");
+    return;
+  }
+  if (!named && colon != std::string::npos) {
+    error(v, "attach: " + mode + " takes no network name");
+    return;
+  }
+  a.attach = *m;
+  a.network = net;
+}
+
+void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n,
+                     VmConfig& v) {
+  auto slot = uint(key, "adapter slot", 1, kMaxAdapters);
+  if (!slot) return;
+  AdapterConfig a;
+  a.slot = unsigned(*slot);
+  a.loc = loc_of(n);
+  const std::string where = "vm '" + vm + "' adapter " + std::to_string(a.slot);
+  if (!is_map(n, where)) return;
+  bool has_attach = false;
+  for (auto& [k, val] : entries(n, where, {"attach", "model", "mac", "promiscuous", "mtu",
+                                           "cable_connected", "port", "port_forwards"})) {
+    if (k == "attach") {
+      attach(val, a);
+      has_attach = true;
+    } else if (k == "model") {
+      auto s = str(val, "model");
+      auto m = s ? nic_model_from_name(*s) : std::nullopt;
+      if (m) {
+        a.model = *m;
+      } else if (s) {
+        std::string list;
+        for (auto nm : nic_model_names()) list += (list.empty() ? "" : ", ") + std::string(nm);
+        error(val, "unknown NIC model '" + *s + "' (expected one of: " + list + ")");
+      }
+    } else if (k == "mac") {
+      auto s = str(val, "mac");
+      auto mac = s ? parse_mac(*s) : std::nullopt;
+      if (mac && !rte_is_multicast_ether_addr(&*mac) && !rte_is_zero_ether_addr(&*mac)) {
+        a.mac = *mac;
+        a.mac_given = true;
+        a.mac_loc = loc_of(val);
+      } else if (s) {
+        error(val, "mac must be a unicast MAC address like 08:00:27:00:00:01, got '" + *s + "'");
+      }
+    } else if (k == "promiscuous") {
+      auto s = str(val, "promiscuous");
+      if (s && *s == "deny")
+        a.promiscuous = Promiscuous::kDeny;
+      else if (s && *s == "allow-vms")
+        a.promiscuous = Promiscuous::kAllowVms;
+      else if (s && *s == "allow-all")
+        a.promiscuous = Promiscuous::kAllowAll;
+      else if (s)
+        error(val, "promiscuous must be deny, allow-vms or allow-all, got '" + *s + "'");
+    } else if (k == "mtu") {
+      if (auto x = uint(val, "mtu", 68, 9000)) a.mtu = uint16_t(*x);
+    } else if (k == "cable_connected") {
+      if (auto b = boolean(val, "cable_connected")) a.cable_connected = *b;
+    } else if (k == "port") {
+      if (auto s = str(val, "port")) a.port = *s, a.port_loc = loc_of(val);
+    } else if (k == "port_forwards") {
+      port_forwards(val, a.port_forwards);
+    }
+  }
+  if (!has_attach) error(n, where + " needs attach (none, nat, internal:NAME, ...)");
+  if (a.attach != AttachMode::kNone && a.port.empty())
+    error(n, where + " needs a port (DPDK devargs of the guest's port)");
+  v.adapters[a.slot] = a;
+}
+
+void Loader::vm(const std::string& name, const YAML::Node& n, VmConfig& v) {
+  v.name = name;
+  v.loc = loc_of(n);
+  const std::string where = "vm '" + name + "'";
+  if (!is_map(n, where)) return;
+  for (auto& [k, val] : entries(n, where, {"adapters"})) {
+    if (!is_map(val, where + " adapters")) continue;
+    std::set<std::string> seen;
+    for (auto it = val.begin(); it != val.end(); ++it) {
+      std::string slot = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (!seen.insert(slot).second) {
+        error(it->first, "duplicate adapter slot " + slot + " in " + where);
+        continue;
+      }
+      adapter(name, it->first, it->second, v);
+    }
+  }
+}
+
+template <typename T, typename Fn>
+void named_section(Loader& L, const YAML::Node& n, const std::string& section, std::vector<T>& out,
+                   Fn fn) {
+  if (!L.is_map(n, section)) return;
+  for (auto& [name, val] : L.entries(n, section, {})) {
+    if (name.empty()) {
+      L.error(val, "names in " + section + " must not be empty");
+      continue;
+    }
+    T item;
+    fn(name, val, item);
+    out.push_back(std::move(item));
+  }
+}
+
+}  // namespace
+
+LoadResult parse_config(const std::string& text, const std::string& file) {
+  LoadResult r;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    r.errors.push_back({file, {e.mark.line + 1, e.mark.column + 1}, "YAML syntax: " + e.msg});
+    return r;
+  }
+  Config c;
+  c.file = file;
+  Loader L(file, r.errors);
+  if (!root.IsMap()) {
+    L.error(SourceLoc{1, 1}, "the configuration must be a mapping with appliance, uplinks, "
+                             "networks and vms");
+    return r;
+  }
+  for (auto& [k, v] : L.entries(root, "the top level", {"appliance", "uplinks", "networks", "vms"})) {
+    if (k == "appliance") {
+      L.appliance(v, c.appliance);
+    } else if (k == "uplinks") {
+      named_section(L, v, "uplinks", c.uplinks,
+                    [&](const std::string& nm, const YAML::Node& n, UplinkConfig& u) { L.uplink(nm, n, u); });
+    } else if (k == "networks") {
+      named_section(L, v, "networks", c.networks,
+                    [&](const std::string& nm, const YAML::Node& n, NetworkConfig& x) { L.network(nm, n, x); });
+    } else if (k == "vms") {
+      named_section(L, v, "vms", c.vms,
+                    [&](const std::string& nm, const YAML::Node& n, VmConfig& x) { L.vm(nm, n, x); });
+    }
+  }
+  r.config = std::move(c);
+  return r;
+}
+
+LoadResult load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back({path, {0, 0}, "cannot read the configuration file"});
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  LoadResult r = parse_config(ss.str(), path);
+  if (r.errors.empty() && r.config) validate_config(*r.config, r.errors);
+  return r;
+}
+
+}  // namespace gp

@@ -1,0 +1,218 @@
+// Control path: see daemon.h.
+#include "control/daemon.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "control/compile.h"
+#include "control/control_socket.h"
+#include "control/eal_args.h"
+#include "control/netdev.h"
+#include "control/views.h"
+#include "dataplane/core/worker.h"
+#include "dataplane/io/ports.h"
+#include "dataplane/l2/fdb.h"
+#include "dataplane/l2/learner.h"
+
+namespace gp {
+
+namespace {
+
+constexpr unsigned kLearnRingSize = 4096;
+
+void print_errors(const std::vector<Diagnostic>& errs) {
+  for (const auto& e : errs) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+}
+
+void print_ports(const nlohmann::json& ports) {
+  std::printf("%-22s %-24s %5s %12s %12s %10s\n", "port", "segment", "link", "rx_packets",
+              "tx_packets", "drops");
+  for (const auto& p : ports)
+    std::printf("%-22s %-24s %5s %12llu %12llu %10llu\n", p["name"].get<std::string>().c_str(),
+                p["segment"].get<std::string>().c_str(), p["link"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(p["rx_packets"].get<uint64_t>()),
+                static_cast<unsigned long long>(p["tx_packets"].get<uint64_t>()),
+                static_cast<unsigned long long>(p["drops"].get<uint64_t>()));
+  std::fflush(stdout);
+}
+
+// Everything that lives between EAL init and cleanup, torn down in reverse order.
+struct Runtime {
+  unsigned n_workers = 0;
+  rte_mempool* pool = nullptr;
+  std::unique_ptr<SnapshotHolder> holder;
+  std::unique_ptr<Fdb> fdb;
+  std::unique_ptr<Learner> learner;
+  std::vector<std::unique_ptr<WorkerCounters>> counters;
+  std::vector<std::unique_ptr<WorkerContext>> contexts;
+  std::vector<WorkerLaunch> launches;
+  std::vector<rte_ring*> rings;
+  PortSet ports;
+  std::atomic<bool> stop_workers{false};
+  bool launched = false;
+
+  ~Runtime() {
+    if (launched) {
+      stop_workers.store(true, std::memory_order_release);
+      rte_eal_mp_wait_lcore();
+    }
+    ports.close_all();
+    learner.reset();
+    fdb.reset();
+    holder.reset();
+    for (rte_ring* r : rings) rte_ring_free(r);
+    rte_mempool_free(pool);
+  }
+};
+
+int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<bool>& stop,
+                 const std::vector<PortPlan>& plans) {
+  Runtime rt;
+  rt.n_workers = cfg.appliance.workers;
+  if (rte_lcore_count() < rt.n_workers + 1) {
+    std::fprintf(stderr, "guestportd: EAL gave %u lcores, need %u\n", rte_lcore_count(),
+                 rt.n_workers + 1);
+    return 1;
+  }
+  const unsigned W = rt.n_workers;
+  const unsigned n_ports = static_cast<unsigned>(plans.size());
+  const unsigned n_mbufs = std::max(8192u, n_ports * W * (1024 + 1024) + W * 1024 + 4096);
+  rt.pool = rte_pktmbuf_pool_create("gp_mbufs", n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+  if (rt.pool == nullptr) {
+    std::fprintf(stderr, "guestportd: cannot allocate %u mbufs (raise appliance.memory_mb)\n",
+                 n_mbufs);
+    return 1;
+  }
+  try {
+    rt.holder = std::make_unique<SnapshotHolder>(W);
+    rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder->qsbr());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "guestportd: %s\n", e.what());
+    return 1;
+  }
+  rt.learner = std::make_unique<Learner>(*rt.fdb);
+  const uint64_t hz = rte_get_tsc_hz();
+  for (unsigned w = 0; w < W; ++w) {
+    std::string name = "gp_learn" + std::to_string(w);
+    rte_ring* r = rte_ring_create_elem(name.c_str(), sizeof(LearnEvent), kLearnRingSize,
+                                       static_cast<int>(rte_socket_id()),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (r == nullptr) {
+      std::fprintf(stderr, "guestportd: cannot create learn ring %s\n", name.c_str());
+      return 1;
+    }
+    rt.rings.push_back(r);
+    rt.learner->add_ring(r);
+    rt.counters.push_back(std::make_unique<WorkerCounters>());
+    auto ctx = std::make_unique<WorkerContext>();
+    ctx->worker_id = static_cast<uint16_t>(w);
+    ctx->queue_id = static_cast<uint16_t>(w);
+    ctx->tsc_hz = hz;
+    ctx->fdb = rt.fdb.get();
+    ctx->learn_ring = r;
+    ctx->counters = rt.counters.back().get();
+    rt.contexts.push_back(std::move(ctx));
+  }
+
+  std::map<std::string, uint16_t> ids;
+  for (const PortPlan& p : plans) {
+    try {
+      PortOptions po;
+      po.queues = static_cast<uint16_t>(W);
+      po.mtu = p.mtu;
+      const OpenPort& op = rt.ports.open(p.devargs, rt.pool, po);
+      ids[p.key] = op.port_id;
+      if (!p.link_up) PortSet::set_link(op.port_id, false);
+      if (p.role == PortRole::kHost && p.host_addr) {
+        std::string err = set_interface_ipv4(p.host_iface, *p.host_addr);
+        if (!err.empty()) throw PortError("host interface " + err);
+      }
+    } catch (const PortError& e) {
+      print_errors({{cfg.file, p.loc, e.what()}});
+      return 1;
+    }
+  }
+  rt.holder->publish(compile_snapshot(plans, ids, 1));
+
+  ControlServer server;
+  if (std::string err = server.open(cfg.appliance.control_socket); !err.empty()) {
+    std::fprintf(stderr, "guestportd: %s\n", err.c_str());
+    return 1;
+  }
+
+  unsigned w = 0;
+  unsigned lcore = 0;
+  rt.launches.resize(W);
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (w == W) break;
+    rt.launches[w] = WorkerLaunch{rt.contexts[w].get(), rt.holder.get(), &rt.stop_workers};
+    rte_eal_remote_launch(worker_main, &rt.launches[w], lcore);
+    ++w;
+  }
+  rt.launched = true;
+  std::printf("guestportd: running %zu ports, %u worker(s); control socket %s\n", plans.size(), W,
+              cfg.appliance.control_socket.c_str());
+  std::fflush(stdout);
+
+  std::vector<const WorkerCounters*> counter_view;
+  for (const auto& c : rt.counters) counter_view.push_back(c.get());
+  uint64_t next_age = rte_rdtsc() + hz;
+  uint64_t next_stats = rte_rdtsc() + hz * static_cast<uint64_t>(opt.stats_interval_s);
+  while (!stop.load(std::memory_order_relaxed)) {
+    const Snapshot& snap = *rt.holder->current();
+    const uint64_t now = rte_rdtsc();
+    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, now, hz};
+    server.poll_once(1, [&](const std::string& req) { return handle_request(view, req); });
+    rt.learner->drain(snap, rte_rdtsc());
+    if (now >= next_age) {
+      rt.learner->age(snap, now, hz);
+      rt.holder->reclaim();
+      next_age = now + hz;
+    }
+    if (opt.stats_interval_s > 0 && now >= next_stats) {
+      print_ports(view_ports(view));
+      next_stats = now + hz * static_cast<uint64_t>(opt.stats_interval_s);
+    }
+  }
+  std::printf("guestportd: stopping\n");
+  server.close();
+  return 0;
+}
+
+}  // namespace
+
+int run_daemon(const Config& cfg, const DaemonOptions& opt, const std::atomic<bool>& stop) {
+  std::vector<Diagnostic> errs;
+  std::vector<PortPlan> plans = plan_ports(cfg, errs);
+  if (!errs.empty()) {
+    print_errors(errs);
+    return 1;
+  }
+  EalPlan eal = eal_args(cfg, read_machine_facts(), opt.argv0);
+  if (!eal.error.empty()) {
+    std::fprintf(stderr, "guestportd: %s\n", eal.error.c_str());
+    return 1;
+  }
+  std::vector<char*> argv;
+  for (auto& a : eal.args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    std::fprintf(stderr, "guestportd: DPDK EAL initialisation failed: %s\n",
+                 rte_strerror(rte_errno));
+    return 1;
+  }
+  int rc = run_with_eal(cfg, opt, stop, plans);
+  rte_eal_cleanup();
+  return rc;
+}
+
+}  // namespace gp

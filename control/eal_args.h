@@ -1,0 +1,28 @@
+// The EAL command line that a config implies: lcores, memory, file prefix, PCI scan.
+// Pure function of the config and the machine facts passed in; unit-tested.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "control/config.h"
+
+namespace gp {
+
+struct MachineFacts {
+  unsigned cpus = 1;                 // online CPUs
+  bool hugetlbfs_mounted = false;
+  unsigned long free_hugepage_mb = 0;
+};
+
+MachineFacts read_machine_facts();
+
+struct EalPlan {
+  std::vector<std::string> args;
+  bool hugepages = false;
+  std::string error;  // set when hugepages: on cannot be honoured
+};
+
+EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv0);
+
+}  // namespace gp

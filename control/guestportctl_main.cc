@@ -1,0 +1,90 @@
+// guestportctl: the operator's CLI. `show` asks the running guestportd over its control
+// socket; `check` validates a config file offline.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "control/config_loader.h"
+#include "control/control_socket.h"
+
+namespace {
+
+std::string s(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  return j.dump();
+}
+
+void print_table(const std::string& what, const nlohmann::json& rows) {
+  if (what == "ports") {
+    std::printf("%-4s %-20s %-7s %-22s %-17s %-5s %-9s %11s %11s %9s\n", "id", "name", "role",
+                "segment", "mac", "link", "promisc", "rx_packets", "tx_packets", "drops");
+    for (const auto& p : rows) {
+      std::printf("%-4s %-20s %-7s %-22s %-17s %-5s %-9s %11s %11s %9s\n", s(p["port_id"]).c_str(),
+                  s(p["name"]).c_str(), s(p["role"]).c_str(), s(p["segment"]).c_str(),
+                  s(p["mac"]).c_str(), s(p["link"]).c_str(), s(p["promiscuous"]).c_str(),
+                  s(p["rx_packets"]).c_str(), s(p["tx_packets"]).c_str(), s(p["drops"]).c_str());
+      for (const auto& [reason, n] : p["drop_reasons"].items())
+        std::printf("     drop %-16s %s\n", reason.c_str(), s(n).c_str());
+    }
+  } else if (what == "fdb") {
+    std::printf("%-24s %-17s %-20s %6s\n", "segment", "mac", "port", "age_s");
+    for (const auto& e : rows)
+      std::printf("%-24s %-17s %-20s %6s\n", s(e["segment"]).c_str(), s(e["mac"]).c_str(),
+                  s(e["port"]).c_str(), s(e["age_s"]).c_str());
+  } else if (what == "networks") {
+    for (const auto& n : rows) {
+      std::printf("%s (mac ageing %ss)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str());
+      for (const auto& m : n["members"]) std::printf("  %s\n", s(m).c_str());
+    }
+  } else {
+    std::printf("%s\n", rows.dump(2).c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"guestportctl: operate a running guestportd"};
+  app.require_subcommand(1);
+  std::string socket = "/run/guestport/control.sock";
+  app.add_option("-s,--socket", socket, "guestportd's control socket");
+
+  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats");
+  std::string what;
+  bool json = false;
+  show->add_option("what", what, "ports, fdb, networks or stats")
+      ->required()
+      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats"}));
+  show->add_flag("--json", json, "print the daemon's JSON as it is");
+
+  auto* check = app.add_subcommand("check", "validate a configuration file");
+  std::string file;
+  check->add_option("-f,--file", file, "configuration file")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  if (*check) {
+    gp::LoadResult r = gp::load_config(file);
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    if (!r.ok()) return 2;
+    std::printf("%s: configuration is valid\n", file.c_str());
+    return 0;
+  }
+  try {
+    std::string reply = gp::control_request(socket, "show " + what);
+    nlohmann::json j = nlohmann::json::parse(reply);
+    if (j.is_object() && j.contains("error")) {
+      std::fprintf(stderr, "guestportctl: %s\n", s(j["error"]).c_str());
+      return 1;
+    }
+    if (json)
+      std::printf("%s\n", j.dump().c_str());
+    else
+      print_table(what, j);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "guestportctl: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

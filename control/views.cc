@@ -1,0 +1,115 @@
+// Control path: see views.h.
+#include "control/views.h"
+
+#include "control/config.h"
+
+namespace gp {
+
+namespace {
+const char* role_name(PortRole r) {
+  switch (r) {
+    case PortRole::kGuest: return "guest";
+    case PortRole::kUplink: return "uplink";
+    case PortRole::kHost: return "host";
+    case PortRole::kUnused: break;
+  }
+  return "unused";
+}
+const char* promisc_name(Promiscuous p) {
+  switch (p) {
+    case Promiscuous::kDeny: return "deny";
+    case Promiscuous::kAllowVms: return "allow-vms";
+    case Promiscuous::kAllowAll: return "allow-all";
+  }
+  return "?";
+}
+std::string segment_name(const Snapshot& s, uint16_t seg) {
+  return seg < s.segment_names.size() ? s.segment_names[seg] : "";
+}
+}  // namespace
+
+nlohmann::json view_ports(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (uint16_t port : v.snap.rx_ports) {
+    const PortPolicy& p = v.snap.ports[port];
+    PortTotals t = sum_port(v.workers, port);
+    nlohmann::json drops = nlohmann::json::object();
+    for (size_t d = 0; d < kDropCount; ++d)
+      if (t.drops[d] != 0) drops[std::string(kDropNames[d])] = t.drops[d];
+    out.push_back({{"port_id", port},
+                   {"name", v.snap.port_names[port]},
+                   {"role", role_name(p.role)},
+                   {"segment", segment_name(v.snap, p.segment)},
+                   {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
+                   {"link", p.link_up ? "up" : "down"},
+                   {"promiscuous", promisc_name(p.promisc)},
+                   {"mtu", p.max_frame - RTE_ETHER_HDR_LEN},
+                   {"rx_packets", t.rx_packets},
+                   {"rx_bytes", t.rx_bytes},
+                   {"tx_packets", t.tx_packets},
+                   {"tx_bytes", t.tx_bytes},
+                   {"drops", t.drops_total()},
+                   {"drop_reasons", drops}});
+  }
+  return out;
+}
+
+nlohmann::json view_fdb(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  v.fdb.for_each(v.now_tsc, [&](const FdbEntryView& e) {
+    bool current = e.segment < v.snap.segments.size() &&
+                   v.snap.segments[e.segment].fdb_generation == e.generation;
+    if (!current) return;
+    out.push_back({{"segment", segment_name(v.snap, e.segment)},
+                   {"mac", format_mac(e.mac)},
+                   {"port", e.port < kMaxPorts ? v.snap.port_names[e.port] : ""},
+                   {"port_id", e.port},
+                   {"age_s", e.age_tsc / v.tsc_hz}});
+  });
+  return out;
+}
+
+nlohmann::json view_networks(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < v.snap.segments.size(); ++i) {
+    const Segment& s = v.snap.segments[i];
+    nlohmann::json members = nlohmann::json::array();
+    for (uint16_t m = 0; m < s.n_members; ++m) members.push_back(v.snap.port_names[s.members[m]]);
+    out.push_back({{"name", v.snap.segment_names[i]},
+                   {"mac_ageing_s", s.ageing_s},
+                   {"members", members}});
+  }
+  return out;
+}
+
+nlohmann::json view_stats(const RuntimeView& v) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (const WorkerCounters* w : v.workers) {
+    nlohmann::json e = {{"loops", w->loops.get()}};
+    for (size_t i = 0; i < kWorkerEventCount; ++i)
+      e[std::string(kWorkerEventNames[i])] = w->events[i].get();
+    workers.push_back(e);
+  }
+  return {{"snapshot_version", v.snap.version},
+          {"snapshots_published", v.holder.published_total()},
+          {"snapshots_retired", v.holder.retired_total()},
+          {"fdb_entries", v.fdb.count()},
+          {"fdb_capacity", v.fdb.capacity()},
+          {"fdb_learned", v.learner.learned()},
+          {"fdb_moves", v.learner.moves()},
+          {"fdb_aged", v.learner.aged()},
+          {"fdb_table_full", v.learner.table_full()},
+          {"workers", workers}};
+}
+
+std::string handle_request(const RuntimeView& v, const std::string& request) {
+  if (request == "show ports") return view_ports(v).dump();
+  if (request == "show fdb") return view_fdb(v).dump();
+  if (request == "show networks") return view_networks(v).dump();
+  if (request == "show stats") return view_stats(v).dump();
+  return nlohmann::json({{"error", "unknown request '" + request +
+                                       "' (show ports|fdb|networks|stats)"}})
+      .dump();
+}
+
+}  // namespace gp

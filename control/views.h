@@ -1,0 +1,36 @@
+// JSON views of the running appliance for `guestportctl show ...`: ports with summed
+// counters, the FDB, networks (segments) and appliance-wide statistics. Runs on the
+// control thread, the only thread that may read the FDB iterator and the learner.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
+#include "dataplane/core/counters.h"
+#include "dataplane/core/snapshot.h"
+#include "dataplane/core/snapshot_holder.h"
+#include "dataplane/l2/fdb.h"
+#include "dataplane/l2/learner.h"
+
+namespace gp {
+
+struct RuntimeView {
+  const Snapshot& snap;
+  const std::vector<const WorkerCounters*>& workers;
+  const Fdb& fdb;
+  const Learner& learner;
+  const SnapshotHolder& holder;
+  uint64_t now_tsc;
+  uint64_t tsc_hz;
+};
+
+nlohmann::json view_ports(const RuntimeView& v);
+nlohmann::json view_fdb(const RuntimeView& v);
+nlohmann::json view_networks(const RuntimeView& v);
+nlohmann::json view_stats(const RuntimeView& v);
+
+// Dispatches a control-socket request ("show ports", ...) to a view; errors as JSON.
+std::string handle_request(const RuntimeView& v, const std::string& request);
+
+}  // namespace gp

@@ -1,0 +1,29 @@
+// The emulated NIC models a guest adapter can claim, VirtualBox's names. A model
+// decides which frames the guest NIC can carry (jumbo frames); the full rules and the
+// per-model profiles grow with the NIC-models issue. Pure data, no DPDK.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gp {
+
+enum class NicModel { kAm79C970A, kAm79C973, k82540EM, k82543GC, k82545EM, kVirtioNet };
+
+struct NicProfile {
+  NicModel model;
+  std::string_view name;         // VirtualBox's name, as written in the config
+  std::string_view description;
+  bool jumbo_bridged;            // may carry jumbo frames on bridged attachments
+  bool jumbo_elsewhere;          // ... on every other attachment
+};
+
+inline constexpr NicModel kDefaultNicModel = NicModel::kAm79C973;
+
+const NicProfile& nic_profile(NicModel m);
+std::optional<NicModel> nic_model_from_name(std::string_view name);
+std::vector<std::string_view> nic_model_names();
+
+}  // namespace gp
