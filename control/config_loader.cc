@@ -197,12 +197,13 @@ void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
     PortForward pf;
     pf.loc = loc_of(r);
     if (!is_map(r, "a port forward")) continue;
-    bool have_hp = false, have_gp = false;
+    bool have_hp = false, have_gp = false, have_proto = false;
     for (auto& [k, v] : entries(r, "port forward", {"name", "proto", "host_ip", "host_port",
                                                     "guest_ip", "guest_port"})) {
       if (k == "name") {
         if (auto s = str(v, "name")) pf.name = *s;
       } else if (k == "proto") {
+        have_proto = true;
         auto s = str(v, "proto");
         if (s && (*s == "tcp" || *s == "udp"))
           pf.proto = *s;
@@ -218,7 +219,7 @@ void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
         if (auto x = uint(v, "guest_port", 1, 65535)) pf.guest_port = uint16_t(*x), have_gp = true;
       }
     }
-    if (pf.proto.empty()) error(r, "a port forward needs proto (tcp or udp)");
+    if (!have_proto) error(r, "a port forward needs proto (tcp or udp)");
     if (!have_hp || !have_gp) error(r, "a port forward needs host_port and guest_port");
     out.push_back(pf);
   }

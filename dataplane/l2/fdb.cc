@@ -59,6 +59,7 @@ bool Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) 
     // a segment (generations start at 1), so a reader seeing 0 treats it as a miss.
     pos = rte_hash_add_key(h_, &key);
     if (pos < 0) return false;
+    ++live_;
   }
   seen_[static_cast<uint32_t>(pos)].store(now, std::memory_order_relaxed);
   uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
@@ -85,7 +86,8 @@ uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept 
     }
     if (stale) doomed.push_back(key);
   }
-  for (uint64_t key : doomed) rte_hash_del_key(h_, &key);
+  for (uint64_t key : doomed)
+    if (rte_hash_del_key(h_, &key) >= 0) --live_;
   return static_cast<uint32_t>(doomed.size());
 }
 
@@ -98,7 +100,8 @@ uint32_t Fdb::flush_port(uint16_t port) noexcept {
     if (data_port(reinterpret_cast<uintptr_t>(d)) == port)
       doomed.push_back(*static_cast<const uint64_t*>(k));
   }
-  for (uint64_t key : doomed) rte_hash_del_key(h_, &key);
+  for (uint64_t key : doomed)
+    if (rte_hash_del_key(h_, &key) >= 0) --live_;
   return static_cast<uint32_t>(doomed.size());
 }
 

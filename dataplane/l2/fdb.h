@@ -72,12 +72,14 @@ class Fdb {
   // Removes every entry pointing at `port` (port removed or link down).
   uint32_t flush_port(uint16_t port) noexcept;
   void for_each(uint64_t now, const std::function<void(const FdbEntryView&)>& fn) const;
-  uint32_t count() const noexcept { return static_cast<uint32_t>(rte_hash_count(h_)); }
+  // Live entries (deleted slots still waiting for their grace period are not counted).
+  uint32_t count() const noexcept { return live_; }
   uint32_t capacity() const noexcept { return capacity_; }
 
  private:
   rte_hash* h_ = nullptr;
   uint32_t capacity_ = 0;
+  uint32_t live_ = 0;  // writer only
   std::unique_ptr<std::atomic<uint64_t>[]> seen_;
 };
 

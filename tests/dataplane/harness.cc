@@ -1,0 +1,176 @@
+// See harness.h.
+#include "tests/dataplane/harness.h"
+
+#include <rte_bus_vdev.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "control/config_loader.h"
+#include "control/validate.h"
+
+namespace gp::test {
+
+namespace {
+std::atomic<unsigned> g_seq{0};
+rte_mempool* g_pool = nullptr;
+
+class EalEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::string prefix = "--file-prefix=gp-dptest-" + std::to_string(getpid());
+    std::vector<std::string> args = {"dataplane_tests", "--no-huge", "-m", "512", "--no-pci",
+                                     "--lcores=0@0,1@1", "--log-level=lib.eal:error", prefix};
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) args[5] = "--lcores=0@0,1@0";
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0) << "EAL init failed";
+    g_pool = rte_pktmbuf_pool_create("gp_test_pool", 16383, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                     SOCKET_ID_ANY);
+    ASSERT_NE(g_pool, nullptr);
+  }
+  void TearDown() override {
+    rte_mempool_free(g_pool);
+    rte_eal_cleanup();
+  }
+};
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+}  // namespace
+
+rte_mempool* test_pool() { return g_pool; }
+
+rte_ether_addr mac(uint8_t last) { return rte_ether_addr{{0x08, 0x00, 0x27, 0, 0, last}}; }
+
+Harness::Harness(bool register_main) : register_main_(register_main) {
+  holder_ = std::make_unique<SnapshotHolder>(2);
+  fdb_ = std::make_unique<Fdb>(1024, holder_->qsbr());
+  learner_ = std::make_unique<Learner>(*fdb_);
+  std::string rn = "gp_t_learn" + std::to_string(g_seq.fetch_add(1));
+  learn_ring_ = rte_ring_create_elem(rn.c_str(), sizeof(LearnEvent), 1024, SOCKET_ID_ANY,
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
+  learner_->add_ring(learn_ring_);
+  counters_ = std::make_unique<WorkerCounters>();
+  ctx_ = std::make_unique<WorkerContext>();
+  ctx_->fdb = fdb_.get();
+  ctx_->learn_ring = learn_ring_;
+  ctx_->counters = counters_.get();
+  ctx_->tsc_hz = kHz;
+  if (register_main_) {
+    rte_rcu_qsbr_thread_register(holder_->qsbr(), 0);
+    rte_rcu_qsbr_thread_online(holder_->qsbr(), 0);
+  }
+}
+
+Harness::~Harness() {
+  if (register_main_) {
+    rte_rcu_qsbr_thread_offline(holder_->qsbr(), 0);
+    rte_rcu_qsbr_thread_unregister(holder_->qsbr(), 0);
+  }
+  for (auto& [name, p] : ports_) {
+    rte_eth_dev_stop(p.id);
+    rte_eth_dev_close(p.id);
+    rte_vdev_uninit(p.name.c_str());
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(p.rx, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    while (rte_ring_dequeue(p.tx, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    rte_ring_free(p.rx);
+    rte_ring_free(p.tx);
+  }
+  learner_.reset();
+  fdb_.reset();
+  holder_.reset();
+  rte_ring_free(learn_ring_);
+}
+
+Harness::RingPort& Harness::ring_port(const std::string& name) {
+  auto it = ports_.find(name);
+  if (it != ports_.end()) return it->second;
+  unsigned n = g_seq.fetch_add(1);
+  RingPort p{};
+  p.name = "gp_t_port" + std::to_string(n);
+  p.rx = rte_ring_create(("gp_t_rx" + std::to_string(n)).c_str(), 1024, SOCKET_ID_ANY,
+                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+  p.tx = rte_ring_create(("gp_t_tx" + std::to_string(n)).c_str(), 1024, SOCKET_ID_ANY,
+                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+  EXPECT_TRUE(p.rx != nullptr && p.tx != nullptr);
+  int id = rte_eth_from_rings(p.name.c_str(), &p.rx, 1, &p.tx, 1, SOCKET_ID_ANY);
+  EXPECT_GE(id, 0) << "rte_eth_from_rings failed";
+  p.id = static_cast<uint16_t>(id);
+  rte_eth_conf conf{};
+  EXPECT_EQ(rte_eth_dev_configure(p.id, 1, 1, &conf), 0);
+  EXPECT_EQ(rte_eth_rx_queue_setup(p.id, 0, 1024, SOCKET_ID_ANY, nullptr, g_pool), 0);
+  EXPECT_EQ(rte_eth_tx_queue_setup(p.id, 0, 1024, SOCKET_ID_ANY, nullptr), 0);
+  EXPECT_EQ(rte_eth_dev_start(p.id), 0);
+  return ports_.emplace(name, p).first->second;
+}
+
+void Harness::apply(const std::string& yaml) {
+  LoadResult r = parse_config(yaml, "test.yaml");
+  if (r.errors.empty() && r.config) validate_config(*r.config, r.errors);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+  std::vector<Diagnostic> errs;
+  plans_ = plan_ports(*r.config, errs);
+  ASSERT_TRUE(errs.empty()) << errs[0].to_string();
+  std::map<std::string, uint16_t> ids;
+  for (const PortPlan& p : plans_) ids[p.key] = ring_port(p.devargs).id;
+  holder_->publish(compile_snapshot(plans_, ids, ++version_));
+}
+
+rte_mbuf* Harness::frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  EXPECT_NE(m, nullptr);
+  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
+  EXPECT_NE(p, nullptr);
+  std::memset(p, 0, len);
+  if (len >= sizeof(rte_ether_hdr)) {
+    auto* eh = reinterpret_cast<rte_ether_hdr*>(p);
+    eh->dst_addr = dst;
+    eh->src_addr = src;
+    eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  } else {
+    std::memcpy(p, &dst, std::min<uint32_t>(len, 6));
+  }
+  return m;
+}
+
+void Harness::send(const std::string& port, rte_mbuf* m) {
+  ASSERT_EQ(rte_ring_enqueue(ring_port(port).rx, m), 0);
+}
+
+void Harness::step(unsigned passes) {
+  for (unsigned i = 0; i < passes; ++i) {
+    ctx_->now_tsc = now_;
+    poll_once(*ctx_, *holder_->acquire());
+    if (register_main_) rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
+    learner_->drain(snap(), now_);
+  }
+}
+
+std::vector<Frame> Harness::recv(const std::string& port) {
+  std::vector<Frame> out;
+  rte_mbuf* m = nullptr;
+  while (rte_ring_dequeue(ring_port(port).tx, reinterpret_cast<void**>(&m)) == 0) {
+    Frame f{};
+    f.len = rte_pktmbuf_pkt_len(m);
+    if (f.len >= sizeof(rte_ether_hdr)) {
+      const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+      f.src = eh->src_addr;
+      f.dst = eh->dst_addr;
+    }
+    out.push_back(f);
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
+PortTotals Harness::totals(const std::string& port) const {
+  std::vector<const WorkerCounters*> w = {counters_.get()};
+  return sum_port(w, ports_.at(port).id);
+}
+
+}  // namespace gp::test

@@ -1,0 +1,116 @@
+// Config -> port plans -> Snapshot, EAL arguments and devargs normalisation (no EAL).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "control/compile.h"
+#include "control/config_loader.h"
+#include "control/eal_args.h"
+#include "control/validate.h"
+#include "dataplane/io/ports.h"
+
+namespace gp {
+namespace {
+
+Config cfg(const std::string& yaml) {
+  LoadResult r = parse_config(yaml, "t.yaml");
+  if (r.errors.empty()) validate_config(*r.config, r.errors);
+  EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  return *r.config;
+}
+
+const char* kTwoNets = R"(networks:
+  h: {mode: hostonly}
+vms:
+  a: {adapters: {1: {attach: internal:x, port: "net_ring_a"}, 2: {attach: hostonly:h, port: "net_ring_h"}}}
+  b: {adapters: {1: {attach: internal:x, promiscuous: allow-all, port: "net_ring_b"}}}
+  c: {adapters: {1: {attach: internal:y, port: "net_ring_c"}, 2: {attach: internal:x, cable_connected: false, port: "net_ring_d"}}}
+)";
+
+TEST(Compile, PlansEveryPortWithItsSegment) {
+  Config c = cfg(kTwoNets);
+  std::vector<Diagnostic> errs;
+  auto plans = plan_ports(c, errs);
+  ASSERT_TRUE(errs.empty());
+  ASSERT_EQ(plans.size(), 6u);  // host tap + 5 adapters
+  EXPECT_EQ(plans[0].key, "host/h");
+  EXPECT_EQ(plans[0].role, PortRole::kHost);
+  EXPECT_EQ(plans[0].devargs, "net_tap0,iface=gphost0");
+  auto find = [&](const std::string& k) {
+    return *std::find_if(plans.begin(), plans.end(), [&](auto& p) { return p.key == k; });
+  };
+  EXPECT_EQ(find("vm/a/1").segment, "internal:x");
+  EXPECT_EQ(find("vm/c/1").segment, "internal:y");
+  EXPECT_FALSE(find("vm/c/2").link_up);
+}
+
+TEST(Compile, SnapshotSegmentsMembersAndSniffers) {
+  Config c = cfg(kTwoNets);
+  std::vector<Diagnostic> errs;
+  auto plans = plan_ports(c, errs);
+  std::map<std::string, uint16_t> ids;
+  uint16_t next = 3;
+  for (const auto& p : plans) ids[p.key] = next++;
+  auto s = compile_snapshot(plans, ids, 42);
+  EXPECT_EQ(s->version, 42u);
+  EXPECT_EQ(s->segments.size(), 3u);
+  EXPECT_EQ(s->rx_ports.size(), 6u);
+  const PortPolicy& a1 = s->ports[ids["vm/a/1"]];
+  const PortPolicy& b1 = s->ports[ids["vm/b/1"]];
+  const PortPolicy& c1 = s->ports[ids["vm/c/1"]];
+  EXPECT_EQ(a1.segment, b1.segment);
+  EXPECT_NE(a1.segment, c1.segment);
+  const Segment& x = s->segments[a1.segment];
+  EXPECT_EQ(s->segment_names[a1.segment], "internal:x");
+  EXPECT_EQ(x.n_members, 3);  // a/1, b/1, c/2
+  EXPECT_EQ(x.n_sniffers, 1);
+  EXPECT_EQ(x.sniffers[0], ids["vm/b/1"]);
+  EXPECT_EQ(x.fdb_generation, 1);
+  EXPECT_EQ(a1.max_frame, 1514);
+  EXPECT_EQ(s->ports[0].role, PortRole::kUnused);
+}
+
+TEST(Compile, NatModesAreRefusedWithLocation) {
+  Config c = cfg("uplinks: {w: {device: net_tap0}}\nvms:\n  a: {adapters: {1: {attach: nat, port: net_ring_a}}}\n");
+  std::vector<Diagnostic> errs;
+  plan_ports(c, errs);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].loc.line, 3);
+  EXPECT_NE(errs[0].message.find("not implemented"), std::string::npos);
+}
+
+TEST(EalArgs, NoHugeWhenNoneFree) {
+  Config c = cfg("appliance: {workers: 2, file_prefix: gp-x}\n");
+  MachineFacts m{2, true, 0};
+  EalPlan p = eal_args(c, m, "gpd");
+  auto has = [&](const std::string& a) {
+    return std::find(p.args.begin(), p.args.end(), a) != p.args.end();
+  };
+  EXPECT_FALSE(p.hugepages);
+  EXPECT_TRUE(has("--no-huge"));
+  EXPECT_TRUE(has("--file-prefix=gp-x"));
+  EXPECT_TRUE(has("--lcores=0@0,1@1,2@0"));  // wraps onto 2 CPUs
+  EXPECT_TRUE(has("--no-pci"));
+  EXPECT_TRUE(p.error.empty());
+}
+
+TEST(EalArgs, HugepagesWhenAvailableAndRequiredWhenOn) {
+  Config c = cfg("appliance: {hugepages: true, memory_mb: 512}\n");
+  EalPlan ok = eal_args(c, MachineFacts{4, true, 1024}, "gpd");
+  EXPECT_TRUE(ok.hugepages);
+  EXPECT_NE(std::find(ok.args.begin(), ok.args.end(), "--in-memory"), ok.args.end());
+  EalPlan bad = eal_args(c, MachineFacts{4, true, 100}, "gpd");
+  EXPECT_NE(bad.error.find("hugepages"), std::string::npos);
+}
+
+TEST(Devargs, AfPacketGetsQueuesAndRing) {
+  EXPECT_EQ(normalize_devargs("net_af_packet0,iface=v0", 2),
+            "net_af_packet0,iface=v0,qpairs=2,framecnt=4096");
+  EXPECT_EQ(normalize_devargs("net_af_packet0,iface=v0,framecnt=8192,qpairs=1", 2),
+            "net_af_packet0,iface=v0,framecnt=8192,qpairs=1");
+  EXPECT_EQ(normalize_devargs("net_tap0,iface=t", 2), "net_tap0,iface=t");
+  EXPECT_EQ(devargs_device("net_tap0,iface=t"), "net_tap0");
+}
+
+}  // namespace
+}  // namespace gp
