@@ -25,9 +25,9 @@ struct PortPlan {
   uint16_t mtu = 1500;
   std::string segment;  // "internal:lab", "bridged:wan", "hostonly:hostnet"; empty = none
   unsigned ageing_s = 300;
-  std::string host_iface;            // kHost: the tap's kernel name
-  std::optional<Ipv4Cidr> host_addr; // kHost: its address
-  SourceLoc loc;                     // where the devargs are written
+  std::string host_iface;             // kHost: the tap's kernel name
+  std::optional<Ipv4Cidr> host_addr;  // kHost: its address
+  SourceLoc loc;                      // where the devargs are written
 };
 
 // Errors for what this build cannot run yet (nat, natnetwork, generic attachments).

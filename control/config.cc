@@ -16,13 +16,20 @@ std::string Diagnostic::to_string() const {
 
 std::string_view attach_mode_name(AttachMode m) {
   switch (m) {
-    case AttachMode::kNone: return "none";
-    case AttachMode::kNat: return "nat";
-    case AttachMode::kNatNetwork: return "natnetwork";
-    case AttachMode::kBridged: return "bridged";
-    case AttachMode::kInternal: return "internal";
-    case AttachMode::kHostOnly: return "hostonly";
-    case AttachMode::kGeneric: return "generic";
+    case AttachMode::kNone:
+      return "none";
+    case AttachMode::kNat:
+      return "nat";
+    case AttachMode::kNatNetwork:
+      return "natnetwork";
+    case AttachMode::kBridged:
+      return "bridged";
+    case AttachMode::kInternal:
+      return "internal";
+    case AttachMode::kHostOnly:
+      return "hostonly";
+    case AttachMode::kGeneric:
+      return "generic";
   }
   return "?";
 }

@@ -32,8 +32,9 @@ class Loader {
   }
 
   // Reports unknown and duplicate keys; returns the key->node pairs in order.
-  std::vector<std::pair<std::string, YAML::Node>> entries(
-      const YAML::Node& map, const std::string& where, const std::set<std::string>& allowed) {
+  std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map,
+                                                          const std::string& where,
+                                                          const std::set<std::string>& allowed) {
     std::vector<std::pair<std::string, YAML::Node>> out;
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
@@ -49,7 +50,8 @@ class Loader {
       if (!allowed.empty() && !allowed.count(k)) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        error(it->first, "unknown key '" + k + "' in " + where + " (expected one of: " + list + ")");
+        error(it->first,
+              "unknown key '" + k + "' in " + where + " (expected one of: " + list + ")");
         continue;
       }
       out.emplace_back(k, it->second);
@@ -122,8 +124,8 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
   a.loc = loc_of(n);
   if (!is_map(n, "appliance")) return;
   for (auto& [k, v] : entries(n, "appliance",
-                              {"workers", "worker_cpus", "control_socket", "hugepages",
-                               "memory_mb", "file_prefix", "mac_table_size"})) {
+                              {"workers", "worker_cpus", "control_socket", "hugepages", "memory_mb",
+                               "file_prefix", "mac_table_size"})) {
     if (k == "workers") {
       if (auto x = uint(v, "appliance.workers", 1, kMaxWorkers)) a.workers = unsigned(*x);
     } else if (k == "worker_cpus") {
@@ -170,7 +172,8 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
   u.loc = loc_of(n);
   if (!is_map(n, "uplink '" + name + "'")) return;
   bool has_device = false;
-  for (auto& [k, v] : entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "mtu"})) {
+  for (auto& [k, v] :
+       entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "mtu"})) {
     if (k == "device") {
       if (auto s = str(v, "device")) {
         u.device = *s;
@@ -198,8 +201,9 @@ void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
     pf.loc = loc_of(r);
     if (!is_map(r, "a port forward")) continue;
     bool have_hp = false, have_gp = false, have_proto = false;
-    for (auto& [k, v] : entries(r, "port forward", {"name", "proto", "host_ip", "host_port",
-                                                    "guest_ip", "guest_port"})) {
+    for (auto& [k, v] :
+         entries(r, "port forward",
+                 {"name", "proto", "host_ip", "host_port", "guest_ip", "guest_port"})) {
       if (k == "name") {
         if (auto s = str(v, "name")) pf.name = *s;
       } else if (k == "proto") {
@@ -226,11 +230,14 @@ void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
 }
 
 std::optional<AttachMode> mode_from_name(const std::string& s) {
-  static const std::map<std::string, AttachMode> m = {
-      {"none", AttachMode::kNone},         {"nat", AttachMode::kNat},
-      {"natnetwork", AttachMode::kNatNetwork}, {"bridged", AttachMode::kBridged},
-      {"internal", AttachMode::kInternal}, {"intnet", AttachMode::kInternal},
-      {"hostonly", AttachMode::kHostOnly}, {"generic", AttachMode::kGeneric}};
+  static const std::map<std::string, AttachMode> m = {{"none", AttachMode::kNone},
+                                                      {"nat", AttachMode::kNat},
+                                                      {"natnetwork", AttachMode::kNatNetwork},
+                                                      {"bridged", AttachMode::kBridged},
+                                                      {"internal", AttachMode::kInternal},
+                                                      {"intnet", AttachMode::kInternal},
+                                                      {"hostonly", AttachMode::kHostOnly},
+                                                      {"generic", AttachMode::kGeneric}};
   auto it = m.find(s);
   if (it == m.end()) return std::nullopt;
   return it->second;
@@ -242,8 +249,9 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
   const std::string where = "network '" + name + "'";
   if (!is_map(n, where)) return;
   bool has_mode = false;
-  for (auto& [k, v] : entries(n, where, {"mode", "uplink", "network", "dhcp", "mac_ageing",
-                                         "host_interface", "port_forwards"})) {
+  for (auto& [k, v] : entries(n, where,
+                              {"mode", "uplink", "network", "dhcp", "mac_ageing", "host_interface",
+                               "port_forwards"})) {
     if (k == "mode") {
       auto s = str(v, "mode");
       auto m = s ? mode_from_name(*s) : std::nullopt;
@@ -283,7 +291,8 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
       port_forwards(v, c.port_forwards);
     }
   }
-  if (!has_mode) error(n, where + " needs a mode (natnetwork, bridged, internal, hostonly, generic)");
+  if (!has_mode)
+    error(n, where + " needs a mode (natnetwork, bridged, internal, hostonly, generic)");
 }
 
 void Loader::attach(const YAML::Node& v, AdapterConfig& a) {
@@ -324,8 +333,9 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
   const std::string where = "vm '" + vm + "' adapter " + std::to_string(a.slot);
   if (!is_map(n, where)) return;
   bool has_attach = false;
-  for (auto& [k, val] : entries(n, where, {"attach", "model", "mac", "promiscuous", "mtu",
-                                           "cable_connected", "port", "port_forwards"})) {
+  for (auto& [k, val] : entries(n, where,
+                                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected",
+                                 "port", "port_forwards"})) {
     if (k == "attach") {
       attach(val, a);
       has_attach = true;
@@ -424,22 +434,28 @@ LoadResult parse_config(const std::string& text, const std::string& file) {
   c.file = file;
   Loader L(file, r.errors);
   if (!root.IsMap()) {
-    L.error(SourceLoc{1, 1}, "the configuration must be a mapping with appliance, uplinks, "
-                             "networks and vms");
+    L.error(SourceLoc{1, 1},
+            "the configuration must be a mapping with appliance, uplinks, "
+            "networks and vms");
     return r;
   }
-  for (auto& [k, v] : L.entries(root, "the top level", {"appliance", "uplinks", "networks", "vms"})) {
+  for (auto& [k, v] :
+       L.entries(root, "the top level", {"appliance", "uplinks", "networks", "vms"})) {
     if (k == "appliance") {
       L.appliance(v, c.appliance);
     } else if (k == "uplinks") {
-      named_section(L, v, "uplinks", c.uplinks,
-                    [&](const std::string& nm, const YAML::Node& n, UplinkConfig& u) { L.uplink(nm, n, u); });
+      named_section(
+          L, v, "uplinks", c.uplinks,
+          [&](const std::string& nm, const YAML::Node& n, UplinkConfig& u) { L.uplink(nm, n, u); });
     } else if (k == "networks") {
       named_section(L, v, "networks", c.networks,
-                    [&](const std::string& nm, const YAML::Node& n, NetworkConfig& x) { L.network(nm, n, x); });
+                    [&](const std::string& nm, const YAML::Node& n, NetworkConfig& x) {
+                      L.network(nm, n, x);
+                    });
     } else if (k == "vms") {
-      named_section(L, v, "vms", c.vms,
-                    [&](const std::string& nm, const YAML::Node& n, VmConfig& x) { L.vm(nm, n, x); });
+      named_section(
+          L, v, "vms", c.vms,
+          [&](const std::string& nm, const YAML::Node& n, VmConfig& x) { L.vm(nm, n, x); });
     }
   }
   r.config = std::move(c);

@@ -104,9 +104,9 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   const uint64_t hz = rte_get_tsc_hz();
   for (unsigned w = 0; w < W; ++w) {
     std::string name = "gp_learn" + std::to_string(w);
-    rte_ring* r = rte_ring_create_elem(name.c_str(), sizeof(LearnEvent), kLearnRingSize,
-                                       static_cast<int>(rte_socket_id()),
-                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* r =
+        rte_ring_create_elem(name.c_str(), sizeof(LearnEvent), kLearnRingSize,
+                             static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (r == nullptr) {
       std::fprintf(stderr, "guestportd: cannot create learn ring %s\n", name.c_str());
       return 1;

@@ -10,7 +10,7 @@
 namespace gp {
 
 struct MachineFacts {
-  unsigned cpus = 1;                 // online CPUs
+  unsigned cpus = 1;  // online CPUs
   bool hugetlbfs_mounted = false;
   unsigned long free_hugepage_mb = 0;
 };

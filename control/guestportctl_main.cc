@@ -1,9 +1,8 @@
 // guestportctl: the operator's CLI. `show` asks the running guestportd over its control
 // socket; `check` validates a config file offline.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "control/config_loader.h"

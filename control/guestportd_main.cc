@@ -1,7 +1,6 @@
 // guestportd: the appliance daemon. Loads and validates the config, then runs in the
 // foreground until SIGINT or SIGTERM.
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>

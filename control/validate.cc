@@ -51,8 +51,8 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
     if (n.mode != AttachMode::kBridged || n.uplink.empty()) continue;
     auto [it, fresh] = uplink_owner.emplace(n.uplink, n.name);
     if (!fresh)
-      error(n.uplink_loc, "uplink '" + n.uplink + "' is already bridged by network '" +
-                              it->second + "'");
+      error(n.uplink_loc,
+            "uplink '" + n.uplink + "' is already bridged by network '" + it->second + "'");
   }
 
   // Adapters: network references, implicit networks, MACs.
@@ -131,8 +131,10 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
         case AttachMode::kHostOnly:
         case AttachMode::kGeneric:
           if (net == nullptr)
-            error(ad.attach_loc, who + ": unknown network '" + ad.network + "' (declare it under "
-                                       "networks with mode: " + mode + ")");
+            error(ad.attach_loc, who + ": unknown network '" + ad.network +
+                                     "' (declare it under "
+                                     "networks with mode: " +
+                                     mode + ")");
           else if (net->mode != ad.attach)
             error(ad.attach_loc, who + ": network '" + ad.network + "' is a " +
                                      std::string(attach_mode_name(net->mode)) + " network, not " +

@@ -8,18 +8,25 @@ namespace gp {
 namespace {
 const char* role_name(PortRole r) {
   switch (r) {
-    case PortRole::kGuest: return "guest";
-    case PortRole::kUplink: return "uplink";
-    case PortRole::kHost: return "host";
-    case PortRole::kUnused: break;
+    case PortRole::kGuest:
+      return "guest";
+    case PortRole::kUplink:
+      return "uplink";
+    case PortRole::kHost:
+      return "host";
+    case PortRole::kUnused:
+      break;
   }
   return "unused";
 }
 const char* promisc_name(Promiscuous p) {
   switch (p) {
-    case Promiscuous::kDeny: return "deny";
-    case Promiscuous::kAllowVms: return "allow-vms";
-    case Promiscuous::kAllowAll: return "allow-all";
+    case Promiscuous::kDeny:
+      return "deny";
+    case Promiscuous::kAllowVms:
+      return "allow-vms";
+    case Promiscuous::kAllowAll:
+      return "allow-all";
   }
   return "?";
 }
@@ -75,9 +82,8 @@ nlohmann::json view_networks(const RuntimeView& v) {
     const Segment& s = v.snap.segments[i];
     nlohmann::json members = nlohmann::json::array();
     for (uint16_t m = 0; m < s.n_members; ++m) members.push_back(v.snap.port_names[s.members[m]]);
-    out.push_back({{"name", v.snap.segment_names[i]},
-                   {"mac_ageing_s", s.ageing_s},
-                   {"members", members}});
+    out.push_back(
+        {{"name", v.snap.segment_names[i]}, {"mac_ageing_s", s.ageing_s}, {"members", members}});
   }
   return out;
 }
@@ -107,8 +113,8 @@ std::string handle_request(const RuntimeView& v, const std::string& request) {
   if (request == "show fdb") return view_fdb(v).dump();
   if (request == "show networks") return view_networks(v).dump();
   if (request == "show stats") return view_stats(v).dump();
-  return nlohmann::json({{"error", "unknown request '" + request +
-                                       "' (show ports|fdb|networks|stats)"}})
+  return nlohmann::json(
+             {{"error", "unknown request '" + request + "' (show ports|fdb|networks|stats)"}})
       .dump();
 }
 

@@ -14,10 +14,10 @@ enum class NicModel { kAm79C970A, kAm79C973, k82540EM, k82543GC, k82545EM, kVirt
 
 struct NicProfile {
   NicModel model;
-  std::string_view name;         // VirtualBox's name, as written in the config
+  std::string_view name;  // VirtualBox's name, as written in the config
   std::string_view description;
-  bool jumbo_bridged;            // may carry jumbo frames on bridged attachments
-  bool jumbo_elsewhere;          // ... on every other attachment
+  bool jumbo_bridged;    // may carry jumbo frames on bridged attachments
+  bool jumbo_elsewhere;  // ... on every other attachment
 };
 
 inline constexpr NicModel kDefaultNicModel = NicModel::kAm79C973;

@@ -18,9 +18,9 @@ enum MetaFlag : uint8_t {
 
 // What classify learned about one frame; later stages trust only these offsets.
 struct PacketMeta {
-  uint16_t l3_offset;  // bytes from the start of the frame to the L3 header
-  uint16_t ether_type; // host byte order, after any VLAN tag
-  uint8_t flags;       // MetaFlag
+  uint16_t l3_offset;   // bytes from the start of the frame to the L3 header
+  uint16_t ether_type;  // host byte order, after any VLAN tag
+  uint8_t flags;        // MetaFlag
   uint8_t pad_[3];
 };
 static_assert(sizeof(PacketMeta) == 8 && std::is_trivially_copyable_v<PacketMeta>);

@@ -29,15 +29,15 @@ class RelaxedCounter {
 
 // Why a frame was dropped. Every drop in the dataplane names one of these.
 enum class Drop : uint8_t {
-  kRunt = 0,        // shorter than an Ethernet header
-  kBadSrcMac,       // source MAC is multicast/broadcast or all zero
-  kOversize,        // longer than the ingress adapter's MTU allows
-  kLinkDown,        // ingress or the only egress adapter is not attached / cable out
-  kNoSegment,       // ingress port is not part of any segment in the running config
-  kSamePort,        // destination was learned on the ingress port itself
-  kPolicy,          // the only destination's promiscuous policy refuses the frame
-  kNoDestination,   // flooded, but no other member of the segment may take it
-  kTxFull,          // the egress queue did not take the frame
+  kRunt = 0,       // shorter than an Ethernet header
+  kBadSrcMac,      // source MAC is multicast/broadcast or all zero
+  kOversize,       // longer than the ingress adapter's MTU allows
+  kLinkDown,       // ingress or the only egress adapter is not attached / cable out
+  kNoSegment,      // ingress port is not part of any segment in the running config
+  kSamePort,       // destination was learned on the ingress port itself
+  kPolicy,         // the only destination's promiscuous policy refuses the frame
+  kNoDestination,  // flooded, but no other member of the segment may take it
+  kTxFull,         // the egress queue did not take the frame
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -48,10 +48,10 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
 
 // Worker-wide events that are not tied to a port.
 enum class WorkerEvent : uint8_t {
-  kLearnQueued = 0,   // learn event handed to the MAC learner
-  kLearnRingFull,     // learn event lost: ring full (frame itself still forwarded)
-  kFloods,            // frames flooded (broadcast, multicast, unknown unicast)
-  kSnoopCopies,       // extra copies for promiscuous adapters
+  kLearnQueued = 0,  // learn event handed to the MAC learner
+  kLearnRingFull,    // learn event lost: ring full (frame itself still forwarded)
+  kFloods,           // frames flooded (broadcast, multicast, unknown unicast)
+  kSnoopCopies,      // extra copies for promiscuous adapters
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);

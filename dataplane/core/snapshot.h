@@ -25,12 +25,12 @@ enum PortFeature : uint32_t {
 struct PortPolicy {
   PortRole role = PortRole::kUnused;
   Promiscuous promisc = Promiscuous::kDeny;
-  bool link_up = false;       // attached and cable connected
+  bool link_up = false;  // attached and cable connected
   uint8_t pad_ = 0;
-  uint16_t segment = kNoPort; // index into Snapshot::segments
-  uint16_t max_frame = 1514;  // largest L2 frame accepted (MTU + Ethernet header)
+  uint16_t segment = kNoPort;  // index into Snapshot::segments
+  uint16_t max_frame = 1514;   // largest L2 frame accepted (MTU + Ethernet header)
   uint32_t features = kFeatureNone;
-  rte_ether_addr mac{};       // the adapter's own MAC (guests only)
+  rte_ether_addr mac{};  // the adapter's own MAC (guests only)
   uint16_t pad2_ = 0;
 };
 static_assert(std::is_trivially_copyable_v<PortPolicy>);

@@ -18,7 +18,7 @@ class Fdb;
 
 // A MAC learned or moved, from a worker to the single FDB writer (l2/learner.h).
 struct LearnEvent {
-  uint64_t key;       // Fdb::make_key(segment, mac)
+  uint64_t key;  // Fdb::make_key(segment, mac)
   uint16_t port;
   uint16_t generation;
   uint32_t pad_;
@@ -37,8 +37,8 @@ struct TxStaging {
 
 struct alignas(64) WorkerContext {
   uint16_t worker_id = 0;
-  uint16_t queue_id = 0;     // this worker's rx and tx queue on every port
-  uint64_t now_tsc = 0;      // set once per poll loop (tests inject it)
+  uint16_t queue_id = 0;  // this worker's rx and tx queue on every port
+  uint64_t now_tsc = 0;   // set once per poll loop (tests inject it)
   uint64_t tsc_hz = 1;
   Fdb* fdb = nullptr;
   rte_ring* learn_ring = nullptr;  // SP/SC, elements are LearnEvent

@@ -29,8 +29,8 @@ struct PortOptions {
 
 struct OpenPort {
   uint16_t port_id;
-  std::string device;  // DPDK device name (first devargs field)
-  std::string devargs; // as probed, after normalize_devargs
+  std::string device;   // DPDK device name (first devargs field)
+  std::string devargs;  // as probed, after normalize_devargs
   rte_ether_addr mac;
   rte_device* dev;  // for rte_dev_remove at close
 };

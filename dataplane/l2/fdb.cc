@@ -17,8 +17,7 @@ namespace {
 std::atomic<unsigned> g_fdb_seq{0};
 
 uint64_t encode(uint16_t port, uint16_t generation, uint32_t position) {
-  return (static_cast<uint64_t>(position) << 32) | (static_cast<uint64_t>(generation) << 16) |
-         port;
+  return (static_cast<uint64_t>(position) << 32) | (static_cast<uint64_t>(generation) << 16) | port;
 }
 }  // namespace
 

@@ -9,9 +9,9 @@ namespace gp {
 
 // Where a unicast destination lives, as far as the switch knows.
 enum class DstKind : uint8_t {
-  kGroup,    // broadcast / multicast
-  kGuest,    // learned behind a guest adapter
-  kOther,    // learned behind an uplink or host interface, or not learned at all
+  kGroup,  // broadcast / multicast
+  kGuest,  // learned behind a guest adapter
+  kOther,  // learned behind an uplink or host interface, or not learned at all
 };
 
 // May port `out` receive a frame that came in on `in`, addressed to `dst`?

@@ -24,8 +24,9 @@ class EalEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string prefix = "--file-prefix=gp-dptest-" + std::to_string(getpid());
-    std::vector<std::string> args = {"dataplane_tests", "--no-huge", "-m", "512", "--no-pci",
-                                     "--lcores=0@0,1@1", "--log-level=lib.eal:error", prefix};
+    std::vector<std::string> args = {
+        "dataplane_tests",           "--no-huge", "-m", "512", "--no-pci", "--lcores=0@0,1@1",
+        "--log-level=lib.eal:error", prefix};
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) args[5] = "--lcores=0@0,1@0";
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

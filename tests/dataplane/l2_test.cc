@@ -24,7 +24,9 @@ std::string lab(const std::string& c_promisc = "deny", const std::string& extra 
          "  a: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:01', port: ra}}}\n"
          "  b: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:02', port: rb}}}\n"
          "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc, "
-         "promiscuous: " + c_promisc + "}}}\n"
+         "promiscuous: " +
+         c_promisc +
+         "}}}\n"
          "  d: {adapters: {1: {attach: internal:other, mac: '08:00:27:00:00:04', port: rd}}}\n" +
          extra;
 }
@@ -108,7 +110,8 @@ std::string bridged(const std::string& c_promisc) {
          "vms:\n"
          "  a: {adapters: {1: {attach: bridged:lan, mac: '08:00:27:00:00:01', port: ra}}}\n"
          "  c: {adapters: {1: {attach: bridged:lan, mac: '08:00:27:00:00:03', port: rc, "
-         "promiscuous: " + c_promisc + "}}}\n";
+         "promiscuous: " +
+         c_promisc + "}}}\n";
 }
 
 TEST_F(L2Test, AllowVmsDoesNotSeeUplinkTraffic) {
@@ -196,11 +199,11 @@ TEST_F(L2Test, LinkDownAdapterTakesAndSendsNothing) {
 
 TEST_F(L2Test, MalformedFramesAreDroppedAndCounted) {
   h->apply(lab());
-  h->send("ra", h->frame(mac(1), mac(2), 10));  // runt
+  h->send("ra", h->frame(mac(1), mac(2), 10));                      // runt
   h->send("ra", rte_ether_addr{{0x01, 0, 0x5e, 0, 0, 1}}, mac(2));  // group source
-  h->send("ra", rte_ether_addr{}, mac(2));                           // zero source
-  h->send("ra", mac(1), mac(2), 1515);  // MTU 1500 + 14 is the largest
-  h->send("ra", mac(1), mac(2), 1514);  // fits
+  h->send("ra", rte_ether_addr{}, mac(2));                          // zero source
+  h->send("ra", mac(1), mac(2), 1515);                              // MTU 1500 + 14 is the largest
+  h->send("ra", mac(1), mac(2), 1514);                              // fits
   h->step();
   EXPECT_EQ(h->drops("ra", Drop::kRunt), 1u);
   EXPECT_EQ(h->drops("ra", Drop::kBadSrcMac), 2u);
@@ -264,7 +267,7 @@ TEST_F(L2Test, GenerationBumpFlushesASegment) {
   h->send("rb", mac(2), mac(3));  // c's own MAC, unknown: flooded to c only
   h->step();
   EXPECT_EQ(h->recv("rc").size(), 1u);
-  h->age();  // reaps the stale entry
+  h->age();                         // reaps the stale entry
   EXPECT_EQ(h->fdb().count(), 1u);  // only b, learned under generation 2
 }
 

@@ -1,9 +1,10 @@
 // Config -> port plans -> Snapshot, EAL arguments and devargs normalisation (no EAL).
+#include "control/compile.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "control/compile.h"
 #include "control/config_loader.h"
 #include "control/eal_args.h"
 #include "control/validate.h"
@@ -71,7 +72,9 @@ TEST(Compile, SnapshotSegmentsMembersAndSniffers) {
 }
 
 TEST(Compile, NatModesAreRefusedWithLocation) {
-  Config c = cfg("uplinks: {w: {device: net_tap0}}\nvms:\n  a: {adapters: {1: {attach: nat, port: net_ring_a}}}\n");
+  Config c =
+      cfg("uplinks: {w: {device: net_tap0}}\nvms:\n  a: {adapters: {1: {attach: nat, port: "
+          "net_ring_a}}}\n");
   std::vector<Diagnostic> errs;
   plan_ports(c, errs);
   ASSERT_EQ(errs.size(), 1u);

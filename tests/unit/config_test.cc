@@ -22,9 +22,8 @@ void expect_error(const std::string& yaml, int line, int col, const std::string&
   EXPECT_EQ(d.loc.line, line) << d.to_string();
   EXPECT_EQ(d.loc.column, col) << d.to_string();
   EXPECT_NE(d.message.find(needle), std::string::npos) << d.to_string();
-  EXPECT_EQ(d.to_string().rfind("t.yaml:" + std::to_string(line) + ":" + std::to_string(col) +
-                                    ": error: ",
-                                0),
+  EXPECT_EQ(d.to_string().rfind(
+                "t.yaml:" + std::to_string(line) + ":" + std::to_string(col) + ": error: ", 0),
             0u);
 }
 
@@ -101,12 +100,10 @@ TEST(Config, AdapterSlotOutOfRange) {
 }
 
 TEST(Config, BadMac) {
-  expect_error(
-      "vms:\n  a:\n    adapters:\n      1: {attach: none, mac: \"08:00:27:zz:00:01\"}\n", 4, 30,
-      "mac must be a unicast MAC");
-  expect_error(
-      "vms:\n  a:\n    adapters:\n      1: {attach: none, mac: \"01:00:5e:00:00:01\"}\n", 4, 30,
-      "unicast");
+  expect_error("vms:\n  a:\n    adapters:\n      1: {attach: none, mac: \"08:00:27:zz:00:01\"}\n",
+               4, 30, "mac must be a unicast MAC");
+  expect_error("vms:\n  a:\n    adapters:\n      1: {attach: none, mac: \"01:00:5e:00:00:01\"}\n",
+               4, 30, "unicast");
 }
 
 TEST(Config, DuplicateMac) {
@@ -118,8 +115,8 @@ TEST(Config, DuplicateMac) {
 
 TEST(Config, UnknownNetwork) {
   expect_error(
-      "vms:\n  a:\n    adapters:\n      1: {attach: hostonly:nope, port: net_af_packet0}\n", 4,
-      19, "unknown network 'nope'");
+      "vms:\n  a:\n    adapters:\n      1: {attach: hostonly:nope, port: net_af_packet0}\n", 4, 19,
+      "unknown network 'nope'");
   expect_error("vms:\n  a:\n    adapters:\n      1: {attach: bridged:eth7, port: net_tap0}\n", 4,
                19, "unknown network or uplink 'eth7'");
 }
@@ -132,9 +129,10 @@ TEST(Config, NetworkOfWrongMode) {
 }
 
 TEST(Config, InvalidCidr) {
-  expect_error("networks:\n  n: {mode: natnetwork, network: 10.0.2.0/33, uplink: w}\n"
-               "uplinks: {w: {device: net_tap0}}\n",
-               2, 34, "invalid CIDR");
+  expect_error(
+      "networks:\n  n: {mode: natnetwork, network: 10.0.2.0/33, uplink: w}\n"
+      "uplinks: {w: {device: net_tap0}}\n",
+      2, 34, "invalid CIDR");
   expect_error("uplinks: {w: {device: net_tap0, address: 300.1.1.1/24}}\n", 1, 42, "invalid CIDR");
 }
 
@@ -146,8 +144,7 @@ TEST(Config, BadAttach) {
 }
 
 TEST(Config, AdapterNeedsPort) {
-  expect_error("vms:\n  a:\n    adapters:\n      1: {attach: internal:x}\n", 4, 10,
-               "needs a port");
+  expect_error("vms:\n  a:\n    adapters:\n      1: {attach: internal:x}\n", 4, 10, "needs a port");
 }
 
 TEST(Config, DuplicatePortDevice) {
@@ -191,7 +188,8 @@ TEST(Config, PortForwardShape) {
 }
 
 TEST(Config, ReportsSeveralErrorsAtOnce) {
-  LoadResult r = load("appliance: {workers: 0, bogus: 1}\nvms:\n  a:\n    adapters:\n      9: {}\n");
+  LoadResult r =
+      load("appliance: {workers: 0, bogus: 1}\nvms:\n  a:\n    adapters:\n      9: {}\n");
   EXPECT_EQ(r.errors.size(), 3u);
 }
 

@@ -1,8 +1,9 @@
 // Promiscuous policy and link-state decisions (l2/policy.h), and FDB key packing.
+#include "dataplane/l2/policy.h"
+
 #include <gtest/gtest.h>
 
 #include "dataplane/l2/fdb.h"
-#include "dataplane/l2/policy.h"
 
 namespace gp {
 namespace {
@@ -35,7 +36,7 @@ TEST(Policy, DenyTakesOwnBroadcastMulticastOnly) {
 TEST(Policy, AllowVmsTakesGuestToGuestOnly) {
   PortPolicy a = guest(1), c = guest(3, Promiscuous::kAllowVms), up = uplink();
   EXPECT_TRUE(may_receive(a, c, kOther, DstKind::kGuest));
-  EXPECT_FALSE(may_receive(a, c, kOther, DstKind::kOther));  // to the uplink / unknown
+  EXPECT_FALSE(may_receive(a, c, kOther, DstKind::kOther));   // to the uplink / unknown
   EXPECT_FALSE(may_receive(up, c, kOther, DstKind::kGuest));  // from the uplink
 }
 
