@@ -132,7 +132,14 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       po.mtu = p.mtu;
       const OpenPort& op = rt.ports.open(p.devargs, rt.pool, po);
       ids[p.key] = op.port_id;
-      if (!p.link_up) PortSet::set_link(op.port_id, false);
+      if (!p.link_up) {
+        std::string err = PortSet::set_link(op, false);
+        if (!err.empty())
+          std::fprintf(stderr,
+                       "guestportd: %s: link stays up for the guest (%s); the switch "
+                       "still passes no frame\n",
+                       p.key.c_str(), err.c_str());
+      }
       if (p.role == PortRole::kHost && p.host_addr) {
         std::string err = set_interface_ipv4(p.host_iface, *p.host_addr);
         if (!err.empty()) throw PortError("host interface " + err);

@@ -1,28 +1,36 @@
 // Control path: see ports.h.
 #include "dataplane/io/ports.h"
 
+#include <net/if.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace gp {
 
 namespace {
-bool has_kv(const std::string& devargs, const std::string& key) {
-  size_t pos = 0;
-  while ((pos = devargs.find(',', pos)) != std::string::npos) {
-    ++pos;
-    if (devargs.compare(pos, key.size() + 1, key + "=") == 0) return true;
-  }
-  return false;
-}
-
 std::string err(const std::string& what, int rc) {
   return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
 }
 }  // namespace
+
+std::string devargs_value(const std::string& devargs, const std::string& key) {
+  size_t pos = 0;
+  while ((pos = devargs.find(',', pos)) != std::string::npos) {
+    ++pos;
+    if (devargs.compare(pos, key.size() + 1, key + "=") == 0) {
+      size_t start = pos + key.size() + 1;
+      return devargs.substr(start, devargs.find(',', start) - start);
+    }
+  }
+  return "";
+}
 
 std::string devargs_device(const std::string& devargs) {
   return devargs.substr(0, devargs.find(','));
@@ -31,8 +39,8 @@ std::string devargs_device(const std::string& devargs) {
 std::string normalize_devargs(const std::string& devargs, uint16_t queues) {
   std::string out = devargs;
   if (devargs_device(devargs).rfind("net_af_packet", 0) == 0) {
-    if (!has_kv(out, "qpairs")) out += ",qpairs=" + std::to_string(queues);
-    if (!has_kv(out, "framecnt")) out += ",framecnt=4096";
+    if (devargs_value(out, "qpairs").empty()) out += ",qpairs=" + std::to_string(queues);
+    if (devargs_value(out, "framecnt").empty()) out += ",framecnt=4096";
   }
   return out;
 }
@@ -88,11 +96,27 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
   return ports_.back();
 }
 
-void PortSet::set_link(uint16_t port_id, bool up) noexcept {
-  if (up)
-    rte_eth_dev_set_link_up(port_id);
-  else
-    rte_eth_dev_set_link_down(port_id);
+std::string PortSet::set_link(const OpenPort& port, bool up) noexcept {
+  int rc = up ? rte_eth_dev_set_link_up(port.port_id) : rte_eth_dev_set_link_down(port.port_id);
+  if (rc == 0) return "";
+  const std::string iface = devargs_value(port.devargs, "iface");
+  if (iface.empty()) return err("port " + port.device + ": cannot change link state", rc);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  std::string result;
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+    if (up)
+      ifr.ifr_flags |= IFF_UP;
+    else
+      ifr.ifr_flags &= ~IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) result = iface + ": " + std::strerror(errno);
+  } else {
+    result = iface + ": " + std::strerror(errno);
+  }
+  close(fd);
+  return result;
 }
 
 void PortSet::close_all() noexcept {

@@ -40,6 +40,9 @@ struct OpenPort {
 // framecnt=4096 (the default 512 loses frames silently under load).
 std::string normalize_devargs(const std::string& devargs, uint16_t queues);
 
+// The value of key=... in devargs, or "".
+std::string devargs_value(const std::string& devargs, const std::string& key);
+
 // The device name part of devargs ("net_tap0" of "net_tap0,iface=x").
 std::string devargs_device(const std::string& devargs);
 
@@ -52,8 +55,10 @@ class PortSet {
 
   // Probes, configures and starts a port. Throws PortError saying what DPDK refused.
   const OpenPort& open(const std::string& devargs, rte_mempool* pool, const PortOptions& opt);
-  // Best effort link control (af_packet: the veth's IFF_UP; tap: the tap's carrier).
-  static void set_link(uint16_t port_id, bool up) noexcept;
+  // Link state as the guest sees it: the PMD's own link control, or, for ports on a
+  // kernel interface (af_packet, af_xdp) whose PMD has none, the interface's IFF_UP
+  // (a veth peer then loses carrier, as with an unplugged cable). Returns "" or why not.
+  static std::string set_link(const OpenPort& port, bool up) noexcept;
   void close_all() noexcept;
   const std::vector<OpenPort>& ports() const noexcept { return ports_; }
 
