@@ -60,7 +60,7 @@ echo "== vm1 -> vm2 (internal:lab)";  ip netns exec gpdemo-vm1 ping -c 2 -W 2 10
 echo "== vm4 -> host 192.168.56.1 (hostonly:hostnet)"; ip netns exec gpdemo-vm4 ping -c 2 -W 2 192.168.56.1 | tail -2
 echo "== Ctrl-C to stop"
 start=$SECONDS
-while :; do
+while kill -0 "$daemon" 2>/dev/null; do
   echo; date +%T
   "$build/control/guestportctl" -s /run/guestport/demo.sock show ports
   [ "$duration" -gt 0 ] && [ $((SECONDS - start)) -ge "$duration" ] && break
