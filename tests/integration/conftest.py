@@ -85,11 +85,11 @@ class Lab:
 
 
 class Daemon:
-    def __init__(self, lab, yaml_text):
+    def __init__(self, lab, yaml_text, workers=1):
         self.lab = lab
         self.dir = tempfile.mkdtemp(prefix="gpt-")
         self.socket = os.path.join(self.dir, "control.sock")
-        header = (f"appliance: {{workers: 1, control_socket: {self.socket}, "
+        header = (f"appliance: {{workers: {workers}, control_socket: {self.socket}, "
                   f"file_prefix: gpt{lab.tag}, hugepages: false}}\n")
         self.config = os.path.join(self.dir, "guestport.yaml")
         with open(self.config, "w") as f:
@@ -141,7 +141,7 @@ def lab():
         pytest.skip("integration tests need root")
     lab = Lab()
     daemons = []
-    lab.start = lambda yaml_text: daemons.append(Daemon(lab, yaml_text)) or daemons[-1]
+    lab.start = lambda yaml_text, **kw: daemons.append(Daemon(lab, yaml_text, **kw)) or daemons[-1]
     try:
         yield lab
     finally:

@@ -141,3 +141,23 @@ def test_port_that_dpdk_cannot_open_is_reported_with_location(lab):
         os.unlink(path)
     assert r.returncode == 1
     assert f"{path}:5:37: error: DPDK cannot open port" in r.stderr, r.stderr
+
+
+def test_two_workers_share_the_ports(lab):
+    """workers: 2 — every port has two queues (af_packet qpairs=2, PACKET_FANOUT); both
+    workers learn into the one FDB and forward. Workers share the 2 CPUs here."""
+    g = {i: lab.guest(f"w{i}", MAC[i], f"10.81.0.{i}/24") for i in (1, 2, 3)}
+    d = lab.start("vms:\n" + "".join(adapter(f"vm{i}", "internal:w", g[i][1], MAC[i])
+                                     for i in (1, 2, 3)), workers=2)
+    for a, b in ((1, 2), (2, 3), (3, 1)):
+        assert lab.ping(g[a][0], f"10.81.0.{b}"), f"vm{a} cannot ping vm{b}"
+    server = lab.spawn(g[2][0], "iperf3", "-s", "-1", "-B", "10.81.0.2")
+    time.sleep(0.5)
+    r = lab.ns(g[1][0], "iperf3", "-c", "10.81.0.2", "-t", "2", "-P", "4", check=False,
+               timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    server.wait(timeout=10)
+    stats = d.ctl("stats")
+    assert len(stats["workers"]) == 2
+    assert all(w["loops"] > 0 for w in stats["workers"])
+    assert stats["fdb_entries"] >= 3
