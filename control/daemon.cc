@@ -210,6 +210,9 @@ int run_daemon(const Config& cfg, const DaemonOptions& opt, const std::atomic<bo
     std::fprintf(stderr, "guestportd: %s\n", eal.error.c_str());
     return 1;
   }
+  std::printf("guestportd: memory: %u MB %s\n", cfg.appliance.memory_mb,
+              eal.hugepages ? "in hugepages (--in-memory)" : "without hugepages (--no-huge)");
+  std::fflush(stdout);
   std::vector<char*> argv;
   for (auto& a : eal.args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
