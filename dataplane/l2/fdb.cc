@@ -48,22 +48,28 @@ Fdb::Fdb(uint32_t capacity, rte_rcu_qsbr* qsbr) : capacity_(capacity) {
 
 Fdb::~Fdb() { rte_hash_free(h_); }
 
-bool Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept {
+Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept {
   void* old = nullptr;
-  int32_t pos = rte_hash_lookup_data(h_, &key, &old);
-  if (pos >= 0) {
-    pos = rte_hash_lookup(h_, &key);
-  } else {
+  int32_t pos = rte_hash_lookup_data(h_, &key, &old);  // the key's slot when found
+  const uint64_t before = reinterpret_cast<uintptr_t>(old);
+  Learned what = Learned::kRefreshed;
+  if (pos < 0) {
     // New key: insert with data 0 first to learn its slot. Generation 0 never matches
     // a segment (generations start at 1), so a reader seeing 0 treats it as a miss.
     pos = rte_hash_add_key(h_, &key);
-    if (pos < 0) return false;
+    if (pos < 0) return Learned::kTableFull;
     ++live_;
+    what = Learned::kNew;
+  } else if (data_generation(before) != generation) {
+    what = Learned::kNew;
+  } else if (data_port(before) != port) {
+    what = Learned::kMoved;
   }
   seen_[static_cast<uint32_t>(pos)].store(now, std::memory_order_relaxed);
-  uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
-  if (reinterpret_cast<uintptr_t>(old) == d) return true;
-  return rte_hash_add_key_data(h_, &key, reinterpret_cast<void*>(static_cast<uintptr_t>(d))) == 0;
+  const uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
+  if (d != before)
+    rte_hash_add_key_data(h_, &key, reinterpret_cast<void*>(static_cast<uintptr_t>(d)));
+  return what;
 }
 
 uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {

@@ -64,8 +64,9 @@ class Fdb {
   }
 
   // --- the single writer (learner / control thread) ---
-  // Adds or moves a MAC. Returns false when the table is full (counted by the caller).
-  bool learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept;
+  enum class Learned { kNew, kMoved, kRefreshed, kTableFull };
+  // Adds, moves or refreshes a MAC. An entry of another generation counts as new.
+  Learned learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept;
   // Removes entries idle longer than their segment's ageing time, or of an older
   // segment generation, or of a segment the snapshot no longer has. Returns how many.
   uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept;

@@ -20,19 +20,20 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
         if (e.port >= kMaxPorts || seg >= snap.segments.size()) continue;
         if (snap.ports[e.port].segment != seg) continue;  // port moved since
         if (snap.segments[seg].fdb_generation != e.generation) continue;
-        uint64_t key = e.key;
-        uint64_t before[1] = {0};
-        const void* kp[1] = {&key};
-        bool existed = fdb_.lookup_bulk(kp, 1, before) & 1;
-        if (!fdb_.learn(e.key, e.port, e.generation, now)) {
-          ++table_full_;
-          continue;
+        switch (fdb_.learn(e.key, e.port, e.generation, now)) {
+          case Fdb::Learned::kTableFull:
+            ++table_full_;
+            continue;
+          case Fdb::Learned::kNew:
+            ++learned_;
+            break;
+          case Fdb::Learned::kMoved:
+            ++moves_;
+            break;
+          case Fdb::Learned::kRefreshed:
+            break;
         }
         ++applied;
-        if (!existed || Fdb::data_generation(before[0]) != e.generation)
-          ++learned_;
-        else if (Fdb::data_port(before[0]) != e.port)
-          ++moves_;
       }
     }
   }

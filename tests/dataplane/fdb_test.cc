@@ -30,18 +30,19 @@ class FdbTest : public ::testing::Test {
 
 TEST_F(FdbTest, LearnLookupAndMove) {
   const uint64_t k = Fdb::make_key(0, mac(1));
-  ASSERT_TRUE(fdb->learn(k, 1, 1, 100));
+  ASSERT_EQ(fdb->learn(k, 1, 1, 100), Fdb::Learned::kNew);
+  EXPECT_EQ(fdb->learn(k, 1, 1, 150), Fdb::Learned::kRefreshed);
   bool hit = false;
   uint64_t d = lookup(k, &hit);
   ASSERT_TRUE(hit);
   EXPECT_EQ(Fdb::data_port(d), 1);
   EXPECT_EQ(Fdb::data_generation(d), 1);
-  ASSERT_TRUE(fdb->learn(k, 0, 1, 200));  // moved to port 0
+  ASSERT_EQ(fdb->learn(k, 0, 1, 200), Fdb::Learned::kMoved);
   d = lookup(k, &hit);
   EXPECT_EQ(Fdb::data_port(d), 0);
   EXPECT_EQ(fdb->count(), 1u);
   // Same MAC in another segment is another entry.
-  ASSERT_TRUE(fdb->learn(Fdb::make_key(1, mac(1)), 2, 1, 200));
+  ASSERT_EQ(fdb->learn(Fdb::make_key(1, mac(1)), 2, 1, 200), Fdb::Learned::kNew);
   EXPECT_EQ(fdb->count(), 2u);
 }
 
@@ -65,7 +66,7 @@ TEST_F(FdbTest, FullTableRefusesAndKeepsExisting) {
   uint32_t ok = 0;
   for (uint32_t i = 0; i < 1000; ++i) {
     rte_ether_addr m{{0x02, 0, 0, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)}};
-    ok += fdb->learn(Fdb::make_key(0, m), 0, 1, 1) ? 1 : 0;
+    ok += fdb->learn(Fdb::make_key(0, m), 0, 1, 1) != Fdb::Learned::kTableFull ? 1 : 0;
   }
   EXPECT_LT(ok, 1000u);
   EXPECT_GE(ok, 64u);
