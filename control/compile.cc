@@ -5,11 +5,53 @@
 
 namespace gp {
 
+namespace {
+std::string segment_name(const NetworkConfig& n) {
+  return std::string(attach_mode_name(n.mode)) + ":" + n.name;
+}
+}  // namespace
+
+dhcp::Settings hostonly_dhcp(const NetworkConfig& n) {
+  const Ipv4Cidr h = n.host_interface ? n.host_interface->address : HostInterface{}.address;
+  const uint32_t mask = h.mask(), net = h.addr & mask, bcast = net | ~mask;
+  dhcp::Settings s;
+  s.netmask = mask;
+  if (h.prefix <= 24) {
+    s.server_ip = net + 100;
+    s.lower = net + 101;
+    s.upper = bcast - 1;
+  } else {
+    s.server_ip = bcast - 1;
+    s.lower = net + 1;
+    s.upper = bcast - 2;
+  }
+  if (n.dhcp.server) s.server_ip = *n.dhcp.server;
+  if (n.dhcp.lower) s.lower = *n.dhcp.lower;
+  if (n.dhcp.upper) s.upper = *n.dhcp.upper;
+  s.lease_s = n.dhcp.lease_s;
+  s.reserved = {h.addr};  // no router option on a host-only network
+  return s;
+}
+
+std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
+  std::map<std::string, SegmentPlan> out;
+  for (const auto& n : c.networks) {
+    SegmentPlan sp;
+    sp.ageing_s = n.mac_ageing_s;
+    uint32_t h = 2166136261u;  // FNV-1a of the network name
+    for (char ch : n.name) h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
+    sp.service_mac =
+        rte_ether_addr{{0x02, 0x47, 0x50, uint8_t(h >> 16), uint8_t(h >> 8), uint8_t(h)}};
+    if (n.mode == AttachMode::kHostOnly && n.dhcp.enabled.value_or(true))
+      sp.dhcp = hostonly_dhcp(n);
+    out[segment_name(n)] = sp;
+  }
+  return out;
+}
+
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors) {
   std::vector<PortPlan> out;
-  auto segment_of = [](const NetworkConfig& n) {
-    return std::string(attach_mode_name(n.mode)) + ":" + n.name;
-  };
+  auto segment_of = segment_name;
   for (const auto& u : c.uplinks) {
     const NetworkConfig* owner = nullptr;
     for (const auto& n : c.networks)
@@ -77,7 +119,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
 
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
-                                           uint64_t version) {
+                                           uint64_t version,
+                                           const std::map<std::string, SegmentPlan>& segments) {
   auto s = std::make_unique<Snapshot>();
   s->version = version;
   std::map<std::string, uint16_t> seg_index;
@@ -96,9 +139,20 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     if (p.segment.empty()) continue;
     auto [it, fresh] = seg_index.emplace(p.segment, static_cast<uint16_t>(s->segments.size()));
     if (fresh) {
-      s->segments.emplace_back();
-      s->segments.back().ageing_s = p.ageing_s;
+      Segment& seg = s->segments.emplace_back();
+      seg.ageing_s = p.ageing_s;
       s->segment_names.push_back(p.segment);
+      auto sp = segments.find(p.segment);
+      std::optional<dhcp::Settings> dhcp;
+      if (sp != segments.end()) {
+        seg.service_mac = sp->second.service_mac;
+        if (sp->second.dhcp) {
+          seg.services |= kServiceDhcp;
+          seg.service_ips[seg.n_service_ips++] = rte_cpu_to_be_32(sp->second.dhcp->server_ip);
+          dhcp = sp->second.dhcp;
+        }
+      }
+      s->dhcp.push_back(dhcp);
     }
     Segment& seg = s->segments[it->second];
     pp.segment = it->second;

@@ -30,12 +30,26 @@ struct PortPlan {
   SourceLoc loc;                      // where the devargs are written
 };
 
+// What a segment needs beyond its ports: ageing and the services the appliance runs
+// on it (DHCP server for host-only networks).
+struct SegmentPlan {
+  unsigned ageing_s = 300;
+  std::optional<dhcp::Settings> dhcp;
+  rte_ether_addr service_mac{};  // 02:47:50:xx:xx:xx from the network name, stable
+};
+std::map<std::string, SegmentPlan> plan_segments(const Config& c);
+
+// The DHCP server settings of a host-only network: VirtualBox's layout (server .100,
+// pool .101 to broadcast-1 on a /24 or larger) unless the config says otherwise.
+dhcp::Settings hostonly_dhcp(const NetworkConfig& n);
+
 // Errors for what this build cannot run yet (nat, natnetwork, generic attachments).
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors);
 
 // port_ids: PortPlan::key -> DPDK port id of the opened port.
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
-                                           uint64_t version);
+                                           uint64_t version,
+                                           const std::map<std::string, SegmentPlan>& segments = {});
 
 }  // namespace gp

@@ -73,12 +73,19 @@ struct HostInterface {
   SourceLoc loc;
 };
 
+struct DhcpConfig {
+  std::optional<bool> enabled;  // unset: the mode's default (on for hostonly)
+  std::optional<uint32_t> server, lower, upper;
+  uint32_t lease_s = 3600;
+  SourceLoc loc;
+};
+
 struct NetworkConfig {
   std::string name;
   AttachMode mode = AttachMode::kInternal;
   std::string uplink;               // bridged, natnetwork
   std::optional<Ipv4Cidr> network;  // natnetwork
-  std::optional<bool> dhcp;
+  DhcpConfig dhcp;
   unsigned mac_ageing_s = 300;
   std::optional<HostInterface> host_interface;  // hostonly
   std::vector<PortForward> port_forwards;

@@ -267,7 +267,22 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
     } else if (k == "network") {
       c.network = cidr(v, "network");
     } else if (k == "dhcp") {
-      c.dhcp = boolean(v, "dhcp");
+      c.dhcp.loc = loc_of(v);
+      if (v.IsMap()) {
+        c.dhcp.enabled = true;
+        for (auto& [dk, dv] :
+             entries(v, "dhcp", {"enabled", "server", "lower", "upper", "lease_time"})) {
+          if (dk == "enabled") c.dhcp.enabled = boolean(dv, "dhcp.enabled");
+          if (dk == "server") c.dhcp.server = ipv4(dv, "dhcp.server");
+          if (dk == "lower") c.dhcp.lower = ipv4(dv, "dhcp.lower");
+          if (dk == "upper") c.dhcp.upper = ipv4(dv, "dhcp.upper");
+          if (dk == "lease_time")
+            if (auto x = uint(dv, "dhcp.lease_time (seconds)", 60, 1u << 30))
+              c.dhcp.lease_s = uint32_t(*x);
+        }
+      } else {
+        c.dhcp.enabled = boolean(v, "dhcp (true, false, or {server, lower, upper, lease_time})");
+      }
     } else if (k == "mac_ageing") {
       if (auto x = uint(v, "mac_ageing (seconds)", 1, 1000000)) c.mac_ageing_s = unsigned(*x);
     } else if (k == "host_interface") {

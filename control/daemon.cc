@@ -22,12 +22,14 @@
 #include "dataplane/io/ports.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/services/slow_path.h"
 
 namespace gp {
 
 namespace {
 
 constexpr unsigned kLearnRingSize = 4096;
+constexpr unsigned kSlowRingSize = 1024;
 
 void print_errors(const std::vector<Diagnostic>& errs) {
   for (const auto& e : errs) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -55,7 +57,9 @@ struct Runtime {
   std::vector<std::unique_ptr<WorkerCounters>> counters;
   std::vector<std::unique_ptr<WorkerContext>> contexts;
   std::vector<WorkerLaunch> launches;
-  std::vector<rte_ring*> rings;
+  std::vector<rte_ring*> rings;       // learn rings (LearnEvent elements)
+  std::vector<rte_ring*> mbuf_rings;  // punt and inject rings (mbuf pointers)
+  SlowPath slow;
   PortSet ports;
   std::atomic<bool> stop_workers{false};
   bool launched = false;
@@ -69,6 +73,12 @@ struct Runtime {
     learner.reset();
     fdb.reset();
     holder.reset();
+    // Workers are stopped: whatever is still queued between them and the slow path goes.
+    for (rte_ring* r : mbuf_rings) {
+      void* m = nullptr;
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
     for (rte_ring* r : rings) rte_ring_free(r);
     rte_mempool_free(pool);
   }
@@ -113,6 +123,19 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     }
     rt.rings.push_back(r);
     rt.learner->add_ring(r);
+    rte_ring* punt =
+        rte_ring_create(("gp_punt" + std::to_string(w)).c_str(), kSlowRingSize,
+                        static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* inject =
+        rte_ring_create(("gp_inject" + std::to_string(w)).c_str(), kSlowRingSize,
+                        static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (punt == nullptr || inject == nullptr) {
+      std::fprintf(stderr, "guestportd: cannot create slow-path rings\n");
+      return 1;
+    }
+    rt.mbuf_rings.push_back(punt);
+    rt.mbuf_rings.push_back(inject);
+    rt.slow.add_worker(punt, inject);
     rt.counters.push_back(std::make_unique<WorkerCounters>());
     auto ctx = std::make_unique<WorkerContext>();
     ctx->worker_id = static_cast<uint16_t>(w);
@@ -120,6 +143,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     ctx->tsc_hz = hz;
     ctx->fdb = rt.fdb.get();
     ctx->learn_ring = r;
+    ctx->punt_ring = punt;
+    ctx->inject_ring = inject;
     ctx->counters = rt.counters.back().get();
     rt.contexts.push_back(std::move(ctx));
   }
@@ -149,7 +174,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       return 1;
     }
   }
-  rt.holder->publish(compile_snapshot(plans, ids, 1));
+  rt.holder->publish(compile_snapshot(plans, ids, 1, plan_segments(cfg)));
 
   ControlServer server;
   if (std::string err = server.open(cfg.appliance.control_socket); !err.empty()) {
@@ -178,9 +203,10 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   while (!stop.load(std::memory_order_relaxed)) {
     const Snapshot& snap = *rt.holder->current();
     const uint64_t now = rte_rdtsc();
-    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, now, hz};
+    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, rt.slow, now, hz};
     server.poll_once(1, [&](const std::string& req) { return handle_request(view, req); });
     rt.learner->drain(snap, rte_rdtsc());
+    rt.slow.run(snap, now / hz);
     if (now >= next_age) {
       rt.learner->age(snap, now, hz);
       rt.holder->reclaim();

@@ -37,6 +37,13 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
       std::printf("%s (mac ageing %ss)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str());
       for (const auto& m : n["members"]) std::printf("  %s\n", s(m).c_str());
     }
+  } else if (what == "dhcp") {
+    std::printf("%-24s %-16s %-17s %-9s %8s %s\n", "segment", "ip", "mac", "state", "expires",
+                "hostname");
+    for (const auto& l : rows)
+      std::printf("%-24s %-16s %-17s %-9s %8s %s\n", s(l["segment"]).c_str(), s(l["ip"]).c_str(),
+                  s(l["mac"]).c_str(), s(l["state"]).c_str(), s(l["expires_in_s"]).c_str(),
+                  s(l["hostname"]).c_str());
   } else {
     std::printf("%s\n", rows.dump(2).c_str());
   }
@@ -50,12 +57,12 @@ int main(int argc, char** argv) {
   std::string socket = "/run/guestport/control.sock";
   app.add_option("-s,--socket", socket, "guestportd's control socket");
 
-  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats");
+  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats|dhcp");
   std::string what;
   bool json = false;
-  show->add_option("what", what, "ports, fdb, networks or stats")
+  show->add_option("what", what, "ports, fdb, networks, stats or dhcp")
       ->required()
-      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats"}));
+      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats", "dhcp"}));
   show->add_flag("--json", json, "print the daemon's JSON as it is");
 
   auto* check = app.add_subcommand("check", "validate a configuration file");

@@ -39,8 +39,21 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
       error(n.loc, where + " (natnetwork) needs network: CIDR, e.g. 10.0.2.0/24");
     if (n.host_interface && n.mode != AttachMode::kHostOnly)
       error(n.host_interface->loc, where + ": only hostonly networks have a host_interface");
+    const bool dhcp_mode = n.mode == AttachMode::kHostOnly || n.mode == AttachMode::kNatNetwork;
+    if (n.dhcp.enabled.value_or(false) && !dhcp_mode)
+      error(n.dhcp.loc, where + ": only hostonly and natnetwork networks have a DHCP server");
     if (n.mode == AttachMode::kHostOnly) {
       if (!n.host_interface) n.host_interface = HostInterface{};
+      const Ipv4Cidr& h = n.host_interface->address;
+      for (auto [a, nm] : {std::pair{n.dhcp.server, "server"}, std::pair{n.dhcp.lower, "lower"},
+                           std::pair{n.dhcp.upper, "upper"}}) {
+        if (a && ((*a & h.mask()) != (h.addr & h.mask()) || *a == h.addr))
+          error(n.dhcp.loc, where + ": dhcp." + nm + " " + format_ipv4(*a) + " must be in " +
+                                Ipv4Cidr{h.addr & h.mask(), h.prefix}.to_string() +
+                                " and not the host interface's address");
+      }
+      if (n.dhcp.lower && n.dhcp.upper && *n.dhcp.lower > *n.dhcp.upper)
+        error(n.dhcp.loc, where + ": dhcp.lower is above dhcp.upper");
       if (!host_ifaces.insert(n.host_interface->name).second)
         error(n.host_interface->loc.line != 0 ? n.host_interface->loc : n.loc,
               where + ": host interface name '" + n.host_interface->name + "' is already used");

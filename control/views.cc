@@ -105,7 +105,31 @@ nlohmann::json view_stats(const RuntimeView& v) {
           {"fdb_moves", v.learner.moves()},
           {"fdb_aged", v.learner.aged()},
           {"fdb_table_full", v.learner.table_full()},
+          {"slow_path",
+           {{"arp_replies", v.slow.stats().arp_replies},
+            {"dhcp_replies", v.slow.stats().dhcp_replies},
+            {"dhcp_silent", v.slow.stats().dhcp_silent},
+            {"malformed", v.slow.stats().malformed},
+            {"inject_full", v.slow.stats().inject_full}}},
           {"workers", workers}};
+}
+
+nlohmann::json view_dhcp(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  const uint64_t now_s = v.now_tsc / v.tsc_hz;
+  for (const auto& [segment, server] : v.slow.dhcp_servers()) {
+    for (const auto& [ip, l] : server.leases()) {
+      rte_ether_addr mac;
+      std::copy(l.mac.begin(), l.mac.end(), mac.addr_bytes);
+      out.push_back({{"segment", segment},
+                     {"ip", format_ipv4(ip)},
+                     {"mac", format_mac(mac)},
+                     {"state", dhcp::lease_state_name(l.state)},
+                     {"expires_in_s", l.expires_s > now_s ? l.expires_s - now_s : 0},
+                     {"hostname", l.hostname}});
+    }
+  }
+  return out;
 }
 
 std::string handle_request(const RuntimeView& v, const std::string& request) {
@@ -113,8 +137,9 @@ std::string handle_request(const RuntimeView& v, const std::string& request) {
   if (request == "show fdb") return view_fdb(v).dump();
   if (request == "show networks") return view_networks(v).dump();
   if (request == "show stats") return view_stats(v).dump();
+  if (request == "show dhcp") return view_dhcp(v).dump();
   return nlohmann::json(
-             {{"error", "unknown request '" + request + "' (show ports|fdb|networks|stats)"}})
+             {{"error", "unknown request '" + request + "' (show ports|fdb|networks|stats|dhcp)"}})
       .dump();
 }
 

@@ -11,6 +11,7 @@
 #include "dataplane/core/snapshot_holder.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/services/slow_path.h"
 
 namespace gp {
 
@@ -20,6 +21,7 @@ struct RuntimeView {
   const Fdb& fdb;
   const Learner& learner;
   const SnapshotHolder& holder;
+  const SlowPath& slow;
   uint64_t now_tsc;
   uint64_t tsc_hz;
 };
@@ -28,6 +30,7 @@ nlohmann::json view_ports(const RuntimeView& v);
 nlohmann::json view_fdb(const RuntimeView& v);
 nlohmann::json view_networks(const RuntimeView& v);
 nlohmann::json view_stats(const RuntimeView& v);
+nlohmann::json view_dhcp(const RuntimeView& v);
 
 // Dispatches a control-socket request ("show ports", ...) to a view; errors as JSON.
 std::string handle_request(const RuntimeView& v, const std::string& request);

@@ -14,14 +14,20 @@ namespace gp {
 
 enum MetaFlag : uint8_t {
   kMetaDstGroup = 1u << 0,  // broadcast or multicast destination
+  kMetaIpv4 = 1u << 1,      // a well-formed IPv4 header lies at l3_offset
+  kMetaArp = 1u << 2,       // a complete Ethernet/IPv4 ARP body lies at l3_offset
+  kMetaFragment = 1u << 3,  // IPv4 fragment (MF set or offset != 0)
+  kMetaL4 = 1u << 4,        // unfragmented or first fragment, 8 L4 header bytes present
 };
 
 // What classify learned about one frame; later stages trust only these offsets.
+// Frames without a valid-L3 flag are still switched at L2 but never looked into.
 struct PacketMeta {
   uint16_t l3_offset;   // bytes from the start of the frame to the L3 header
   uint16_t ether_type;  // host byte order, after any VLAN tag
   uint8_t flags;        // MetaFlag
-  uint8_t pad_[3];
+  uint8_t ip_proto;     // with kMetaIpv4
+  uint16_t l4_offset;   // with kMetaIpv4: bytes from the frame start to the L4 header
 };
 static_assert(sizeof(PacketMeta) == 8 && std::is_trivially_copyable_v<PacketMeta>);
 

@@ -38,12 +38,13 @@ enum class Drop : uint8_t {
   kPolicy,         // the only destination's promiscuous policy refuses the frame
   kNoDestination,  // flooded, but no other member of the segment may take it
   kTxFull,         // the egress queue did not take the frame
+  kPuntRingFull,   // for the slow path, but its ring was full
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
 inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "runt",      "bad_src_mac", "oversize",       "link_down", "no_segment",
-    "same_port", "policy",      "no_destination", "tx_full",
+    "same_port", "policy",      "no_destination", "tx_full",   "punt_ring_full",
 };
 
 // Worker-wide events that are not tied to a port.
@@ -52,11 +53,15 @@ enum class WorkerEvent : uint8_t {
   kLearnRingFull,    // learn event lost: ring full (frame itself still forwarded)
   kFloods,           // frames flooded (broadcast, multicast, unknown unicast)
   kSnoopCopies,      // extra copies for promiscuous adapters
+  kPunted,           // frames handed to the slow path (ARP, DHCP for the appliance)
+  kInjected,         // frames from the slow path sent by this worker
+  kInjectDropped,    // frames from the slow path for a port not in the snapshot
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
 inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
-    "learn_queued", "learn_ring_full", "floods", "snoop_copies"};
+    "learn_queued", "learn_ring_full", "floods",        "snoop_copies",
+    "punted",       "injected",        "inject_dropped"};
 
 struct alignas(64) PortCounters {
   RelaxedCounter rx_packets, rx_bytes, tx_packets, tx_bytes;

@@ -8,11 +8,13 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "dataplane/core/types.h"
+#include "dataplane/services/dhcp_server.h"
 
 namespace gp {
 
@@ -36,7 +38,18 @@ struct PortPolicy {
 static_assert(std::is_trivially_copyable_v<PortPolicy>);
 static_assert(sizeof(PortPolicy) == 20);
 
+// Services the appliance itself offers on a segment (answered by the slow path).
+enum SegmentService : uint8_t {
+  kServiceNone = 0,
+  kServiceDhcp = 1u << 0,  // DHCP server at service_ips[0]
+};
+inline constexpr uint8_t kMaxServiceIps = 4;
+
 struct Segment {
+  uint8_t services = kServiceNone;  // SegmentService bits
+  uint8_t n_service_ips = 0;
+  rte_ether_addr service_mac{};  // source MAC of everything the services send
+  std::array<rte_be32_t, kMaxServiceIps> service_ips{};  // answered for ARP, punted to
   uint16_t fdb_generation = 1;  // bump to flush this segment's MACs at once; never 0
   uint16_t n_members = 0;
   uint16_t n_sniffers = 0;
@@ -55,6 +68,8 @@ struct Snapshot {
   // Views only (control thread): names of ports and segments.
   std::array<std::string, kMaxPorts> port_names;
   std::vector<std::string> segment_names;
+  // Slow path only: DHCP server settings of each segment (index = segment).
+  std::vector<std::optional<dhcp::Settings>> dhcp;
 };
 
 }  // namespace gp

@@ -7,6 +7,7 @@
 
 #include "dataplane/l2/l2_stage.h"
 #include "dataplane/parse/classify_stage.h"
+#include "dataplane/services/punt_stage.h"
 
 namespace gp {
 
@@ -17,7 +18,28 @@ void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexc
   pc.rx_packets.add(batch.n);
   pc.rx_bytes.add(bytes);
   classify_stage(ctx, snap, batch);
+  if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
+}
+
+uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept {
+  if (ctx.inject_ring == nullptr) return 0;
+  rte_mbuf* pkts[kBurst];
+  const unsigned n =
+      rte_ring_sc_dequeue_burst(ctx.inject_ring, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    const uint16_t port = pkts[i]->port;
+    if (port < kMaxPorts && snap.ports[port].role != PortRole::kUnused &&
+        snap.ports[port].link_up) {
+      stage_tx(ctx, port, pkts[i]);
+      ctx.counters->event(WorkerEvent::kInjected);
+    } else {
+      ctx.counters->event(WorkerEvent::kInjectDropped);
+      rte_pktmbuf_free(pkts[i]);
+    }
+  }
+  if (n != 0) flush_tx(ctx);
+  return n;
 }
 
 void flush_tx(WorkerContext& ctx) noexcept {
@@ -43,6 +65,7 @@ void flush_tx(WorkerContext& ctx) noexcept {
 
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   uint32_t total = 0;
+  send_injected(ctx, snap);
   Batch batch;
   for (uint16_t port : snap.rx_ports) {
     batch.in_port = port;

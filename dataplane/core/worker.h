@@ -21,6 +21,9 @@ void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexc
 // and counted as Drop::kTxFull on that port.
 void flush_tx(WorkerContext& ctx) noexcept;
 
+// Sends what the slow path queued on ctx.inject_ring (replies it built).
+uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept;
+
 // One pass over all rx ports of the snapshot. Returns how many frames were received.
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept;
 

@@ -41,9 +41,18 @@ struct alignas(64) WorkerContext {
   uint64_t now_tsc = 0;   // set once per poll loop (tests inject it)
   uint64_t tsc_hz = 1;
   Fdb* fdb = nullptr;
-  rte_ring* learn_ring = nullptr;  // SP/SC, elements are LearnEvent
+  rte_ring* learn_ring = nullptr;   // SP/SC, elements are LearnEvent
+  rte_ring* punt_ring = nullptr;    // SP/SC mbufs to the slow path (mbuf->port = ingress)
+  rte_ring* inject_ring = nullptr;  // SP/SC mbufs from the slow path (mbuf->port = egress)
   WorkerCounters* counters = nullptr;
   TxStaging tx;
 };
+
+// Queues m for `port`; at most one copy of a frame per port per burst, so n <= kBurst.
+inline void stage_tx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) noexcept {
+  TxStaging::Queue& q = ctx.tx.q[port];
+  if (q.n == 0) ctx.tx.dirty[ctx.tx.n_dirty++] = port;
+  q.pkts[q.n++] = m;
+}
 
 }  // namespace gp

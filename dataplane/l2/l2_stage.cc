@@ -12,12 +12,6 @@ namespace gp {
 
 namespace {
 
-inline void stage_tx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) noexcept {
-  TxStaging::Queue& q = ctx.tx.q[port];
-  if (q.n == 0) ctx.tx.dirty[ctx.tx.n_dirty++] = port;
-  q.pkts[q.n++] = m;  // at most one copy per frame per port: n <= kBurst
-}
-
 inline void queue_learn(WorkerContext& ctx, uint64_t key, uint16_t port, uint16_t gen) noexcept {
   LearnEvent ev{key, port, gen, 0};
   if (rte_ring_sp_enqueue_elem(ctx.learn_ring, &ev, sizeof(ev)) == 0)

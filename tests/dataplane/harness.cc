@@ -55,10 +55,17 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   learn_ring_ = rte_ring_create_elem(rn.c_str(), sizeof(LearnEvent), 1024, SOCKET_ID_ANY,
                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
   learner_->add_ring(learn_ring_);
+  punt_ring_ =
+      rte_ring_create((rn + "p").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  inject_ring_ =
+      rte_ring_create((rn + "i").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  slow_.add_worker(punt_ring_, inject_ring_);
   counters_ = std::make_unique<WorkerCounters>();
   ctx_ = std::make_unique<WorkerContext>();
   ctx_->fdb = fdb_.get();
   ctx_->learn_ring = learn_ring_;
+  ctx_->punt_ring = punt_ring_;
+  ctx_->inject_ring = inject_ring_;
   ctx_->counters = counters_.get();
   ctx_->tsc_hz = kHz;
   if (register_main_) {
@@ -86,6 +93,11 @@ Harness::~Harness() {
   fdb_.reset();
   holder_.reset();
   rte_ring_free(learn_ring_);
+  for (rte_ring* r : {punt_ring_, inject_ring_}) {
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    rte_ring_free(r);
+  }
 }
 
 Harness::RingPort& Harness::ring_port(const std::string& name) {
@@ -119,7 +131,7 @@ void Harness::apply(const std::string& yaml) {
   ASSERT_TRUE(errs.empty()) << errs[0].to_string();
   std::map<std::string, uint16_t> ids;
   for (const PortPlan& p : plans_) ids[p.key] = ring_port(p.devargs).id;
-  holder_->publish(compile_snapshot(plans_, ids, ++version_));
+  holder_->publish(compile_snapshot(plans_, ids, ++version_, plan_segments(*r.config)));
 }
 
 rte_mbuf* Harness::frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len) {
@@ -149,7 +161,15 @@ void Harness::step(unsigned passes) {
     poll_once(*ctx_, *holder_->acquire());
     if (register_main_) rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
     learner_->drain(snap(), now_);
+    slow_.run(snap(), now_ / kHz);
   }
+}
+
+std::vector<rte_mbuf*> Harness::recv_mbufs(const std::string& port) {
+  std::vector<rte_mbuf*> out;
+  rte_mbuf* m = nullptr;
+  while (rte_ring_dequeue(ring_port(port).tx, reinterpret_cast<void**>(&m)) == 0) out.push_back(m);
+  return out;
 }
 
 std::vector<Frame> Harness::recv(const std::string& port) {

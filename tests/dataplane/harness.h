@@ -18,6 +18,7 @@
 #include "dataplane/core/worker.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/services/slow_path.h"
 
 namespace gp::test {
 
@@ -52,6 +53,8 @@ class Harness {
   void step(unsigned passes = 2);
   // What the switch sent out of `port` since the last call (mbufs are freed).
   std::vector<Frame> recv(const std::string& port);
+  // The mbufs themselves; the caller frees them.
+  std::vector<rte_mbuf*> recv_mbufs(const std::string& port);
   PortTotals totals(const std::string& port) const;
   uint64_t drops(const std::string& port, Drop d) const {
     return totals(port).drops[static_cast<size_t>(d)];
@@ -66,6 +69,8 @@ class Harness {
   rte_ring* tx_ring(const std::string& port) const { return ports_.at(port).tx; }
   rte_ring* rx_ring(const std::string& port) const { return ports_.at(port).rx; }
   const std::vector<PortPlan>& plans() const { return plans_; }
+  const SlowPath& slow() const { return slow_; }
+  uint64_t now_seconds() const { return now_ / kHz; }
 
   static constexpr uint64_t kHz = 1000000;  // injected TSC: 1 MHz
 
@@ -86,6 +91,9 @@ class Harness {
   std::unique_ptr<WorkerCounters> counters_;
   std::unique_ptr<WorkerContext> ctx_;
   rte_ring* learn_ring_ = nullptr;
+  rte_ring* punt_ring_ = nullptr;
+  rte_ring* inject_ring_ = nullptr;
+  SlowPath slow_;
   std::map<std::string, RingPort> ports_;
   std::vector<PortPlan> plans_;
   uint64_t version_ = 0;

@@ -1,0 +1,64 @@
+// Fast path: see punt_stage.h.
+#include "dataplane/services/punt_stage.h"
+
+#include <rte_arp.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "dataplane/services/dhcp_message.h"
+
+namespace gp {
+
+namespace {
+inline bool is_service_ip(const Segment& seg, rte_be32_t a) noexcept {
+  for (uint8_t i = 0; i < seg.n_service_ips; ++i)
+    if (seg.service_ips[i] == a) return true;
+  return false;
+}
+
+inline bool wants_slow_path(const Segment& seg, const rte_mbuf* m, const PacketMeta& pm) noexcept {
+  if (pm.flags & kMetaArp) {
+    const auto* a = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, pm.l3_offset);
+    return a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+           is_service_ip(seg, a->arp_data.arp_tip);
+  }
+  if ((seg.services & kServiceDhcp) && (pm.flags & kMetaIpv4) && (pm.flags & kMetaL4) &&
+      pm.ip_proto == IPPROTO_UDP) {
+    const auto* u = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset);
+    if (u->dst_port != rte_cpu_to_be_16(dhcp::kServerPort)) return false;
+    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, pm.l3_offset);
+    const bool to_us_l2 =
+        rte_is_broadcast_ether_addr(&eh->dst_addr) || mac_equal(eh->dst_addr, seg.service_mac);
+    const bool to_us_l3 = ip->dst_addr == RTE_BE32(0xffffffff) || is_service_ip(seg, ip->dst_addr);
+    return to_us_l2 && to_us_l3;
+  }
+  return false;
+}
+}  // namespace
+
+void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  const PortPolicy& in = snap.ports[batch.in_port];
+  if (in.segment >= snap.segments.size() || !in.link_up) return;
+  const Segment& seg = snap.segments[in.segment];
+  if (seg.services == kServiceNone) return;
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < batch.n; ++i) {
+    rte_mbuf* m = batch.pkts[i];
+    if (!wants_slow_path(seg, m, batch.meta[i])) {
+      batch.meta[kept] = batch.meta[i];
+      batch.pkts[kept++] = m;
+      continue;
+    }
+    m->port = batch.in_port;
+    if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
+      ctx.counters->event(WorkerEvent::kPunted);
+    } else {
+      ctx.counters->ports[batch.in_port].drop(Drop::kPuntRingFull);
+      rte_pktmbuf_free(m);
+    }
+  }
+  batch.n = kept;
+}
+
+}  // namespace gp

@@ -1,0 +1,167 @@
+// Slow path: see slow_path.h. Frames are re-validated here (they come from guests) and
+// answered in place: the punted mbuf becomes the reply, so nothing is allocated.
+#include "dataplane/services/slow_path.h"
+
+#include <rte_arp.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include <cstring>
+
+namespace gp {
+
+namespace {
+constexpr uint8_t kIpTtl = 64;
+
+struct UdpView {
+  const uint8_t* payload;
+  size_t len;
+};
+
+// Ethernet / IPv4 / UDP in the first segment, lengths checked.
+bool udp_payload(const rte_mbuf* m, UdpView& out) {
+  const uint32_t dl = rte_pktmbuf_data_len(m);
+  if (dl < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) return false;
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+  const uint32_t ihl = rte_ipv4_hdr_len(ip);
+  const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+  if (ip->next_proto_id != IPPROTO_UDP || ihl < 20 || total < ihl + sizeof(rte_udp_hdr) ||
+      sizeof(rte_ether_hdr) + total > dl)
+    return false;
+  const auto* u = reinterpret_cast<const rte_udp_hdr*>(reinterpret_cast<const uint8_t*>(ip) + ihl);
+  const uint32_t ulen = rte_be_to_cpu_16(u->dgram_len);
+  if (ulen < sizeof(rte_udp_hdr) || ulen > total - ihl) return false;
+  out.payload = reinterpret_cast<const uint8_t*>(u + 1);
+  out.len = ulen - sizeof(rte_udp_hdr);
+  return true;
+}
+}  // namespace
+
+void SlowPath::sync(const Snapshot& snap) {
+  std::map<std::string, dhcp::Server> next;
+  for (size_t i = 0; i < snap.segments.size() && i < snap.dhcp.size(); ++i) {
+    if (!snap.dhcp[i]) continue;
+    const std::string& name = snap.segment_names[i];
+    auto it = dhcp_.find(name);
+    if (it != dhcp_.end()) {
+      it->second.reconfigure(*snap.dhcp[i]);
+      next.emplace(name, std::move(it->second));
+    } else {
+      next.emplace(name, dhcp::Server(*snap.dhcp[i]));
+    }
+  }
+  dhcp_ = std::move(next);
+  synced_version_ = snap.version;
+}
+
+unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
+  if (snap.version != synced_version_) sync(snap);
+  unsigned taken = 0;
+  rte_mbuf* pkts[32];
+  for (Rings& w : workers_) {
+    unsigned n = rte_ring_sc_dequeue_burst(w.punt, reinterpret_cast<void**>(pkts), 32, nullptr);
+    taken += n;
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      if (!answer(snap, m, now_s)) {
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      if (rte_ring_sp_enqueue(w.inject, m) != 0) {
+        ++stats_.inject_full;
+        rte_pktmbuf_free(m);
+      }
+    }
+  }
+  return taken;
+}
+
+bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
+  const uint16_t port = m->port;
+  if (port >= kMaxPorts || snap.ports[port].segment >= snap.segments.size()) return false;
+  const uint16_t seg_id = snap.ports[port].segment;
+  const Segment& seg = snap.segments[seg_id];
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
+  const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return answer_arp(seg, m);
+  auto it = dhcp_.find(snap.segment_names[seg_id]);
+  if (it != dhcp_.end() && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+    return answer_dhcp(seg, it->second, m, now_s);
+  ++stats_.malformed;
+  return false;
+}
+
+bool SlowPath::answer_arp(const Segment& seg, rte_mbuf* m) {
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr))
+    return ++stats_.malformed, false;
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) return ++stats_.malformed, false;
+  const rte_be32_t asked = a->arp_data.arp_tip;
+  bool ours = false;
+  for (uint8_t i = 0; i < seg.n_service_ips; ++i) ours |= seg.service_ips[i] == asked;
+  if (!ours) return ++stats_.malformed, false;
+  a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  a->arp_data.arp_tha = a->arp_data.arp_sha;
+  a->arp_data.arp_tip = a->arp_data.arp_sip;
+  a->arp_data.arp_sha = seg.service_mac;
+  a->arp_data.arp_sip = asked;
+  eh->dst_addr = a->arp_data.arp_tha;
+  eh->src_addr = seg.service_mac;
+  // Trim any trailer the request carried.
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
+                                            sizeof(rte_arp_hdr)));
+  ++stats_.arp_replies;
+  return true;
+}
+
+bool SlowPath::answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s) {
+  UdpView u{};
+  if (!udp_payload(m, u)) return ++stats_.malformed, false;
+  auto req = dhcp::parse_request(u.payload, u.len);
+  if (!req) return ++stats_.malformed, false;
+  auto reply = server.handle(*req, now_s);
+  if (!reply) return ++stats_.dhcp_silent, false;
+  if (reply->giaddr != 0) return ++stats_.dhcp_silent, false;  // relays: not served
+  const std::vector<uint8_t> payload = dhcp::build_reply(*reply);
+
+  // RFC 2131 4.1: NAKs and broadcast-flag replies go to broadcast; renewals to ciaddr;
+  // everything else to the client's MAC and the offered address.
+  const bool bcast = reply->type == dhcp::MsgType::kNak ||
+                     ((req->flags & dhcp::kFlagBroadcast) && req->ciaddr == 0);
+  const uint32_t dst_ip = bcast ? 0xffffffffu : (req->ciaddr ? req->ciaddr : reply->yiaddr);
+  rte_ether_addr dst_mac;
+  std::memcpy(dst_mac.addr_bytes, req->chaddr.data(), 6);
+  if (bcast) std::memset(dst_mac.addr_bytes, 0xff, 6);
+
+  const uint16_t port = m->port;
+  rte_pktmbuf_reset(m);
+  m->port = port;
+  const size_t len =
+      sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size();
+  auto* eh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  if (eh == nullptr) return ++stats_.malformed, false;
+  eh->dst_addr = dst_mac;
+  eh->src_addr = seg.service_mac;
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+  std::memset(ip, 0, sizeof(*ip));
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - sizeof(rte_ether_hdr)));
+  ip->time_to_live = kIpTtl;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->src_addr = rte_cpu_to_be_32(server.settings().server_ip);
+  ip->dst_addr = rte_cpu_to_be_32(dst_ip);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = rte_cpu_to_be_16(dhcp::kServerPort);
+  udp->dst_port = rte_cpu_to_be_16(dhcp::kClientPort);
+  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_udp_hdr) + payload.size()));
+  udp->dgram_cksum = 0;
+  std::memcpy(udp + 1, payload.data(), payload.size());
+  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+  ++stats_.dhcp_replies;
+  return true;
+}
+
+}  // namespace gp

@@ -1,0 +1,56 @@
+// The slow path: runs on the control thread, takes frames the workers punted (ARP for
+// a service address, DHCP to a segment's server), answers them, and hands the replies
+// back to the same worker's inject ring, which sends them on its own tx queue. Owns the
+// DHCP servers (leases) of every segment, matched by segment name across snapshots.
+//
+// Threads: control thread only. Each punt ring has one producer (its worker) and this
+// consumer; each inject ring has this producer and its worker as consumer.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/snapshot.h"
+#include "dataplane/services/dhcp_server.h"
+
+namespace gp {
+
+struct SlowPathStats {
+  uint64_t arp_replies = 0;
+  uint64_t dhcp_replies = 0;
+  uint64_t dhcp_silent = 0;  // requests answered with nothing (RFC 2131), or not ours
+  uint64_t malformed = 0;    // punted frames that did not parse
+  uint64_t inject_full = 0;  // replies lost: the worker's inject ring was full
+};
+
+class SlowPath {
+ public:
+  void add_worker(rte_ring* punt, rte_ring* inject) { workers_.push_back({punt, inject}); }
+  // Handles everything punted so far; returns how many frames it took.
+  unsigned run(const Snapshot& snap, uint64_t now_s) noexcept;
+
+  const std::map<std::string, dhcp::Server>& dhcp_servers() const { return dhcp_; }
+  const SlowPathStats& stats() const { return stats_; }
+
+ private:
+  struct Rings {
+    rte_ring* punt;
+    rte_ring* inject;
+  };
+  void sync(const Snapshot& snap);
+  bool answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s);
+  bool answer_arp(const Segment& seg, rte_mbuf* m);
+  bool answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s);
+
+  std::vector<Rings> workers_;
+  std::map<std::string, dhcp::Server> dhcp_;  // by segment name
+  uint64_t synced_version_ = 0;
+  SlowPathStats stats_;
+};
+
+}  // namespace gp

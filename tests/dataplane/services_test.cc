@@ -1,0 +1,186 @@
+// The slow path end to end over net_ring ports: a guest's DHCP DISCOVER and REQUEST are
+// punted, answered by the segment's server and sent back out of the guest's port; ARP
+// for the server address is answered; frames for others are still switched.
+#include <rte_arp.h>
+#include <rte_ip.h>
+#include <rte_mempool.h>
+#include <rte_udp.h>
+
+#include <cstring>
+
+#include "dataplane/services/dhcp_message.h"
+#include "tests/dataplane/harness.h"
+
+namespace gp::test {
+namespace {
+
+const char* kHostOnly =
+    "networks: {hn: {mode: hostonly, host_interface: {name: gpt-dhcp0, address: "
+    "192.168.77.1/24}}}\n"
+    "vms:\n"
+    "  a: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:01', port: ra}}}\n"
+    "  b: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:02', port: rb}}}\n";
+
+constexpr uint32_t ip4(int a, int b, int c, int d) {
+  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
+}
+
+rte_mbuf* dhcp_frame(Harness& h, const dhcp::Request& r) {
+  std::vector<uint8_t> payload = dhcp::build_request(r);
+  const uint32_t len = 14 + 20 + 8 + static_cast<uint32_t>(payload.size());
+  rte_ether_addr src;
+  std::copy(r.chaddr.begin(), r.chaddr.end(), src.addr_bytes);
+  rte_mbuf* m = h.frame(src, kBroadcast, len);
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->src_addr = 0;
+  ip->dst_addr = RTE_BE32(0xffffffff);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  u->src_port = rte_cpu_to_be_16(68);
+  u->dst_port = rte_cpu_to_be_16(67);
+  u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + payload.size()));
+  std::memcpy(u + 1, payload.data(), payload.size());
+  u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
+  return m;
+}
+
+struct Answer {
+  uint8_t type = 0;
+  uint32_t yiaddr = 0, dst_ip = 0;
+  rte_ether_addr dst_mac{};
+  bool checksums_ok = false;
+};
+
+std::vector<Answer> answers(Harness& h, const std::string& port) {
+  std::vector<Answer> out;
+  for (rte_mbuf* m : h.recv_mbufs(port)) {
+    Answer a;
+    auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    a.dst_mac = eh->dst_addr;
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+    auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(u + 1);
+    a.dst_ip = rte_be_to_cpu_32(ip->dst_addr);
+    a.yiaddr = (uint32_t(p[16]) << 24) | (uint32_t(p[17]) << 16) | (uint32_t(p[18]) << 8) | p[19];
+    a.type = p[242];  // option 53 comes first
+    a.checksums_ok = rte_ipv4_cksum(ip) == 0 && rte_ipv4_udptcp_cksum_verify(ip, u) == 0 &&
+                     u->src_port == rte_cpu_to_be_16(67) && u->dst_port == rte_cpu_to_be_16(68);
+    out.push_back(a);
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
+class ServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { h = std::make_unique<Harness>(); }
+  void TearDown() override {
+    h.reset();
+    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
+  }
+  std::unique_ptr<Harness> h;
+};
+
+TEST_F(ServicesTest, DhcpDiscoverRequestGetOfferAndAck) {
+  h->apply(kHostOnly);
+  dhcp::Request d{};
+  d.type = dhcp::MsgType::kDiscover;
+  d.xid = 42;
+  d.chaddr = {0x08, 0, 0x27, 0, 0, 1};
+  h->send("ra", dhcp_frame(*h, d));
+  h->step(3);
+  auto offer = answers(*h, "ra");
+  ASSERT_EQ(offer.size(), 1u);
+  EXPECT_EQ(offer[0].type, 2);  // OFFER
+  EXPECT_EQ(offer[0].yiaddr, ip4(192, 168, 77, 101));
+  EXPECT_TRUE(offer[0].checksums_ok);
+  EXPECT_TRUE(mac_equal(offer[0].dst_mac, mac(1)));  // unicast to chaddr (no broadcast flag)
+  EXPECT_EQ(offer[0].dst_ip, ip4(192, 168, 77, 101));
+  // Nobody else saw the DISCOVER or the OFFER: not b, not the host interface.
+  EXPECT_EQ(h->recv("rb").size(), 0u);
+  EXPECT_EQ(h->recv("net_tap0,iface=gpt-dhcp0").size(), 0u);
+
+  dhcp::Request r = d;
+  r.type = dhcp::MsgType::kRequest;
+  r.flags = dhcp::kFlagBroadcast;
+  r.requested_ip = ip4(192, 168, 77, 101);
+  r.server_id = ip4(192, 168, 77, 100);
+  h->send("ra", dhcp_frame(*h, r));
+  h->step(3);
+  auto ack = answers(*h, "ra");
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(ack[0].type, 5);              // ACK
+  EXPECT_EQ(ack[0].dst_ip, 0xffffffffu);  // broadcast flag honoured
+  EXPECT_TRUE(rte_is_broadcast_ether_addr(&ack[0].dst_mac));
+  EXPECT_EQ(h->slow().stats().dhcp_replies, 2u);
+  const auto& leases = h->slow().dhcp_servers().at("hostonly:hn").leases();
+  EXPECT_EQ(leases.at(ip4(192, 168, 77, 101)).state, dhcp::LeaseState::kBound);
+}
+
+TEST_F(ServicesTest, ArpForTheServerIsAnswered) {
+  h->apply(kHostOnly);
+  rte_mbuf* m = h->frame(mac(2), kBroadcast, 60);
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+  auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  a->arp_hlen = 6;
+  a->arp_plen = 4;
+  a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+  a->arp_data.arp_sha = mac(2);
+  a->arp_data.arp_sip = rte_cpu_to_be_32(ip4(192, 168, 77, 102));
+  a->arp_data.arp_tip = rte_cpu_to_be_32(ip4(192, 168, 77, 100));
+  h->send("rb", m);
+  h->step(3);
+  auto got = h->recv_mbufs("rb");
+  ASSERT_EQ(got.size(), 1u);
+  auto* reh = rte_pktmbuf_mtod(got[0], rte_ether_hdr*);
+  auto* ra = reinterpret_cast<rte_arp_hdr*>(reh + 1);
+  EXPECT_EQ(ra->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REPLY));
+  EXPECT_EQ(ra->arp_data.arp_sip, rte_cpu_to_be_32(ip4(192, 168, 77, 100)));
+  EXPECT_TRUE(mac_equal(reh->dst_addr, mac(2)));
+  EXPECT_TRUE(mac_equal(ra->arp_data.arp_sha, h->snap().segments[0].service_mac));
+  EXPECT_EQ(rte_pktmbuf_pkt_len(got[0]), 42u);
+  rte_pktmbuf_free(got[0]);
+  EXPECT_EQ(h->recv("ra").size(), 0u);  // answered, not flooded
+}
+
+TEST_F(ServicesTest, OtherTrafficIsStillSwitchedAndGarbageIsCounted) {
+  h->apply(kHostOnly);
+  // ARP for the host interface's address is for the host: flooded as usual.
+  h->send("ra", mac(1), kBroadcast);
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->recv("net_tap0,iface=gpt-dhcp0").size(), 1u);
+  // A DHCP frame whose payload is garbage: punted, counted malformed, freed.
+  dhcp::Request d{};
+  d.type = dhcp::MsgType::kDiscover;
+  d.chaddr = {0x08, 0, 0x27, 0, 0, 1};
+  rte_mbuf* m = dhcp_frame(*h, d);
+  rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 20 + 8)[236] = 0;  // break the magic cookie
+  h->send("ra", m);
+  h->step(3);
+  EXPECT_EQ(h->recv("ra").size(), 0u);
+  EXPECT_EQ(h->slow().stats().malformed, 1u);
+}
+
+TEST_F(ServicesTest, InternalNetworksHaveNoServices) {
+  h->apply(
+      "vms:\n  a: {adapters: {1: {attach: internal:x, mac: '08:00:27:00:00:01', port: ra}}}\n"
+      "  b: {adapters: {1: {attach: internal:x, mac: '08:00:27:00:00:02', port: rb}}}\n");
+  dhcp::Request d{};
+  d.type = dhcp::MsgType::kDiscover;
+  d.chaddr = {0x08, 0, 0x27, 0, 0, 1};
+  h->send("ra", dhcp_frame(*h, d));
+  h->step(3);
+  EXPECT_EQ(h->recv("ra").size(), 0u);
+  EXPECT_EQ(h->recv("rb").size(), 1u);  // just a broadcast on an internal network
+}
+
+}  // namespace
+}  // namespace gp::test
