@@ -6,6 +6,7 @@ go side by side."""
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -123,6 +124,8 @@ class Daemon:
         return next(p for p in self.ctl("ports") if p["name"] == name)
 
     def stop(self):
+        if self.log.closed:  # stopped already
+            return self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -131,7 +134,9 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("guestportd did not stop on SIGTERM")
+        print(f"--- guestportd log ({self.config}) ---\n{self.output()}")  # shown on failure
         self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
 
@@ -142,9 +147,16 @@ def lab():
     lab = Lab()
     daemons = []
     lab.start = lambda yaml_text, **kw: daemons.append(Daemon(lab, yaml_text, **kw)) or daemons[-1]
+    codes = []
     try:
         yield lab
     finally:
-        codes = [d.stop() for d in daemons]
-        lab.cleanup()
+        try:
+            for d in daemons:
+                try:
+                    codes.append(d.stop())
+                except AssertionError as e:
+                    codes.append(str(e))
+        finally:
+            lab.cleanup()
     assert all(c == 0 for c in codes), f"guestportd exit codes {codes}"
