@@ -35,7 +35,9 @@ for vm in "${vms[@]}"; do
   ns="gpdemo-$vm"
   ip netns add "$ns"
   ip link add "gpd-$vm" type veth peer name eth0 netns "$ns"
-  sysctl -qw "net.ipv6.conf.gpd-$vm.disable_ipv6=1" 2>/dev/null || true  # no kernel chatter from the switch side
+  # The switch side of a veth must stay silent: no IPv6 ND/MLD, and no ARP replies for
+  # the host's own addresses (Linux answers ARP for any local address on any interface).
+  sysctl -qw "net.ipv6.conf.gpd-$vm.disable_ipv6=1" "net.ipv4.conf.gpd-$vm.arp_ignore=8" 2>/dev/null || true
   ip link set "gpd-$vm" up
   ip netns exec "$ns" ip link set eth0 address "${mac[$vm]}"
   ip netns exec "$ns" ip addr add "${ip[$vm]}" dev eth0

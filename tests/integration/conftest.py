@@ -42,8 +42,10 @@ class Lab:
         self.namespaces.append(ns)
         sh("ip", "link", "add", root_side, "type", "veth", "peer", "name", "eth0", "netns", ns)
         self.links.append(root_side)
-        # No kernel chatter (IPv6 ND/MLD) from the switch side of the veth.
-        sh("sysctl", "-qw", f"net.ipv6.conf.{root_side}.disable_ipv6=1", check=False)
+        # The switch side of the veth stays silent: no IPv6 ND/MLD, and no ARP replies for
+        # the host's own addresses (Linux answers ARP for any local address on any link).
+        sh("sysctl", "-qw", f"net.ipv6.conf.{root_side}.disable_ipv6=1",
+           f"net.ipv4.conf.{root_side}.arp_ignore=8", check=False)
         sh("ip", "link", "set", root_side, "up")
         self.ns(ns, "ip", "link", "set", "eth0", "address", mac)
         if cidr:
