@@ -1,6 +1,8 @@
 // Control path: see compile.h.
 #include "control/compile.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 
 namespace gp {
@@ -9,6 +11,15 @@ namespace {
 std::string segment_name(const NetworkConfig& n) {
   return std::string(attach_mode_name(n.mode)) + ":" + n.name;
 }
+
+// Each `nat` adapter is a private router of its own (VirtualBox semantics).
+std::string nat_segment_name(const std::string& vm, unsigned slot) {
+  return "nat:" + vm + "/" + std::to_string(slot);
+}
+
+// VirtualBox's NAT gateway MAC (52:54:00:12:35:02); every NAT inside is its own
+// segment, so they may all share it.
+constexpr rte_ether_addr kNatGatewayMac{{0x52, 0x54, 0x00, 0x12, 0x35, 0x02}};
 }  // namespace
 
 dhcp::Settings hostonly_dhcp(const NetworkConfig& n) {
@@ -46,7 +57,65 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
       sp.dhcp = hostonly_dhcp(n);
     out[segment_name(n)] = sp;
   }
+  unsigned n_nat = 0;
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) n_nat += ad.attach == AttachMode::kNat;
+  const NatConfig& nc = c.appliance.nat;
+  const uint32_t share = nc.per_vm_sessions != 0
+                             ? nc.per_vm_sessions
+                             : std::max<uint32_t>(64, nc.sessions / std::max(1u, n_nat));
+  for (const auto& vm : c.vms) {
+    for (const auto& [slot, ad] : vm.adapters) {
+      if (ad.attach != AttachMode::kNat || ad.port.empty()) continue;
+      // Adapter n gets 10.0.(n+1).0/24: gateway .2, DNS .3, the guest .15 (VirtualBox).
+      const uint32_t net = (10u << 24) | ((slot + 1) << 8);
+      SegmentPlan sp;
+      sp.nat = true;
+      sp.service_mac = kNatGatewayMac;
+      sp.uplink_key = "uplink/" + ad.uplink;
+      sp.guest_key = "vm/" + vm.name + "/" + std::to_string(slot);
+      sp.port_forwards = ad.port_forwards;
+      NatSegment& ni = sp.nat_info;
+      ni.network = rte_cpu_to_be_32(net);
+      ni.netmask = rte_cpu_to_be_32(0xffffff00u);
+      ni.gateway = rte_cpu_to_be_32(net | 2);
+      ni.dns = rte_cpu_to_be_32(net | 3);
+      ni.endpoint_independent_filtering = nc.endpoint_independent_filtering;
+      ni.max_sessions = share;
+      dhcp::Settings d;
+      d.server_ip = net | 2;
+      d.netmask = 0xffffff00u;
+      d.lower = net | 15;
+      d.upper = net | 254;
+      d.router = net | 2;
+      d.dns = {net | 3};
+      d.lease_s = 86400;
+      sp.dhcp = d;
+      out[nat_segment_name(vm.name, slot)] = sp;
+    }
+  }
   return out;
+}
+
+GlobalPlan plan_globals(const Config& c) {
+  GlobalPlan g;
+  const NatConfig& nc = c.appliance.nat;
+  g.timeouts = {nc.udp_timeout_s, nc.tcp_established_timeout_s, nc.tcp_transitory_timeout_s,
+                nc.icmp_timeout_s};
+  g.nat_sessions = nc.sessions;
+  for (const auto& u : c.uplinks) {
+    if (!u.address || !u.gateway) continue;
+    UplinkNat un;
+    un.enabled = true;
+    un.address = rte_cpu_to_be_32(u.address->addr);
+    un.netmask = rte_cpu_to_be_32(u.address->mask());
+    un.gateway = rte_cpu_to_be_32(*u.gateway);
+    for (uint32_t d : u.dns)
+      if (un.n_dns < un.dns.size()) un.dns[un.n_dns++] = rte_cpu_to_be_32(d);
+    un.mtu = u.mtu;
+    g.uplinks["uplink/" + u.name] = un;
+  }
+  return g;
 }
 
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors) {
@@ -87,8 +156,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
   for (const auto& vm : c.vms) {
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.port.empty()) continue;
-      if (ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork ||
-          ad.attach == AttachMode::kGeneric) {
+      if (ad.attach == AttachMode::kNatNetwork || ad.attach == AttachMode::kGeneric) {
         errors.push_back({c.file, ad.attach_loc,
                           "attach: " + std::string(attach_mode_name(ad.attach)) +
                               " is not implemented in this build yet (vm '" + vm.name +
@@ -104,7 +172,9 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.link_up = ad.attach != AttachMode::kNone && ad.cable_connected;
       p.mtu = ad.mtu;
       p.loc = ad.port_loc;
-      if (ad.attach != AttachMode::kNone) {
+      if (ad.attach == AttachMode::kNat) {
+        p.segment = nat_segment_name(vm.name, slot);
+      } else if (ad.attach != AttachMode::kNone) {
         const NetworkConfig* n = c.find_network(ad.network);
         if (n != nullptr) {
           p.segment = segment_of(*n);
@@ -120,7 +190,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
                                            uint64_t version,
-                                           const std::map<std::string, SegmentPlan>& segments) {
+                                           const std::map<std::string, SegmentPlan>& segments,
+                                           const GlobalPlan& globals) {
   auto s = std::make_unique<Snapshot>();
   s->version = version;
   std::map<std::string, uint16_t> seg_index;
@@ -144,6 +215,7 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
       s->segment_names.push_back(p.segment);
       auto sp = segments.find(p.segment);
       std::optional<dhcp::Settings> dhcp;
+      NatSegment nat;
       if (sp != segments.end()) {
         seg.service_mac = sp->second.service_mac;
         if (sp->second.dhcp) {
@@ -151,8 +223,36 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
           seg.service_ips[seg.n_service_ips++] = rte_cpu_to_be_32(sp->second.dhcp->server_ip);
           dhcp = sp->second.dhcp;
         }
+        if (sp->second.nat) {
+          auto up = port_ids.find(sp->second.uplink_key);
+          auto gp = port_ids.find(sp->second.guest_key);
+          if (up != port_ids.end() && gp != port_ids.end()) {
+            seg.kind = SegmentKind::kNat;
+            seg.services |= kServiceGateway;
+            nat = sp->second.nat_info;
+            nat.uplink_port = up->second;
+            nat.guest_port = gp->second;
+            nat.nat_id = static_cast<uint16_t>(it->second + 1);
+            seg.n_service_ips = 0;
+            seg.service_ips[seg.n_service_ips++] = nat.gateway;
+            seg.service_ips[seg.n_service_ips++] = nat.dns;
+            for (const PortForward& pf : sp->second.port_forwards) {
+              PortForwardRule r;
+              r.proto = pf.proto == "tcp" ? IPPROTO_TCP : IPPROTO_UDP;
+              r.uplink_port = up->second;
+              r.segment = it->second;
+              r.host_ip = pf.host_ip ? rte_cpu_to_be_32(*pf.host_ip) : 0;
+              r.host_port = rte_cpu_to_be_16(pf.host_port);
+              r.guest_ip = pf.guest_ip ? rte_cpu_to_be_32(*pf.guest_ip)
+                                       : rte_cpu_to_be_32(rte_be_to_cpu_32(nat.network) | 15);
+              r.guest_port = rte_cpu_to_be_16(pf.guest_port);
+              s->port_forwards.push_back(r);
+            }
+          }
+        }
       }
       s->dhcp.push_back(dhcp);
+      s->nat.push_back(nat);
     }
     Segment& seg = s->segments[it->second];
     pp.segment = it->second;
@@ -161,6 +261,12 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
       seg.sniffers[seg.n_sniffers++] = port;
   }
   std::sort(s->rx_ports.begin(), s->rx_ports.end());
+  s->nat_timeouts = globals.timeouts;
+  s->nat_sessions = globals.nat_sessions;
+  for (const auto& [key, un] : globals.uplinks) {
+    auto id = port_ids.find(key);
+    if (id != port_ids.end() && id->second < kMaxPorts) s->uplink_nat[id->second] = un;
+  }
   return s;
 }
 

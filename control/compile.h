@@ -36,7 +36,19 @@ struct SegmentPlan {
   unsigned ageing_s = 300;
   std::optional<dhcp::Settings> dhcp;
   rte_ether_addr service_mac{};  // 02:47:50:xx:xx:xx from the network name, stable
+  bool nat = false;              // a NAT router's inside: the fields below apply
+  NatSegment nat_info;           // uplink_port / guest_port resolved at compile
+  std::string uplink_key, guest_key;
+  std::vector<PortForward> port_forwards;
 };
+
+// Appliance-wide settings the snapshot carries besides ports and segments.
+struct GlobalPlan {
+  NatTimeouts timeouts;
+  uint32_t nat_sessions = 0;
+  std::map<std::string, UplinkNat> uplinks;  // by PortPlan key ("uplink/NAME")
+};
+GlobalPlan plan_globals(const Config& c);
 std::map<std::string, SegmentPlan> plan_segments(const Config& c);
 
 // The DHCP server settings of a host-only network: VirtualBox's layout (server .100,
@@ -50,6 +62,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
                                            uint64_t version,
-                                           const std::map<std::string, SegmentPlan>& segments = {});
+                                           const std::map<std::string, SegmentPlan>& segments = {},
+                                           const GlobalPlan& globals = {});
 
 }  // namespace gp

@@ -47,6 +47,17 @@ struct PortForward {
   SourceLoc loc;
 };
 
+struct NatConfig {
+  uint32_t sessions = 65536;     // NAT sessions per worker
+  uint32_t per_vm_sessions = 0;  // 0: a fair share (sessions / NAT adapters, at least 64)
+  bool endpoint_independent_filtering = false;  // RFC 4787 REQ-8: default address-dependent
+  uint32_t udp_timeout_s = 300;
+  uint32_t tcp_established_timeout_s = 7440;
+  uint32_t tcp_transitory_timeout_s = 240;
+  uint32_t icmp_timeout_s = 60;
+  SourceLoc loc;
+};
+
 struct ApplianceConfig {
   unsigned workers = 1;
   std::vector<unsigned> worker_cpus;  // empty: 1, 2, ... wrapped to the machine's CPUs
@@ -55,6 +66,7 @@ struct ApplianceConfig {
   unsigned memory_mb = 256;
   std::string file_prefix = "guestport";
   uint32_t mac_table_size = 65536;
+  NatConfig nat;
   SourceLoc loc;
 };
 
@@ -63,6 +75,7 @@ struct UplinkConfig {
   std::string device;  // DPDK devargs
   std::optional<Ipv4Cidr> address;
   std::optional<uint32_t> gateway;
+  std::vector<uint32_t> dns;  // upstream resolvers for the DNS proxy of NAT networks
   uint16_t mtu = 1500;
   SourceLoc loc, device_loc;
 };
@@ -103,9 +116,10 @@ struct AdapterConfig {
   Promiscuous promiscuous = Promiscuous::kDeny;
   uint16_t mtu = 1500;
   bool cable_connected = true;
-  std::string port;  // DPDK devargs
+  std::string port;    // DPDK devargs
+  std::string uplink;  // nat: the uplink to use (default: the only one with an address)
   std::vector<PortForward> port_forwards;
-  SourceLoc loc, attach_loc, port_loc, mac_loc;
+  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc;
 };
 
 struct VmConfig {

@@ -109,6 +109,7 @@ class Loader {
 
   void appliance(const YAML::Node& n, ApplianceConfig& a);
   void uplink(const std::string& name, const YAML::Node& n, UplinkConfig& u);
+  void nat(const YAML::Node& n, NatConfig& c);
   void network(const std::string& name, const YAML::Node& n, NetworkConfig& c);
   void vm(const std::string& name, const YAML::Node& n, VmConfig& v);
   void adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n, VmConfig& v);
@@ -163,6 +164,40 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
       }
     } else if (k == "mac_table_size") {
       if (auto x = uint(v, "appliance.mac_table_size", 64, 1u << 24)) a.mac_table_size = *x;
+    } else if (k == "nat") {
+      nat(v, a.nat);
+    }
+  }
+}
+
+void Loader::nat(const YAML::Node& n, NatConfig& c) {
+  c.loc = loc_of(n);
+  if (!is_map(n, "appliance.nat")) return;
+  for (auto& [k, v] :
+       entries(n, "appliance.nat", {"sessions", "per_vm_sessions", "filtering", "timeouts"})) {
+    if (k == "sessions") {
+      if (auto x = uint(v, "nat.sessions", 1024, 1u << 24)) c.sessions = uint32_t(*x);
+    } else if (k == "per_vm_sessions") {
+      if (auto x = uint(v, "nat.per_vm_sessions", 0, 1u << 24)) c.per_vm_sessions = uint32_t(*x);
+    } else if (k == "filtering") {
+      auto s = str(v, "nat.filtering");
+      if (s && *s == "endpoint-independent")
+        c.endpoint_independent_filtering = true;
+      else if (s && *s == "address-dependent")
+        c.endpoint_independent_filtering = false;
+      else if (s)
+        error(v, "nat.filtering must be address-dependent or endpoint-independent");
+    } else if (k == "timeouts") {
+      if (!is_map(v, "nat.timeouts")) continue;
+      for (auto& [tk, tv] :
+           entries(v, "nat.timeouts", {"udp", "tcp_established", "tcp_transitory", "icmp"})) {
+        auto x = uint(tv, "nat.timeouts." + tk + " (seconds)", 1, 1u << 24);
+        if (!x) continue;
+        if (tk == "udp") c.udp_timeout_s = uint32_t(*x);
+        if (tk == "tcp_established") c.tcp_established_timeout_s = uint32_t(*x);
+        if (tk == "tcp_transitory") c.tcp_transitory_timeout_s = uint32_t(*x);
+        if (tk == "icmp") c.icmp_timeout_s = uint32_t(*x);
+      }
     }
   }
 }
@@ -173,7 +208,7 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
   if (!is_map(n, "uplink '" + name + "'")) return;
   bool has_device = false;
   for (auto& [k, v] :
-       entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "mtu"})) {
+       entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "dns", "mtu"})) {
     if (k == "device") {
       if (auto s = str(v, "device")) {
         u.device = *s;
@@ -184,6 +219,14 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
       u.address = cidr(v, "address");
     } else if (k == "gateway") {
       u.gateway = ipv4(v, "gateway");
+    } else if (k == "dns") {
+      if (!v.IsSequence()) {
+        error(v, "dns must be a list of IPv4 addresses");
+        continue;
+      }
+      for (const auto& d : v)
+        if (auto a = ipv4(d, "a dns server")) u.dns.push_back(*a);
+      if (u.dns.size() > 3) error(v, "dns takes at most 3 upstream resolvers");
     } else if (k == "mtu") {
       if (auto x = uint(v, "mtu", 68, 9000)) u.mtu = uint16_t(*x);
     }
@@ -350,7 +393,7 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
   bool has_attach = false;
   for (auto& [k, val] : entries(n, where,
                                 {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected",
-                                 "port", "port_forwards"})) {
+                                 "port", "uplink", "port_forwards"})) {
     if (k == "attach") {
       attach(val, a);
       has_attach = true;
@@ -390,6 +433,8 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
       if (auto b = boolean(val, "cable_connected")) a.cable_connected = *b;
     } else if (k == "port") {
       if (auto s = str(val, "port")) a.port = *s, a.port_loc = loc_of(val);
+    } else if (k == "uplink") {
+      if (auto s = str(val, "uplink")) a.uplink = *s, a.uplink_loc = loc_of(val);
     } else if (k == "port_forwards") {
       port_forwards(val, a.port_forwards);
     }

@@ -174,7 +174,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       return 1;
     }
   }
-  rt.holder->publish(compile_snapshot(plans, ids, 1, plan_segments(cfg)));
+  rt.holder->publish(compile_snapshot(plans, ids, 1, plan_segments(cfg), plan_globals(cfg)));
 
   ControlServer server;
   if (std::string err = server.open(cfg.appliance.control_socket); !err.empty()) {

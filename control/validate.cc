@@ -99,8 +99,34 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
       const std::string mode(attach_mode_name(ad.attach));
       switch (ad.attach) {
         case AttachMode::kNone:
-        case AttachMode::kNat:
           break;
+        case AttachMode::kNat: {
+          if (ad.uplink.empty()) {
+            std::vector<std::string> with_address;
+            for (const auto& u : c.uplinks)
+              if (u.address) with_address.push_back(u.name);
+            if (with_address.size() == 1) {
+              ad.uplink = with_address[0];
+            } else {
+              error(ad.attach_loc, who + ": attach: nat needs an uplink with an address (" +
+                                       std::string(with_address.empty()
+                                                       ? "none has one"
+                                                       : "several have one: name it with uplink:") +
+                                       ")");
+              break;
+            }
+          }
+          const UplinkConfig* u = c.find_uplink(ad.uplink);
+          const SourceLoc at = ad.uplink_loc.line != 0 ? ad.uplink_loc : ad.attach_loc;
+          if (u == nullptr)
+            error(at, who + ": unknown uplink '" + ad.uplink + "'");
+          else if (!u->address || !u->gateway)
+            error(at, who + ": uplink '" + ad.uplink + "' needs an address and a gateway for NAT");
+          else if (uplink_owner.count(u->name))
+            error(at,
+                  who + ": uplink '" + ad.uplink + "' is bridged; NAT needs an uplink of its own");
+          break;
+        }
         case AttachMode::kInternal:
           if (net == nullptr) {
             NetworkConfig n;
@@ -158,6 +184,11 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   }
   for (const auto& n : c.networks)
     if (n.mode == AttachMode::kHostOnly) ++port_count;
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters)
+      if (!ad.uplink.empty() && ad.attach != AttachMode::kNat)
+        error(ad.uplink_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
+                                 ": uplink: applies to attach: nat only");
   if (port_count > kMaxPorts)
     error({1, 1}, "the configuration needs " + std::to_string(port_count) +
                       " DPDK ports; this build supports " + std::to_string(kMaxPorts));

@@ -41,11 +41,18 @@ static_assert(sizeof(PortPolicy) == 20);
 // Services the appliance itself offers on a segment (answered by the slow path).
 enum SegmentService : uint8_t {
   kServiceNone = 0,
-  kServiceDhcp = 1u << 0,  // DHCP server at service_ips[0]
+  kServiceDhcp = 1u << 0,     // DHCP server at service_ips[0]
+  kServiceGateway = 1u << 1,  // ICMP echo to the service addresses is answered
+};
+
+enum class SegmentKind : uint8_t {
+  kL2 = 0,  // a switched segment (internal, bridged, host-only)
+  kNat,     // a NAT router's inside (one `nat` adapter); see NatSegment
 };
 inline constexpr uint8_t kMaxServiceIps = 4;
 
 struct Segment {
+  SegmentKind kind = SegmentKind::kL2;
   uint8_t services = kServiceNone;  // SegmentService bits
   uint8_t n_service_ips = 0;
   rte_ether_addr service_mac{};  // source MAC of everything the services send
@@ -59,6 +66,42 @@ struct Segment {
 };
 static_assert(std::is_trivially_copyable_v<Segment>);
 
+// The inside of a NAT router (Segment::kind == kNat). Addresses in network order.
+struct NatSegment {
+  rte_be32_t network = 0, netmask = 0;
+  rte_be32_t gateway = 0;  // .2: the router, DHCP server
+  rte_be32_t dns = 0;      // .3: the DNS proxy (DNAT to the uplink's resolvers)
+  uint16_t uplink_port = kNoPort;
+  uint16_t guest_port = kNoPort;
+  uint16_t nat_id = 0;  // small id of this router, part of session keys
+  bool endpoint_independent_filtering = false;
+  uint32_t max_sessions = 0;  // this VM's share of each worker's table
+};
+
+// An uplink that NATs: its outside address and next hop. Addresses in network order.
+struct UplinkNat {
+  bool enabled = false;
+  rte_be32_t address = 0, netmask = 0, gateway = 0;
+  std::array<rte_be32_t, 3> dns{};
+  uint8_t n_dns = 0;
+  uint16_t mtu = 1500;
+};
+
+struct NatTimeouts {
+  uint32_t udp_s = 300, tcp_established_s = 7440, tcp_transitory_s = 240, icmp_s = 60;
+};
+
+// An inbound port forward: (proto, uplink address or host_ip, host_port) -> guest.
+struct PortForwardRule {
+  uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
+  uint16_t uplink_port = kNoPort;
+  uint16_t segment = kNoPort;
+  rte_be32_t host_ip = 0;  // 0: the uplink's address
+  rte_be16_t host_port = 0;
+  rte_be32_t guest_ip = 0;
+  rte_be16_t guest_port = 0;
+};
+
 struct Snapshot {
   uint64_t version = 0;
   std::array<PortPolicy, kMaxPorts> ports{};
@@ -70,6 +113,13 @@ struct Snapshot {
   std::vector<std::string> segment_names;
   // Slow path only: DHCP server settings of each segment (index = segment).
   std::vector<std::optional<dhcp::Settings>> dhcp;
+
+  // NAT: per segment (meaningful where kind == kNat), per uplink port, and rules.
+  std::vector<NatSegment> nat;
+  std::array<UplinkNat, kMaxPorts> uplink_nat{};
+  NatTimeouts nat_timeouts;
+  uint32_t nat_sessions = 0;  // per worker
+  std::vector<PortForwardRule> port_forwards;
 };
 
 }  // namespace gp

@@ -131,7 +131,8 @@ void Harness::apply(const std::string& yaml) {
   ASSERT_TRUE(errs.empty()) << errs[0].to_string();
   std::map<std::string, uint16_t> ids;
   for (const PortPlan& p : plans_) ids[p.key] = ring_port(p.devargs).id;
-  holder_->publish(compile_snapshot(plans_, ids, ++version_, plan_segments(*r.config)));
+  holder_->publish(
+      compile_snapshot(plans_, ids, ++version_, plan_segments(*r.config), plan_globals(*r.config)));
 }
 
 rte_mbuf* Harness::frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len) {

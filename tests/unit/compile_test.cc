@@ -71,15 +71,53 @@ TEST(Compile, SnapshotSegmentsMembersAndSniffers) {
   EXPECT_EQ(s->ports[0].role, PortRole::kUnused);
 }
 
-TEST(Compile, NatModesAreRefusedWithLocation) {
+TEST(Compile, NatAdaptersArePrivateRoutersWithVirtualBoxLayout) {
   Config c =
-      cfg("uplinks: {w: {device: net_tap0}}\nvms:\n  a: {adapters: {1: {attach: nat, port: "
-          "net_ring_a}}}\n");
+      cfg("uplinks: {w: {device: net_ring_w, address: 198.51.100.10/24, gateway: 198.51.100.1, "
+          "dns: [198.51.100.53]}}\n"
+          "vms:\n"
+          "  a: {adapters: {1: {attach: nat, port: net_ring_a, port_forwards: [{name: ssh, proto: "
+          "tcp, host_port: 2222, guest_port: 22}]}, 2: {attach: nat, port: net_ring_b}}}\n"
+          "  b: {adapters: {1: {attach: nat, port: net_ring_c}}}\n");
   std::vector<Diagnostic> errs;
-  plan_ports(c, errs);
-  ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].loc.line, 3);
-  EXPECT_NE(errs[0].message.find("not implemented"), std::string::npos);
+  auto plans = plan_ports(c, errs);
+  ASSERT_TRUE(errs.empty()) << errs[0].to_string();
+  std::map<std::string, uint16_t> ids;
+  uint16_t next = 0;
+  for (const auto& p : plans) ids[p.key] = next++;
+  auto s = compile_snapshot(plans, ids, 1, plan_segments(c), plan_globals(c));
+  ASSERT_EQ(s->segments.size(), 3u);  // one private router per adapter
+  const PortPolicy& a1 = s->ports[ids["vm/a/1"]];
+  const PortPolicy& a2 = s->ports[ids["vm/a/2"]];
+  const PortPolicy& b1 = s->ports[ids["vm/b/1"]];
+  EXPECT_NE(a1.segment, b1.segment);
+  const NatSegment& n1 = s->nat[a1.segment];
+  const NatSegment& n2 = s->nat[a2.segment];
+  EXPECT_EQ(s->segments[a1.segment].kind, SegmentKind::kNat);
+  EXPECT_EQ(rte_be_to_cpu_32(n1.gateway), 0x0a000202u);                  // 10.0.2.2
+  EXPECT_EQ(rte_be_to_cpu_32(n1.dns), 0x0a000203u);                      // 10.0.2.3
+  EXPECT_EQ(rte_be_to_cpu_32(n2.gateway), 0x0a000302u);                  // adapter 2: 10.0.3.2
+  EXPECT_EQ(rte_be_to_cpu_32(s->nat[b1.segment].gateway), 0x0a000202u);  // same as a/1
+  EXPECT_NE(n1.nat_id, s->nat[b1.segment].nat_id);
+  EXPECT_EQ(n1.uplink_port, ids["uplink/w"]);
+  EXPECT_EQ(s->dhcp[a1.segment]->lower, 0x0a00020fu);  // 10.0.2.15
+  EXPECT_EQ(*s->dhcp[a1.segment]->router, 0x0a000202u);
+  const UplinkNat& up = s->uplink_nat[ids["uplink/w"]];
+  EXPECT_TRUE(up.enabled);
+  EXPECT_EQ(up.n_dns, 1);
+  ASSERT_EQ(s->port_forwards.size(), 1u);
+  EXPECT_EQ(rte_be_to_cpu_32(s->port_forwards[0].guest_ip), 0x0a00020fu);  // default .15
+  EXPECT_EQ(rte_be_to_cpu_16(s->port_forwards[0].host_port), 2222);
+}
+
+TEST(Compile, NatNeedsAnUplinkWithAddress) {
+  LoadResult r = parse_config(
+      "uplinks: {w: {device: net_tap0}}\nvms:\n  a: {adapters: {1: {attach: nat, port: x}}}\n",
+      "t.yaml");
+  validate_config(*r.config, r.errors);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].loc.line, 3);
+  EXPECT_NE(r.errors[0].message.find("needs an uplink with an address"), std::string::npos);
 }
 
 TEST(EalArgs, NoHugeWhenNoneFree) {
