@@ -1,0 +1,341 @@
+// Per-worker NAT state: see nat_table.h. Fast-path calls (find_*, touch, create_*,
+// expire) do not allocate: every table and array is sized in the constructor.
+#include "dataplane/nat/nat_table.h"
+
+#include <netinet/in.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace gp::nat {
+
+namespace {
+std::atomic<unsigned> g_seq{0};
+
+rte_hash* make_hash(const char* what, uint32_t entries, uint32_t key_len) {
+  std::string name = std::string("gp_nat_") + what + std::to_string(g_seq.fetch_add(1));
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  p.entries = entries;
+  p.key_len = key_len;
+  p.hash_func = rte_hash_crc;
+  p.socket_id = static_cast<int>(rte_socket_id());
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  rte_hash* h = rte_hash_create(&p);
+  if (h == nullptr) throw std::runtime_error("cannot create NAT table " + name);
+  return h;
+}
+
+inline void* as_data(uint64_t v) { return reinterpret_cast<void*>(static_cast<uintptr_t>(v)); }
+inline uint64_t from_data(void* d) { return reinterpret_cast<uintptr_t>(d); }
+}  // namespace
+
+NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers)
+    : capacity_(capacity), worker_(worker), workers_(workers == 0 ? 1 : workers) {
+  sessions_ = std::make_unique<Session[]>(capacity);
+  maps_ = std::make_unique<Mapping[]>(capacity);
+  free_.reserve(capacity);
+  free_maps_.reserve(capacity);
+  for (uint32_t i = capacity; i-- > 0;) free_.push_back(i), free_maps_.push_back(i);
+  const uint32_t entries = std::max<uint32_t>(capacity, 64);  // rte_hash's minimum
+  by_in_ = make_hash("in", entries, sizeof(InKey));
+  by_out_ = make_hash("out", entries, sizeof(OutKey));
+  mappings_ = make_hash("map", entries, sizeof(InKey));
+  mapping_out_ = make_hash("mapo", entries, sizeof(MapKey));
+  filter_ = make_hash("flt", entries, sizeof(MapKey));
+  for (auto& b : port_bits_) b.assign(65536 / 64, 0);
+  head_.fill(kInvalid);
+  tail_.fill(kInvalid);
+}
+
+NatTable::~NatTable() {
+  for (rte_hash* h : {by_in_, by_out_, mappings_, mapping_out_, filter_}) rte_hash_free(h);
+}
+
+unsigned NatTable::proto_index(uint8_t proto) noexcept {
+  return proto == IPPROTO_TCP ? 0 : proto == IPPROTO_UDP ? 1 : 2;
+}
+
+TimeoutClass NatTable::class_of(uint8_t proto, TcpState s) noexcept {
+  if (proto == IPPROTO_UDP) return TimeoutClass::kUdp;
+  if (proto == IPPROTO_ICMP) return TimeoutClass::kIcmp;
+  return tcp_established(s) ? TimeoutClass::kTcpEstablished : TimeoutClass::kTcpTransitory;
+}
+
+InKey NatTable::mapping_key(const InKey& in) noexcept {
+  InKey k{};
+  k.src_ip = in.src_ip;
+  k.src_port = in.src_port;
+  k.nat_id = in.nat_id;
+  k.proto = in.proto;
+  return k;
+}
+
+MapKey NatTable::filter_key(const OutKey& o) noexcept {
+  MapKey k{};
+  k.outside_ip = o.outside_ip;
+  k.outside_port = o.outside_port;
+  k.proto = o.proto;
+  k.remote_ip = o.remote_ip;
+  return k;
+}
+
+uint32_t NatTable::find_in(const InKey& k) const noexcept {
+  void* d = nullptr;
+  return rte_hash_lookup_data(by_in_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d)) : kInvalid;
+}
+
+uint32_t NatTable::find_out(const OutKey& k) const noexcept {
+  void* d = nullptr;
+  return rte_hash_lookup_data(by_out_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d))
+                                                    : kInvalid;
+}
+
+uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
+                              uint8_t proto) const noexcept {
+  MapKey k{};
+  k.outside_ip = outside_ip;
+  k.outside_port = port;
+  k.proto = proto;
+  void* d = nullptr;
+  return rte_hash_lookup_data(mapping_out_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d))
+                                                         : kInvalid;
+}
+
+bool NatTable::mapping_has_sent_to(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
+                                   rte_be32_t remote_ip) const noexcept {
+  MapKey k{};
+  k.outside_ip = outside_ip;
+  k.outside_port = port;
+  k.proto = proto;
+  k.remote_ip = remote_ip;
+  void* d = nullptr;
+  return rte_hash_lookup_data(filter_, &k, &d) >= 0 && from_data(d) > 0;
+}
+
+void NatTable::add_filter_ref(const OutKey& o) noexcept {
+  const MapKey k = filter_key(o);
+  void* d = nullptr;
+  const uint64_t n = rte_hash_lookup_data(filter_, &k, &d) >= 0 ? from_data(d) : 0;
+  rte_hash_add_key_data(filter_, &k, as_data(n + 1));
+}
+
+void NatTable::drop_filter_ref(const OutKey& o) noexcept {
+  const MapKey k = filter_key(o);
+  void* d = nullptr;
+  if (rte_hash_lookup_data(filter_, &k, &d) < 0) return;
+  if (from_data(d) <= 1)
+    rte_hash_del_key(filter_, &k);
+  else
+    rte_hash_add_key_data(filter_, &k, as_data(from_data(d) - 1));
+}
+
+bool NatTable::port_used(uint8_t proto, uint16_t port) const noexcept {
+  return (port_bits_[proto_index(proto)][port >> 6] >> (port & 63)) & 1;
+}
+
+void NatTable::release_port(uint8_t proto, uint16_t port) noexcept {
+  port_bits_[proto_index(proto)][port >> 6] &= ~(uint64_t{1} << (port & 63));
+}
+
+uint16_t NatTable::allocate_port(uint8_t proto, uint16_t wanted, const Snapshot& snap,
+                                 rte_be32_t outside_ip) noexcept {
+  const uint32_t W = workers_, w = worker_;
+  const bool low = wanted != 0 && wanted < 1024;
+  const uint32_t lo = low ? 1 : 1024, hi = low ? 1023 : 65535;
+  const uint32_t first = lo + (w + W - lo % W) % W;  // first port of our slice in range
+  if (first > hi) return 0;
+  const uint32_t n = (hi - first) / W + 1;
+  const uint32_t start = wanted - wanted % W + w;  // wanted itself when it is ours
+  const uint32_t idx0 = start >= first && start <= hi ? (start - first) / W : 0;
+  auto& bits = port_bits_[proto_index(proto)];
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = first + ((idx0 + i) % n) * W;
+    if ((bits[p >> 6] >> (p & 63)) & 1) continue;
+    bool forwarded = false;  // a port-forward rule owns this port
+    for (const PortForwardRule& r : snap.port_forwards)
+      forwarded |= r.proto == proto && rte_be_to_cpu_16(r.host_port) == p &&
+                   (r.host_ip == 0 || r.host_ip == outside_ip);
+    if (forwarded) continue;
+    bits[p >> 6] |= uint64_t{1} << (p & 63);
+    return static_cast<uint16_t>(p);
+  }
+  return 0;
+}
+
+uint32_t NatTable::alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* why) noexcept {
+  if (free_.empty()) {
+    *why = Refusal::kTableFull;
+    return kInvalid;
+  }
+  if (vm_limit != 0 && per_nat_[nat_id % kMaxNatIds] >= vm_limit) {
+    *why = Refusal::kVmLimit;
+    return kInvalid;
+  }
+  const uint32_t id = free_.back();
+  free_.pop_back();
+  return id;
+}
+
+uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
+                                  uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
+                                  uint64_t now) noexcept {
+  Session& s = sessions_[id];
+  s = Session{};
+  s.in = in;
+  s.out = out;
+  s.last_tsc = now;
+  s.segment = segment;
+  s.guest_port = guest_port;
+  s.uplink_port = uplink_port;
+  s.tcp = TcpState::kNone;
+  s.cls = class_of(in.proto, s.tcp);
+  s.in_use = true;
+  s.mapping = mapping;
+  rte_hash_add_key_data(by_in_, &in, as_data(id));
+  rte_hash_add_key_data(by_out_, &out, as_data(id));
+  add_filter_ref(out);
+  lru_append(id);
+  ++per_nat_[in.nat_id % kMaxNatIds];
+  ++used_;
+  return id;
+}
+
+uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
+                                   rte_be16_t out_remote_port, rte_be32_t outside_ip,
+                                   uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
+                                   uint32_t vm_limit, const Snapshot& snap, uint64_t now,
+                                   Refusal* why) noexcept {
+  const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
+  if (id == kInvalid) return kInvalid;
+  const InKey mk = mapping_key(in);
+  void* d = nullptr;
+  uint32_t m;
+  if (rte_hash_lookup_data(mappings_, &mk, &d) >= 0) {
+    m = static_cast<uint32_t>(from_data(d));
+  } else {
+    const uint16_t port = allocate_port(in.proto, rte_be_to_cpu_16(in.src_port), snap, outside_ip);
+    if (port == 0 || free_maps_.empty()) {
+      if (port != 0) release_port(in.proto, port);
+      free_.push_back(id);
+      *why = Refusal::kPortsExhausted;
+      return kInvalid;
+    }
+    m = free_maps_.back();
+    free_maps_.pop_back();
+    Mapping& mp = maps_[m];
+    mp = Mapping{};
+    mp.inside = mk;
+    mp.outside_ip = outside_ip;
+    mp.outside_port = rte_cpu_to_be_16(port);
+    mp.segment = segment;
+    mp.guest_port = guest_port;
+    mp.uplink_port = uplink_port;
+    rte_hash_add_key_data(mappings_, &mk, as_data(m));
+    MapKey ok{};
+    ok.outside_ip = outside_ip;
+    ok.outside_port = mp.outside_port;
+    ok.proto = in.proto;
+    rte_hash_add_key_data(mapping_out_, &ok, as_data(m));
+  }
+  Mapping& mp = maps_[m];
+  ++mp.refs;
+  OutKey out{};
+  out.remote_ip = out_remote_ip;
+  out.outside_ip = outside_ip;
+  // ICMP echo has no ports: the identifier stands on both sides.
+  out.remote_port = in.proto == IPPROTO_ICMP ? mp.outside_port : out_remote_port;
+  out.outside_port = mp.outside_port;
+  out.proto = in.proto;
+  *why = Refusal::kNone;
+  return finish_session(id, in, out, m, segment, guest_port, uplink_port, now);
+}
+
+uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t mapping,
+                                  uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
+                                  uint32_t vm_limit, uint64_t now, Refusal* why) noexcept {
+  const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
+  if (id == kInvalid) return kInvalid;
+  if (mapping != kInvalid) ++maps_[mapping].refs;
+  *why = Refusal::kNone;
+  return finish_session(id, in, out, mapping, segment, guest_port, uplink_port, now);
+}
+
+void NatTable::lru_unlink(uint32_t id) noexcept {
+  Session& s = sessions_[id];
+  const auto c = static_cast<size_t>(s.cls);
+  if (s.prev != kInvalid)
+    sessions_[s.prev].next = s.next;
+  else
+    head_[c] = s.next;
+  if (s.next != kInvalid)
+    sessions_[s.next].prev = s.prev;
+  else
+    tail_[c] = s.prev;
+  s.prev = s.next = kInvalid;
+}
+
+void NatTable::lru_append(uint32_t id) noexcept {
+  Session& s = sessions_[id];
+  const auto c = static_cast<size_t>(s.cls);
+  s.prev = tail_[c];
+  s.next = kInvalid;
+  if (tail_[c] != kInvalid)
+    sessions_[tail_[c]].next = id;
+  else
+    head_[c] = id;
+  tail_[c] = id;
+}
+
+void NatTable::touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept {
+  Session& s = sessions_[id];
+  s.last_tsc = now;
+  if (s.in.proto == IPPROTO_TCP) s.tcp = tcp_next(s.tcp, d, tcp_flags);
+  lru_unlink(id);
+  s.cls = class_of(s.in.proto, s.tcp);
+  lru_append(id);
+}
+
+void NatTable::remove(uint32_t id) noexcept {
+  Session& s = sessions_[id];
+  if (!s.in_use) return;
+  lru_unlink(id);
+  rte_hash_del_key(by_in_, &s.in);
+  rte_hash_del_key(by_out_, &s.out);
+  drop_filter_ref(s.out);
+  if (s.mapping != kInvalid && --maps_[s.mapping].refs == 0) {
+    Mapping& mp = maps_[s.mapping];
+    rte_hash_del_key(mappings_, &mp.inside);
+    MapKey ok{};
+    ok.outside_ip = mp.outside_ip;
+    ok.outside_port = mp.outside_port;
+    ok.proto = mp.inside.proto;
+    rte_hash_del_key(mapping_out_, &ok);
+    release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
+    free_maps_.push_back(s.mapping);
+  }
+  --per_nat_[s.in.nat_id % kMaxNatIds];
+  --used_;
+  s.in_use = false;
+  free_.push_back(id);
+}
+
+uint32_t NatTable::expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
+                          uint32_t budget) noexcept {
+  uint32_t n = 0;
+  for (size_t c = 0; c < head_.size(); ++c) {
+    while (n < budget && head_[c] != kInvalid &&
+           now - sessions_[head_[c]].last_tsc > timeout_tsc[c]) {
+      remove(head_[c]);
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace gp::nat

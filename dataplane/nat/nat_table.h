@@ -1,0 +1,164 @@
+// One worker's NAT state: sessions (one per flow), EIM mappings (one per inside
+// endpoint, RFC 4787 REQ-1) with their outside port, and the counts behind
+// address-dependent filtering (REQ-8). Owned by exactly one worker lcore: no locks,
+// no sharing; the control thread never touches it while the worker runs.
+//
+// Outside ports are sliced between workers (port % workers == worker), so an inbound
+// packet names its owner. Allocation keeps the inside port when it is free and in the
+// slice (REQ-3 port preservation), else picks the nearest free one of the slice in the
+// same range (0-1023 or 1024-65535, REQ-3/4). Sessions expire from LRU lists, one per
+// timeout class, so expiry touches only what expires. Memory is allocated once.
+#pragma once
+
+#include <rte_hash.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/core/snapshot.h"
+#include "dataplane/nat/tcp_state.h"
+
+namespace gp::nat {
+
+// The inside view of a flow, as the guest's packets name it.
+struct InKey {
+  rte_be32_t src_ip, dst_ip;
+  rte_be16_t src_port, dst_port;  // ICMP echo: the identifier in both
+  uint16_t nat_id;
+  uint8_t proto;
+  uint8_t pad = 0;
+};
+static_assert(sizeof(InKey) == 16 && std::is_trivially_copyable_v<InKey>);
+
+// The outside view, as an inbound packet names it.
+struct OutKey {
+  rte_be32_t remote_ip, outside_ip;
+  rte_be16_t remote_port, outside_port;
+  uint8_t proto;
+  uint8_t pad[3] = {0, 0, 0};
+};
+static_assert(sizeof(OutKey) == 16 && std::is_trivially_copyable_v<OutKey>);
+
+// A mapping's outside identity (EIF lookups), and the ADF key (mapping + remote ip).
+struct MapKey {
+  rte_be32_t outside_ip;
+  rte_be16_t outside_port;
+  uint8_t proto;
+  uint8_t pad = 0;
+  rte_be32_t remote_ip;  // 0 in the mapping table; the remote in the filter table
+};
+static_assert(sizeof(MapKey) == 12 && std::is_trivially_copyable_v<MapKey>);
+
+enum class TimeoutClass : uint8_t { kUdp = 0, kTcpEstablished, kTcpTransitory, kIcmp, kCount };
+
+struct Session {
+  InKey in;
+  OutKey out;
+  uint64_t last_tsc;
+  uint32_t prev, next;  // LRU list of its timeout class
+  uint16_t segment;     // snapshot segment of the inside (for nat_id -> ports)
+  uint16_t guest_port, uplink_port;
+  TcpState tcp;
+  TimeoutClass cls;
+  bool in_use;
+  uint32_t mapping;  // kInvalid for port-forward sessions
+};
+
+enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted };
+
+// An EIM mapping: one inside endpoint of one NAT router, one outside port.
+struct Mapping {
+  InKey inside;  // dst fields zero: (nat_id, proto, inside ip, inside port)
+  rte_be32_t outside_ip = 0;
+  rte_be16_t outside_port = 0;
+  uint16_t segment = kNoPort, guest_port = kNoPort, uplink_port = kNoPort;
+  uint32_t refs = 0;  // sessions using it
+};
+
+class NatTable {
+ public:
+  static constexpr uint32_t kInvalid = UINT32_MAX;
+
+  // capacity: sessions; worker/workers: this table's slice of outside ports.
+  NatTable(uint32_t capacity, uint16_t worker, uint16_t workers);
+  ~NatTable();
+  NatTable(const NatTable&) = delete;
+  NatTable& operator=(const NatTable&) = delete;
+
+  uint32_t find_in(const InKey& k) const noexcept;
+  uint32_t find_out(const OutKey& k) const noexcept;
+  // The mapping on this outside port (EIF), kInvalid if none; has it sent to remote_ip (ADF)?
+  uint32_t mapping_at(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto) const noexcept;
+  const Mapping& mapping(uint32_t id) const noexcept { return maps_[id]; }
+  bool mapping_has_sent_to(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
+                           rte_be32_t remote_ip) const noexcept;
+
+  // Creates a session for an outbound flow; the outside endpoint comes from the flow's
+  // mapping (EIM), made on first use. `out_remote` is where it really goes (the DNS
+  // proxy sends .3's queries to an upstream resolver). Returns kInvalid and why not.
+  uint32_t create_outbound(const InKey& in, rte_be32_t out_remote_ip, rte_be16_t out_remote_port,
+                           rte_be32_t outside_ip, uint16_t segment, uint16_t guest_port,
+                           uint16_t uplink_port, uint32_t vm_limit, const Snapshot& snap,
+                           uint64_t now, Refusal* why) noexcept;
+  // Creates a session for an inbound packet allowed by filtering (mapping != kInvalid)
+  // or by a port forward (mapping == kInvalid): `out` is the packet's outside view, `in`
+  // the same flow seen from the inside.
+  uint32_t create_inbound(const OutKey& out, const InKey& in, uint32_t mapping, uint16_t segment,
+                          uint16_t guest_port, uint16_t uplink_port, uint32_t vm_limit,
+                          uint64_t now, Refusal* why) noexcept;
+
+  Session& session(uint32_t id) noexcept { return sessions_[id]; }
+  // A packet went through: refresh, advance TCP state, move to its LRU tail.
+  void touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept;
+  // Removes sessions idle past their timeout; at most `budget`. Returns how many.
+  uint32_t expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
+                  uint32_t budget) noexcept;
+  void remove(uint32_t id) noexcept;
+
+  uint32_t size() const noexcept { return used_; }
+  uint32_t capacity() const noexcept { return capacity_; }
+  uint32_t vm_sessions(uint16_t nat_id) const noexcept { return per_nat_[nat_id % kMaxNatIds]; }
+
+  // Port allocation, exposed for tests. Returns 0 when the slice's range is full.
+  uint16_t allocate_port(uint8_t proto, uint16_t wanted, const Snapshot& snap,
+                         rte_be32_t outside_ip) noexcept;
+  void release_port(uint8_t proto, uint16_t port) noexcept;
+  bool port_used(uint8_t proto, uint16_t port) const noexcept;
+
+  static constexpr uint16_t kMaxNatIds = 256;
+
+ private:
+  static unsigned proto_index(uint8_t proto) noexcept;
+  static TimeoutClass class_of(uint8_t proto, TcpState s) noexcept;
+  void lru_unlink(uint32_t id) noexcept;
+  void lru_append(uint32_t id) noexcept;
+  uint32_t alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* why) noexcept;
+  // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
+  static InKey mapping_key(const InKey& in) noexcept;
+  static MapKey filter_key(const OutKey& o) noexcept;
+  void add_filter_ref(const OutKey& o) noexcept;
+  void drop_filter_ref(const OutKey& o) noexcept;
+  uint32_t finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
+                          uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
+                          uint64_t now) noexcept;
+
+  uint32_t capacity_;
+  uint16_t worker_, workers_;
+  std::unique_ptr<Session[]> sessions_;
+  std::vector<uint32_t> free_;
+  uint32_t used_ = 0;
+  rte_hash* by_in_ = nullptr;
+  rte_hash* by_out_ = nullptr;
+  rte_hash* mappings_ = nullptr;     // mapping_key -> Mapping index
+  rte_hash* mapping_out_ = nullptr;  // MapKey(remote 0) -> Mapping index
+  rte_hash* filter_ = nullptr;       // MapKey(remote) -> sessions to that remote (count)
+  std::unique_ptr<Mapping[]> maps_;
+  std::vector<uint32_t> free_maps_;
+  std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
+  std::array<uint32_t, static_cast<size_t>(TimeoutClass::kCount)> head_, tail_;
+  std::array<uint32_t, kMaxNatIds> per_nat_{};
+};
+
+}  // namespace gp::nat

@@ -1,0 +1,142 @@
+// The per-worker NAT table (needs EAL for rte_hash): EIM mappings, port preservation
+// and ranges, per-worker port slices, port-forward ports, filtering state, expiry with
+// an injected clock, table-full and per-VM limits.
+#include "dataplane/nat/nat_table.h"
+
+#include <netinet/in.h>
+
+#include "tests/dataplane/harness.h"
+
+namespace gp::nat {
+namespace {
+
+constexpr rte_be32_t ip4(int a, int b, int c, int d) {
+  return RTE_BE32((uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d));
+}
+const rte_be32_t kOutside = ip4(198, 51, 100, 10);
+
+InKey flow(uint8_t proto, uint16_t sport, rte_be32_t dst, uint16_t dport, uint16_t nat_id = 1) {
+  InKey k{};
+  k.src_ip = ip4(10, 0, 2, 15);
+  k.dst_ip = dst;
+  k.src_port = rte_cpu_to_be_16(sport);
+  k.dst_port = rte_cpu_to_be_16(dport);
+  k.nat_id = nat_id;
+  k.proto = proto;
+  return k;
+}
+
+struct Fixture : ::testing::Test {
+  Snapshot snap;
+  Refusal why = Refusal::kNone;
+  uint32_t out(NatTable& t, const InKey& k, uint64_t now = 0, uint32_t limit = 0) {
+    return t.create_outbound(k, k.dst_ip, k.dst_port, kOutside, 0, 1, 2, limit, snap, now, &why);
+  }
+};
+
+TEST_F(Fixture, EndpointIndependentMappingAndPortPreservation) {
+  NatTable t(1024, 0, 1);
+  uint32_t a = out(t, flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 7), 53));
+  uint32_t b = out(t, flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 8), 53));
+  ASSERT_NE(a, NatTable::kInvalid);
+  ASSERT_NE(b, NatTable::kInvalid);
+  EXPECT_NE(a, b);                                                          // two sessions ...
+  EXPECT_EQ(t.session(a).out.outside_port, rte_cpu_to_be_16(40000));        // preserved
+  EXPECT_EQ(t.session(b).out.outside_port, t.session(a).out.outside_port);  // ... one mapping
+  EXPECT_EQ(t.find_out(t.session(b).out), b);
+  EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 7), 53)), a);
+  // Another VM (NAT router) with the same inside endpoint gets another port, same range.
+  uint32_t c = out(t, flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 7), 53, /*nat_id=*/2));
+  const uint16_t pc = rte_be_to_cpu_16(t.session(c).out.outside_port);
+  EXPECT_NE(pc, 40000);
+  EXPECT_GE(pc, 1024);
+  // A privileged source port stays privileged.
+  uint32_t d = out(t, flow(IPPROTO_TCP, 80, ip4(203, 0, 113, 7), 80, 2));
+  uint32_t e = out(t, flow(IPPROTO_TCP, 80, ip4(203, 0, 113, 7), 80, 3));
+  EXPECT_EQ(rte_be_to_cpu_16(t.session(d).out.outside_port), 80);
+  const uint16_t pe = rte_be_to_cpu_16(t.session(e).out.outside_port);
+  EXPECT_LT(pe, 1024);
+  EXPECT_NE(pe, 80);
+}
+
+TEST_F(Fixture, WorkersOwnDisjointSlices) {
+  NatTable w0(1024, 0, 2), w1(1024, 1, 2);
+  for (uint16_t i = 0; i < 50; ++i) {
+    uint32_t a = out(w0, flow(IPPROTO_TCP, 5000 + i, ip4(203, 0, 113, 7), 80));
+    uint32_t b = out(w1, flow(IPPROTO_TCP, 5000 + i, ip4(203, 0, 113, 7), 80));
+    EXPECT_EQ(rte_be_to_cpu_16(w0.session(a).out.outside_port) % 2, 0);
+    EXPECT_EQ(rte_be_to_cpu_16(w1.session(b).out.outside_port) % 2, 1);
+  }
+}
+
+TEST_F(Fixture, PortForwardPortsAreNeverAllocated) {
+  PortForwardRule r;
+  r.proto = IPPROTO_TCP;
+  r.host_port = rte_cpu_to_be_16(40000);
+  snap.port_forwards.push_back(r);
+  NatTable t(1024, 0, 1);
+  uint32_t a = out(t, flow(IPPROTO_TCP, 40000, ip4(203, 0, 113, 7), 80));
+  EXPECT_EQ(rte_be_to_cpu_16(t.session(a).out.outside_port), 40001);
+}
+
+TEST_F(Fixture, FilteringStateFollowsSessions) {
+  NatTable t(1024, 0, 1);
+  uint32_t a = out(t, flow(IPPROTO_UDP, 3000, ip4(203, 0, 113, 7), 53));
+  const rte_be16_t port = t.session(a).out.outside_port;
+  EXPECT_NE(t.mapping_at(kOutside, port, IPPROTO_UDP), NatTable::kInvalid);
+  EXPECT_TRUE(t.mapping_has_sent_to(kOutside, port, IPPROTO_UDP, ip4(203, 0, 113, 7)));
+  EXPECT_FALSE(t.mapping_has_sent_to(kOutside, port, IPPROTO_UDP, ip4(203, 0, 113, 9)));
+  EXPECT_EQ(t.mapping_at(kOutside, port, IPPROTO_TCP), NatTable::kInvalid);
+  t.remove(a);
+  EXPECT_EQ(t.mapping_at(kOutside, port, IPPROTO_UDP), NatTable::kInvalid);
+  EXPECT_FALSE(t.port_used(IPPROTO_UDP, rte_be_to_cpu_16(port)));
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST_F(Fixture, ExpiryPerTimeoutClassWithInjectedClock) {
+  NatTable t(1024, 0, 1);
+  const std::array<uint64_t, 4> timeouts = {300, 7440, 240, 60};  // "TSC" = seconds here
+  uint32_t u = out(t, flow(IPPROTO_UDP, 3000, ip4(203, 0, 113, 7), 53), 0);
+  uint32_t tc = out(t, flow(IPPROTO_TCP, 3001, ip4(203, 0, 113, 7), 80), 0);
+  uint32_t ic = out(t, flow(IPPROTO_ICMP, 7, ip4(203, 0, 113, 7), 7), 0);
+  t.touch(tc, 0, Dir::kOut, RTE_TCP_SYN_FLAG);
+  t.touch(tc, 1, Dir::kIn, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  EXPECT_EQ(t.session(tc).tcp, TcpState::kEstablished);
+  EXPECT_EQ(t.expire(61, timeouts, 100), 1u);  // ICMP
+  EXPECT_FALSE(t.session(ic).in_use);
+  t.touch(u, 200, Dir::kOut, 0);
+  EXPECT_EQ(t.expire(400, timeouts, 100), 0u);  // UDP refreshed at 200; TCP established
+  EXPECT_EQ(t.expire(501, timeouts, 100), 1u);
+  EXPECT_FALSE(t.session(u).in_use);
+  t.touch(tc, 600, Dir::kOut, RTE_TCP_RST_FLAG);  // RST: transitory time from now
+  EXPECT_EQ(t.expire(800, timeouts, 100), 0u);
+  EXPECT_EQ(t.expire(841, timeouts, 100), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST_F(Fixture, TableFullAndVmLimitRefuseNewButKeepOld) {
+  NatTable t(4, 0, 1);
+  std::vector<uint32_t> ids;
+  for (uint16_t i = 0; i < 4; ++i) ids.push_back(out(t, flow(IPPROTO_UDP, 100 + i, 1, 9)));
+  EXPECT_EQ(out(t, flow(IPPROTO_UDP, 200, 1, 9)), NatTable::kInvalid);
+  EXPECT_EQ(why, Refusal::kTableFull);
+  EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 100, 1, 9)), ids[0]);  // old sessions continue
+  NatTable v(16, 0, 1);
+  EXPECT_NE(out(v, flow(IPPROTO_UDP, 1, 1, 9), 0, 2), NatTable::kInvalid);
+  EXPECT_NE(out(v, flow(IPPROTO_UDP, 2, 1, 9), 0, 2), NatTable::kInvalid);
+  EXPECT_EQ(out(v, flow(IPPROTO_UDP, 3, 1, 9), 0, 2), NatTable::kInvalid);
+  EXPECT_EQ(why, Refusal::kVmLimit);
+  EXPECT_NE(out(v, flow(IPPROTO_UDP, 3, 1, 9, /*nat_id=*/5), 0, 2), NatTable::kInvalid);
+}
+
+TEST_F(Fixture, PortsExhaustedInARange) {
+  NatTable t(4096, 0, 1);
+  uint32_t ok = 0;
+  for (uint16_t i = 1; i < 1100; ++i)
+    ok += out(t, flow(IPPROTO_TCP, 22, ip4(203, 0, 113, 7), 80, i)) != NatTable::kInvalid;
+  EXPECT_EQ(ok, 1023u);  // ports 1..1023, one per VM
+  EXPECT_EQ(why, Refusal::kPortsExhausted);
+}
+
+}  // namespace
+}  // namespace gp::nat
