@@ -22,6 +22,8 @@
 #include "dataplane/io/ports.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/nat/nat_table.h"
+#include "dataplane/nat/neighbors.h"
 #include "dataplane/services/slow_path.h"
 
 namespace gp {
@@ -58,8 +60,10 @@ struct Runtime {
   std::vector<std::unique_ptr<WorkerContext>> contexts;
   std::vector<WorkerLaunch> launches;
   std::vector<rte_ring*> rings;       // learn rings (LearnEvent elements)
-  std::vector<rte_ring*> mbuf_rings;  // punt and inject rings (mbuf pointers)
-  SlowPath slow;
+  std::vector<rte_ring*> mbuf_rings;  // punt, inject and handoff rings (mbuf pointers)
+  Neighbors neighbors;
+  std::unique_ptr<SlowPath> slow;
+  std::vector<std::unique_ptr<nat::NatTable>> nat_tables;
   PortSet ports;
   std::atomic<bool> stop_workers{false};
   bool launched = false;
@@ -70,6 +74,7 @@ struct Runtime {
       rte_eal_mp_wait_lcore();
     }
     ports.close_all();
+    nat_tables.clear();
     learner.reset();
     fdb.reset();
     holder.reset();
@@ -111,6 +116,10 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     return 1;
   }
   rt.learner = std::make_unique<Learner>(*rt.fdb);
+  rt.slow = std::make_unique<SlowPath>(&rt.neighbors, rt.pool);
+  bool any_nat = false;
+  for (const auto& vm : cfg.vms)
+    for (const auto& [slot, ad] : vm.adapters) any_nat |= ad.attach == AttachMode::kNat;
   const uint64_t hz = rte_get_tsc_hz();
   for (unsigned w = 0; w < W; ++w) {
     std::string name = "gp_learn" + std::to_string(w);
@@ -135,7 +144,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     }
     rt.mbuf_rings.push_back(punt);
     rt.mbuf_rings.push_back(inject);
-    rt.slow.add_worker(punt, inject);
+    rt.slow->add_worker(punt, inject);
     rt.counters.push_back(std::make_unique<WorkerCounters>());
     auto ctx = std::make_unique<WorkerContext>();
     ctx->worker_id = static_cast<uint16_t>(w);
@@ -145,8 +154,38 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     ctx->learn_ring = r;
     ctx->punt_ring = punt;
     ctx->inject_ring = inject;
+    ctx->n_workers = static_cast<uint16_t>(W);
+    ctx->neighbors = &rt.neighbors;
+    if (any_nat) {
+      try {
+        rt.nat_tables.push_back(std::make_unique<nat::NatTable>(
+            cfg.appliance.nat.sessions, static_cast<uint16_t>(w), static_cast<uint16_t>(W)));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "guestportd: %s (lower appliance.nat.sessions or raise memory_mb)\n",
+                     e.what());
+        return 1;
+      }
+      ctx->nat = rt.nat_tables.back().get();
+    }
     ctx->counters = rt.counters.back().get();
     rt.contexts.push_back(std::move(ctx));
+  }
+
+  // Handoff rings between every pair of workers (NAT sessions have one owner).
+  for (unsigned from = 0; from < W && W > 1; ++from) {
+    for (unsigned to = 0; to < W; ++to) {
+      if (from == to) continue;
+      const std::string name = "gp_hand" + std::to_string(from) + "_" + std::to_string(to);
+      rte_ring* r = rte_ring_create(name.c_str(), kSlowRingSize, static_cast<int>(rte_socket_id()),
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (r == nullptr) {
+        std::fprintf(stderr, "guestportd: cannot create handoff ring %s\n", name.c_str());
+        return 1;
+      }
+      rt.mbuf_rings.push_back(r);
+      rt.contexts[from]->handoff_to[to] = r;
+      rt.contexts[to]->handoff_from[from] = r;
+    }
   }
 
   std::map<std::string, uint16_t> ids;
@@ -157,6 +196,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       po.mtu = p.mtu;
       const OpenPort& op = rt.ports.open(p.devargs, rt.pool, po);
       ids[p.key] = op.port_id;
+      rt.neighbors.set_own_mac(op.port_id, op.mac);
       if (!p.link_up) {
         std::string err = PortSet::set_link(op, false);
         if (!err.empty())
@@ -203,10 +243,10 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   while (!stop.load(std::memory_order_relaxed)) {
     const Snapshot& snap = *rt.holder->current();
     const uint64_t now = rte_rdtsc();
-    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, rt.slow, now, hz};
+    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now, hz};
     server.poll_once(1, [&](const std::string& req) { return handle_request(view, req); });
     rt.learner->drain(snap, rte_rdtsc());
-    rt.slow.run(snap, now / hz);
+    rt.slow->run(snap, now / hz);
     if (now >= next_age) {
       rt.learner->age(snap, now, hz);
       rt.holder->reclaim();

@@ -39,13 +39,53 @@ enum class Drop : uint8_t {
   kNoDestination,  // flooded, but no other member of the segment may take it
   kTxFull,         // the egress queue did not take the frame
   kPuntRingFull,   // for the slow path, but its ring was full
+  // NAT (dataplane/nat/nat_stage.cc)
+  kNatNotIp,           // not IPv4 (and not ARP) on a NAT inside or uplink
+  kNatNotForUs,        // on the uplink, not addressed to the outside address
+  kNatInsideDst,       // from the guest to its own network (not the gateway or DNS)
+  kNatFragment,        // IPv4 fragments are not translated yet
+  kNatMalformed,       // no complete L4 header
+  kNatUnsupported,     // a protocol or ICMP type the NAT does not translate
+  kNatTtl,             // TTL would reach 0
+  kNatTooBig,          // larger than the uplink's MTU
+  kNatNoNeighbor,      // the uplink's gateway MAC is not resolved yet
+  kNatNoUpstreamDns,   // a DNS query to .3 but the uplink has no resolvers
+  kNatUnsolicited,     // inbound, no session, not allowed by filtering or a port forward
+  kNatTableFull,       // new session refused: this worker's table is full
+  kNatVmLimit,         // new session refused: the VM's share is used up
+  kNatPortsExhausted,  // new session refused: no outside port left in the range
+  kNatHandoffFull,     // for another worker, but the handoff ring was full
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
 inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
-    "runt",      "bad_src_mac", "oversize",       "link_down", "no_segment",
-    "same_port", "policy",      "no_destination", "tx_full",   "punt_ring_full",
+    "runt",
+    "bad_src_mac",
+    "oversize",
+    "link_down",
+    "no_segment",
+    "same_port",
+    "policy",
+    "no_destination",
+    "tx_full",
+    "punt_ring_full",
+    "nat_not_ip",
+    "nat_not_for_us",
+    "nat_inside_dst",
+    "nat_fragment",
+    "nat_malformed",
+    "nat_unsupported",
+    "nat_ttl",
+    "nat_too_big",
+    "nat_no_neighbor",
+    "nat_no_upstream_dns",
+    "nat_unsolicited",
+    "nat_table_full",
+    "nat_vm_limit",
+    "nat_ports_exhausted",
+    "nat_handoff_full",
 };
+static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
 // Worker-wide events that are not tied to a port.
 enum class WorkerEvent : uint8_t {
@@ -56,12 +96,17 @@ enum class WorkerEvent : uint8_t {
   kPunted,           // frames handed to the slow path (ARP, DHCP for the appliance)
   kInjected,         // frames from the slow path sent by this worker
   kInjectDropped,    // frames from the slow path for a port not in the snapshot
+  kNatCreated,       // NAT sessions created
+  kNatExpired,       // NAT sessions expired
+  kNatHandoffs,      // packets handed to the worker that owns their NAT session
+  kNatTranslated,    // packets translated
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
 inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
-    "learn_queued", "learn_ring_full", "floods",        "snoop_copies",
-    "punted",       "injected",        "inject_dropped"};
+    "learn_queued",   "learn_ring_full", "floods",      "snoop_copies", "punted",        "injected",
+    "inject_dropped", "nat_created",     "nat_expired", "nat_handoffs", "nat_translated"};
+static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {
   RelaxedCounter rx_packets, rx_bytes, tx_packets, tx_bytes;

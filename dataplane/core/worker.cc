@@ -6,6 +6,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "dataplane/l2/l2_stage.h"
+#include "dataplane/nat/nat_stage.h"
 #include "dataplane/parse/classify_stage.h"
 #include "dataplane/services/punt_stage.h"
 
@@ -19,7 +20,36 @@ void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexc
   pc.rx_bytes.add(bytes);
   classify_stage(ctx, snap, batch);
   if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
+  if (batch.n != 0) nat_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
+}
+
+uint32_t process_handoffs(WorkerContext& ctx, const Snapshot& snap) noexcept {
+  uint32_t total = 0;
+  for (uint16_t w = 0; w < ctx.n_workers; ++w) {
+    rte_ring* r = ctx.handoff_from[w];
+    if (r == nullptr) continue;
+    rte_mbuf* pkts[kBurst];
+    const unsigned n =
+        rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    // Group runs of the same ingress port into batches: stages work per ingress port.
+    for (unsigned i = 0; i < n;) {
+      Batch batch;
+      batch.in_port = pkts[i]->port;
+      batch.n = 0;
+      while (i < n && pkts[i]->port == batch.in_port) batch.pkts[batch.n++] = pkts[i++];
+      if (batch.in_port >= kMaxPorts) {
+        rte_pktmbuf_free_bulk(batch.pkts, batch.n);
+        continue;
+      }
+      classify_stage(ctx, snap, batch);  // meta is not carried across the ring
+      if (batch.n != 0) nat_stage(ctx, snap, batch, /*from_handoff=*/true);
+      rte_pktmbuf_free_bulk(batch.pkts, batch.n);  // nothing else may take them
+      flush_tx(ctx);
+    }
+    total += n;
+  }
+  return total;
 }
 
 uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept {
@@ -66,6 +96,8 @@ void flush_tx(WorkerContext& ctx) noexcept {
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   uint32_t total = 0;
   send_injected(ctx, snap);
+  if (ctx.n_workers > 1) total += process_handoffs(ctx, snap);
+  nat_expire(ctx, snap);
   Batch batch;
   for (uint16_t port : snap.rx_ports) {
     batch.in_port = port;

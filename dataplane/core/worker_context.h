@@ -15,6 +15,10 @@
 namespace gp {
 
 class Fdb;
+class Neighbors;
+namespace nat {
+class NatTable;
+}
 
 // A MAC learned or moved, from a worker to the single FDB writer (l2/learner.h).
 struct LearnEvent {
@@ -44,6 +48,13 @@ struct alignas(64) WorkerContext {
   rte_ring* learn_ring = nullptr;   // SP/SC, elements are LearnEvent
   rte_ring* punt_ring = nullptr;    // SP/SC mbufs to the slow path (mbuf->port = ingress)
   rte_ring* inject_ring = nullptr;  // SP/SC mbufs from the slow path (mbuf->port = egress)
+  uint16_t n_workers = 1;
+  nat::NatTable* nat = nullptr;          // this worker's NAT sessions (owned)
+  const Neighbors* neighbors = nullptr;  // own MACs, uplink next hops
+  // SP/SC mbuf rings to and from every other worker, for NAT packets whose session
+  // another worker owns (mbuf->port = ingress port). Index = the other worker.
+  std::array<rte_ring*, kMaxWorkers> handoff_to{};
+  std::array<rte_ring*, kMaxWorkers> handoff_from{};
   WorkerCounters* counters = nullptr;
   TxStaging tx;
 };

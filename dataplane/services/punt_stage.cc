@@ -2,6 +2,7 @@
 #include "dataplane/services/punt_stage.h"
 
 #include <rte_arp.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -16,12 +17,24 @@ inline bool is_service_ip(const Segment& seg, rte_be32_t a) noexcept {
   return false;
 }
 
+// An ICMP echo request whose destination `ours` claims.
+template <typename Ours>
+inline bool is_echo_request_to(const rte_mbuf* m, const PacketMeta& pm, Ours ours) noexcept {
+  if (!(pm.flags & kMetaIpv4) || !(pm.flags & kMetaL4) || pm.ip_proto != IPPROTO_ICMP) return false;
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, pm.l3_offset);
+  const auto* ic = rte_pktmbuf_mtod_offset(m, const rte_icmp_hdr*, pm.l4_offset);
+  return ic->icmp_type == RTE_IP_ICMP_ECHO_REQUEST && ours(ip->dst_addr);
+}
+
 inline bool wants_slow_path(const Segment& seg, const rte_mbuf* m, const PacketMeta& pm) noexcept {
   if (pm.flags & kMetaArp) {
     const auto* a = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, pm.l3_offset);
     return a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
            is_service_ip(seg, a->arp_data.arp_tip);
   }
+  if ((seg.services & kServiceGateway) &&
+      is_echo_request_to(m, pm, [&](rte_be32_t a) { return is_service_ip(seg, a); }))
+    return true;
   if ((seg.services & kServiceDhcp) && (pm.flags & kMetaIpv4) && (pm.flags & kMetaL4) &&
       pm.ip_proto == IPPROTO_UDP) {
     const auto* u = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset);
@@ -35,17 +48,33 @@ inline bool wants_slow_path(const Segment& seg, const rte_mbuf* m, const PacketM
   }
   return false;
 }
+
+// On a NAT uplink: all ARP (answers for our address, the gateway's MAC) and pings to
+// the outside address.
+inline bool uplink_wants_slow_path(const UplinkNat& up, const rte_mbuf* m,
+                                   const PacketMeta& pm) noexcept {
+  if (pm.flags & kMetaArp) return true;
+  return is_echo_request_to(m, pm, [&](rte_be32_t a) { return a == up.address; });
+}
+
 }  // namespace
 
 void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   const PortPolicy& in = snap.ports[batch.in_port];
-  if (in.segment >= snap.segments.size() || !in.link_up) return;
-  const Segment& seg = snap.segments[in.segment];
-  if (seg.services == kServiceNone) return;
+  if (!in.link_up) return;
+  const bool on_segment = in.segment < snap.segments.size();
+  const bool nat_uplink = !on_segment && snap.uplink_nat[batch.in_port].enabled;
+  if (!on_segment && !nat_uplink) return;
+  static const Segment kNoServices{};
+  const Segment& seg = on_segment ? snap.segments[in.segment] : kNoServices;
+  if (on_segment && seg.services == kServiceNone) return;
   uint16_t kept = 0;
   for (uint16_t i = 0; i < batch.n; ++i) {
     rte_mbuf* m = batch.pkts[i];
-    if (!wants_slow_path(seg, m, batch.meta[i])) {
+    const bool punt = nat_uplink
+                          ? uplink_wants_slow_path(snap.uplink_nat[batch.in_port], m, batch.meta[i])
+                          : wants_slow_path(seg, m, batch.meta[i]);
+    if (!punt) {
       batch.meta[kept] = batch.meta[i];
       batch.pkts[kept++] = m;
       continue;

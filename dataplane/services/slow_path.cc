@@ -3,6 +3,7 @@
 #include "dataplane/services/slow_path.h"
 
 #include <rte_arp.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -54,8 +55,53 @@ void SlowPath::sync(const Snapshot& snap) {
   synced_version_ = snap.version;
 }
 
+void SlowPath::inject(rte_mbuf* m) {
+  if (workers_.empty() || rte_ring_sp_enqueue(workers_[0].inject, m) != 0) {
+    ++stats_.inject_full;
+    rte_pktmbuf_free(m);
+  }
+}
+
+// ARP for each NAT uplink's gateway: every second until it answers, then every 30 s
+// (the answer refreshes the MAC; a changed MAC is taken from any ARP the gateway sends).
+void SlowPath::resolve_gateways(const Snapshot& snap, uint64_t now_s) {
+  if (neighbors_ == nullptr || pool_ == nullptr) return;
+  for (uint16_t port : snap.rx_ports) {
+    const UplinkNat& up = snap.uplink_nat[port];
+    if (!up.enabled || snap.ports[port].segment < snap.segments.size()) continue;
+    rte_ether_addr known;
+    const bool resolved = neighbors_->next_hop(port, &known) && gateway_of_[port] == up.gateway;
+    if (!resolved && gateway_of_[port] != up.gateway) neighbors_->clear_next_hop(port);
+    const uint64_t every = resolved ? 30 : 1;
+    if (arp_sent_s_[port] != 0 && now_s < arp_sent_s_[port] + every) continue;
+    arp_sent_s_[port] = now_s == 0 ? 1 : now_s;
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) continue;
+    auto* eh = reinterpret_cast<rte_ether_hdr*>(
+        rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+    const rte_ether_addr& mine = neighbors_->own_mac(port);
+    std::memset(eh->dst_addr.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+    eh->src_addr = mine;
+    eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+    a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+    a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    a->arp_hlen = RTE_ETHER_ADDR_LEN;
+    a->arp_plen = 4;
+    a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+    a->arp_data.arp_sha = mine;
+    a->arp_data.arp_sip = up.address;
+    std::memset(a->arp_data.arp_tha.addr_bytes, 0, RTE_ETHER_ADDR_LEN);
+    a->arp_data.arp_tip = up.gateway;
+    m->port = port;
+    ++stats_.arp_requests;
+    inject(m);
+  }
+}
+
 unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
   if (snap.version != synced_version_) sync(snap);
+  resolve_gateways(snap, now_s);
   unsigned taken = 0;
   rte_mbuf* pkts[32];
   for (Rings& w : workers_) {
@@ -78,12 +124,20 @@ unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
 
 bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   const uint16_t port = m->port;
-  if (port >= kMaxPorts || snap.ports[port].segment >= snap.segments.size()) return false;
+  if (port >= kMaxPorts) return false;
+  if (snap.ports[port].segment >= snap.segments.size())
+    return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m);
   const uint16_t seg_id = snap.ports[port].segment;
   const Segment& seg = snap.segments[seg_id];
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
   const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return answer_arp(seg, m);
+  if ((seg.services & kServiceGateway) && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eh + 1);
+    if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) &&
+        ip->next_proto_id == IPPROTO_ICMP)
+      return answer_echo(m, seg.service_mac);
+  }
   auto it = dhcp_.find(snap.segment_names[seg_id]);
   if (it != dhcp_.end() && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
     return answer_dhcp(seg, it->second, m, now_s);
@@ -112,6 +166,73 @@ bool SlowPath::answer_arp(const Segment& seg, rte_mbuf* m) {
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
                                             sizeof(rte_arp_hdr)));
   ++stats_.arp_replies;
+  return true;
+}
+
+bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m) {
+  const UplinkNat& up = snap.uplink_nat[port];
+  const rte_ether_addr mine = neighbors_ != nullptr ? neighbors_->own_mac(port) : rte_ether_addr{};
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) return answer_echo(m, mine);
+  if (eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP) ||
+      rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr))
+    return ++stats_.malformed, false;
+  auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  // Whatever the gateway says about itself tells us its MAC.
+  if (neighbors_ != nullptr && a->arp_data.arp_sip == up.gateway &&
+      !rte_is_multicast_ether_addr(&a->arp_data.arp_sha) &&
+      !rte_is_zero_ether_addr(&a->arp_data.arp_sha)) {
+    rte_ether_addr before;
+    if (!neighbors_->next_hop(port, &before) || !mac_equal(before, a->arp_data.arp_sha) ||
+        gateway_of_[port] != up.gateway) {
+      neighbors_->set_next_hop(port, a->arp_data.arp_sha);
+      gateway_of_[port] = up.gateway;
+      ++stats_.gateways_learned;
+    }
+  }
+  if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) || a->arp_data.arp_tip != up.address)
+    return false;  // not a question for us: nothing to send
+  a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  a->arp_data.arp_tha = a->arp_data.arp_sha;
+  a->arp_data.arp_tip = a->arp_data.arp_sip;
+  a->arp_data.arp_sha = mine;
+  a->arp_data.arp_sip = up.address;
+  eh->dst_addr = a->arp_data.arp_tha;
+  eh->src_addr = mine;
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
+                                            sizeof(rte_arp_hdr)));
+  ++stats_.arp_replies;
+  return true;
+}
+
+// An ICMP echo request to one of our addresses (the punt stage checked the address):
+// answered in place.
+bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
+  const uint32_t dl = rte_pktmbuf_data_len(m);
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+  const uint32_t ihl = rte_ipv4_hdr_len(ip);
+  const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+  if (dl < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) || ihl < 20 ||
+      total < ihl + sizeof(rte_icmp_hdr) || sizeof(rte_ether_hdr) + total > dl)
+    return ++stats_.malformed, false;
+  auto* ic = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
+  if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST) return ++stats_.malformed, false;
+  const rte_be32_t from = ip->src_addr;
+  ip->src_addr = ip->dst_addr;
+  ip->dst_addr = from;
+  ip->time_to_live = 64;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+  ic->icmp_cksum = 0;
+  ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, total - ihl));
+  eh->dst_addr = eh->src_addr;
+  eh->src_addr = our_mac;
+  rte_pktmbuf_trim(m,
+                   static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) - total));
+  ++stats_.icmp_replies;
   return true;
 }
 

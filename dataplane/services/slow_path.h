@@ -10,18 +10,23 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "dataplane/core/snapshot.h"
+#include "dataplane/nat/neighbors.h"
 #include "dataplane/services/dhcp_server.h"
 
 namespace gp {
 
 struct SlowPathStats {
   uint64_t arp_replies = 0;
+  uint64_t arp_requests = 0;  // sent to resolve uplink gateways
+  uint64_t icmp_replies = 0;
+  uint64_t gateways_learned = 0;
   uint64_t dhcp_replies = 0;
   uint64_t dhcp_silent = 0;  // requests answered with nothing (RFC 2131), or not ours
   uint64_t malformed = 0;    // punted frames that did not parse
@@ -30,6 +35,9 @@ struct SlowPathStats {
 
 class SlowPath {
  public:
+  // neighbors: where uplink gateway MACs are published; pool: for ARP requests.
+  SlowPath(Neighbors* neighbors = nullptr, rte_mempool* pool = nullptr)
+      : neighbors_(neighbors), pool_(pool) {}
   void add_worker(rte_ring* punt, rte_ring* inject) { workers_.push_back({punt, inject}); }
   // Handles everything punted so far; returns how many frames it took.
   unsigned run(const Snapshot& snap, uint64_t now_s) noexcept;
@@ -45,8 +53,16 @@ class SlowPath {
   void sync(const Snapshot& snap);
   bool answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s);
   bool answer_arp(const Segment& seg, rte_mbuf* m);
+  bool answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m);
+  bool answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac);
+  void resolve_gateways(const Snapshot& snap, uint64_t now_s);
+  void inject(rte_mbuf* m);
   bool answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s);
 
+  Neighbors* neighbors_;
+  rte_mempool* pool_;
+  std::array<uint64_t, kMaxPorts> arp_sent_s_{};    // when we last asked for a gateway
+  std::array<rte_be32_t, kMaxPorts> gateway_of_{};  // the gateway a learned MAC belongs to
   std::vector<Rings> workers_;
   std::map<std::string, dhcp::Server> dhcp_;  // by segment name
   uint64_t synced_version_ = 0;

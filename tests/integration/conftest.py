@@ -32,6 +32,7 @@ class Lab:
         self.namespaces = []
         self.links = []
         self.procs = []
+        self.paths = []  # files and folders a test made; removed at cleanup
         self.port_index = itertools.count()
 
     def guest(self, name, mac, cidr):
@@ -85,6 +86,11 @@ class Lab:
             sh("ip", "netns", "del", ns, check=False)
         for link in self.links:
             sh("ip", "link", "del", link, check=False)
+        for path in self.paths:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
 
 
 class Daemon:

@@ -3,7 +3,6 @@ runs: busybox udhcpc and ISC dhclient. Each client gets a hook script of our own
 configures only the namespace's interface (never the machine's resolv.conf)."""
 import os
 import stat
-import subprocess
 import time
 
 MAC1, MAC2 = "08:00:27:20:00:01", "08:00:27:20:00:02"
@@ -19,7 +18,7 @@ def write_hook(lab, body):
     with open(path, "w") as f:
         f.write("#!/bin/sh\n" + body)
     os.chmod(path, stat.S_IRWXU)
-    lab.files = getattr(lab, "files", []) + [path]
+    lab.paths.append(path)
     return path
 
 
@@ -35,28 +34,19 @@ def address_of(lab, ns):
     return [w.split("/")[0] for w in out.split() if "/" in w and w[0].isdigit()]
 
 
-def cleanup_files(lab):
-    for p in getattr(lab, "files", []):
-        if os.path.exists(p):
-            os.unlink(p)
-
-
 def test_udhcpc_gets_a_lease_and_reaches_the_host(lab):
     iface = f"gpd{lab.tag}"[:15]
     ns, dev = lab.guest("d1", MAC1, None)
     d = lab.start(hostonly(lab, iface) +
                   f"vms:\n  vm1: {{adapters: {{1: {{attach: hostonly:hn, mac: \"{MAC1}\", "
                   f"port: \"{dev}\"}}}}}}\n")
-    try:
-        r = udhcpc(lab, ns)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert address_of(lab, ns) == ["192.168.198.101"]
-        assert lab.ping(ns, "192.168.198.1"), "leased guest cannot reach the host interface"
-        leases = d.ctl("dhcp")
-        assert [(l["ip"], l["mac"], l["state"]) for l in leases] == \
-            [("192.168.198.101", MAC1, "bound")]
-    finally:
-        cleanup_files(lab)
+    r = udhcpc(lab, ns)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert address_of(lab, ns) == ["192.168.198.101"]
+    assert lab.ping(ns, "192.168.198.1"), "leased guest cannot reach the host interface"
+    leases = d.ctl("dhcp")
+    assert [(l["ip"], l["mac"], l["state"]) for l in leases] == \
+        [("192.168.198.101", MAC1, "bound")]
 
 
 def test_dhclient_gets_a_lease_and_a_second_guest_another(lab):
@@ -71,18 +61,15 @@ def test_dhclient_gets_a_lease_and_a_second_guest_another(lab):
                            'ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface";; esac\n')
     lease = f"/tmp/gpt-dhclient-{lab.tag}.leases"
     pid = f"/tmp/gpt-dhclient-{lab.tag}.pid"
-    lab.files = getattr(lab, "files", []) + [lease, pid]
-    try:
-        lab.spawn(ns1, "dhclient", "-d", "-1", "-sf", hook, "-pf", pid, "-lf", lease, "eth0")
-        deadline = time.time() + 20
-        while time.time() < deadline and not address_of(lab, ns1):
-            time.sleep(0.2)
-        assert address_of(lab, ns1) == ["192.168.198.50"]
-        r = udhcpc(lab, ns2)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert address_of(lab, ns2) == ["192.168.198.51"]
-        assert lab.ping(ns1, "192.168.198.51"), "the two leased guests cannot talk"
-        states = {(l["ip"], l["state"]) for l in d.ctl("dhcp")}
-        assert states == {("192.168.198.50", "bound"), ("192.168.198.51", "bound")}
-    finally:
-        cleanup_files(lab)
+    lab.paths += [lease, pid]
+    lab.spawn(ns1, "dhclient", "-d", "-1", "-sf", hook, "-pf", pid, "-lf", lease, "eth0")
+    deadline = time.time() + 20
+    while time.time() < deadline and not address_of(lab, ns1):
+        time.sleep(0.2)
+    assert address_of(lab, ns1) == ["192.168.198.50"]
+    r = udhcpc(lab, ns2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert address_of(lab, ns2) == ["192.168.198.51"]
+    assert lab.ping(ns1, "192.168.198.51"), "the two leased guests cannot talk"
+    states = {(l["ip"], l["state"]) for l in d.ctl("dhcp")}
+    assert states == {("192.168.198.50", "bound"), ("192.168.198.51", "bound")}

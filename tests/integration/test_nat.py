@@ -1,0 +1,158 @@
+"""NAT adapters with real kernel stacks: the guest's own DHCP client gets VirtualBox's
+10.0.2.15, pings the gateway 10.0.2.2, resolves through the DNS proxy at 10.0.2.3
+(dnsmasq upstream), and reaches servers in an "outside" namespace (TEST-NET addresses,
+no route off the machine) with ping, TCP (iperf3) and HTTP; port forwards reach the
+guest; unsolicited inbound traffic does not; two guests with the same 10.0.2.15 talk
+to the same server at once."""
+import os
+import stat
+import time
+
+OUT_MAC = "02:00:00:00:0a:01"
+MAC = {1: "08:00:27:30:00:01", 2: "08:00:27:30:00:02"}
+SERVER = "198.51.100.1"   # on the outside namespace's loopback, behind its gateway address
+GATEWAY = "203.0.113.1"   # the outside namespace itself
+UPLINK_IP = "203.0.113.10"
+
+
+def outside(lab):
+    ns, dev = lab.guest("wan", OUT_MAC, f"{GATEWAY}/24")
+    lab.ns(ns, "ip", "addr", "add", f"{SERVER}/32", "dev", "lo")
+    return ns, dev
+
+
+def hook(lab):
+    path = f"/tmp/gpt-udhcpc-{lab.tag}.sh"
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\ncase "$1" in bound|renew)\n'
+                '  ip addr add "$ip/$mask" dev "$interface"\n'
+                '  for r in $router; do ip route add default via "$r" dev "$interface"; done;;\n'
+                'esac\n')
+    os.chmod(path, stat.S_IRWXU)
+    lab.paths.append(path)
+    return path
+
+
+def dhcp(lab, ns, script):
+    r = lab.ns(ns, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", script,
+               check=False, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lab.ns(ns, "ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout
+    return out.split()[3].split("/")[0]
+
+
+def config(wan_dev, guests, extra_adapter=""):
+    y = (f"uplinks:\n  wan: {{device: \"{wan_dev}\", address: {UPLINK_IP}/24, "
+         f"gateway: {GATEWAY}, dns: [{GATEWAY}]}}\nvms:\n")
+    for i, dev in guests.items():
+        y += (f"  vm{i}:\n    adapters:\n      1: {{attach: nat, mac: \"{MAC[i]}\", "
+              f"port: \"{dev}\"{extra_adapter if i == 1 else ''}}}\n")
+    return y
+
+
+def http_get(lab, ns, url):
+    code = ("import urllib.request,sys;"
+            f"sys.stdout.write(urllib.request.urlopen('{url}', timeout=5).read().decode())")
+    return lab.ns(ns, "/usr/bin/python3", "-c", code, check=False, timeout=20)
+
+
+def serve_http(lab, ns, ip, port, text):
+    root = f"/tmp/gpt-www-{lab.tag}-{port}"
+    os.makedirs(root, exist_ok=True)
+    lab.paths.append(root)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write(text)
+    lab.spawn(ns, "/usr/bin/python3", "-m", "http.server", str(port), "--bind", ip,
+              "--directory", root)
+    wait_listening(lab, ns, port)
+
+
+def wait_listening(lab, ns, port, proto="t"):
+    """Waits until something listens on `port` in `ns` (Python starts slowly while a
+    worker busy-polls one of two cores)."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        out = lab.ns(ns, "ss", f"-ln{proto}").stdout
+        if f":{port} " in out:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port} in {ns}")
+
+
+def dns_query(lab, ns, server, name):
+    code = ("from scapy.all import DNS, DNSQR, raw; import socket;"
+            "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3);"
+            f"s.sendto(raw(DNS(id=7, rd=1, qd=DNSQR(qname='{name}'))), ('{server}', 53));"
+            "r=DNS(s.recv(2048)); print(r.an.rdata if r.an else 'NXDOMAIN')")
+    return lab.ns(ns, "/usr/bin/python3", "-c", code, check=False, timeout=30)
+
+
+def test_nat_guest_dhcp_gateway_dns_and_outside_servers(lab):
+    wan, wan_dev = outside(lab)
+    g, dev = lab.guest("n1", MAC[1], None)
+    d = lab.start(config(wan_dev, {1: dev}))
+    script = hook(lab)
+    assert dhcp(lab, g, script) == "10.0.2.15"
+    assert lab.ping(g, "10.0.2.2"), "guest cannot ping its gateway"
+    assert lab.ping(g, SERVER), "guest cannot ping the outside server"
+    # DNS through the proxy at 10.0.2.3, answered by dnsmasq in the outside namespace.
+    lab.spawn(wan, "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts",
+              f"--listen-address={GATEWAY}", "--bind-interfaces",
+              f"--address=/guestport.test/{SERVER}")
+    wait_listening(lab, wan, 53, "u")
+    r = dns_query(lab, g, "10.0.2.3", "guestport.test")
+    assert r.returncode == 0 and r.stdout.strip() == SERVER, r.stdout + r.stderr
+    # HTTP and iperf3 to the server behind the gateway.
+    serve_http(lab, wan, SERVER, 8080, "hello from outside")
+    r = http_get(lab, g, f"http://{SERVER}:8080/")
+    assert r.stdout == "hello from outside", r.stdout + r.stderr
+    server = lab.spawn(wan, "iperf3", "-s", "-1", "-B", SERVER)
+    wait_listening(lab, wan, 5201)
+    r = lab.ns(g, "iperf3", "-c", SERVER, "-t", "2", check=False, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    server.wait(timeout=10)
+    stats = d.ctl("stats")
+    assert sum(w["nat_created"] for w in stats["workers"]) >= 4
+    # The outside sees only the uplink address.
+    port = d.port("uplink/wan")
+    assert port["tx_packets"] > 0
+
+
+def test_port_forward_reaches_guest_and_unsolicited_does_not(lab):
+    wan, wan_dev = outside(lab)
+    g, dev = lab.guest("n2", MAC[1], None)
+    d = lab.start(config(wan_dev, {1: dev}, ", port_forwards: [{name: web, proto: tcp, "
+                                            "host_port: 8080, guest_port: 80}]"))
+    script = hook(lab)
+    assert dhcp(lab, g, script) == "10.0.2.15"
+    serve_http(lab, g, "10.0.2.15", 80, "hello from the guest")
+    r = http_get(lab, wan, f"http://{UPLINK_IP}:8080/")
+    assert r.stdout == "hello from the guest", r.stdout + r.stderr
+    # Nothing else gets in: a port without a forward.
+    serve_http(lab, g, "10.0.2.15", 81, "secret")
+    r = http_get(lab, wan, f"http://{UPLINK_IP}:81/")
+    assert r.returncode != 0
+    drops = d.port("uplink/wan")["drop_reasons"]
+    assert drops.get("nat_unsolicited", 0) > 0
+
+
+def test_two_nat_guests_with_the_same_address_share_a_server(lab):
+    wan, wan_dev = outside(lab)
+    g1, dev1 = lab.guest("m1", MAC[1], None)
+    g2, dev2 = lab.guest("m2", MAC[2], None)
+    lab.start(config(wan_dev, {1: dev1, 2: dev2}))
+    script = hook(lab)
+    assert dhcp(lab, g1, script) == "10.0.2.15"
+    assert dhcp(lab, g2, script) == "10.0.2.15"
+    # iperf3's server takes one test at a time: one server port per guest.
+    server = lab.spawn(wan, "iperf3", "-s", "-B", SERVER)
+    s2 = lab.spawn(wan, "iperf3", "-s", "-B", SERVER, "-p", "5202")
+    wait_listening(lab, wan, 5201)
+    wait_listening(lab, wan, 5202)
+    c1 = lab.spawn(g1, "iperf3", "-c", SERVER, "-t", "3", "-p", "5201")
+    c2 = lab.spawn(g2, "iperf3", "-c", SERVER, "-t", "2", "-p", "5202")
+    assert c1.wait(timeout=30) == 0, c1.stdout.read() + c1.stderr.read()
+    assert c2.wait(timeout=30) == 0, c2.stdout.read() + c2.stderr.read()
+    assert lab.ping(g1, SERVER) and lab.ping(g2, SERVER)
+    server.kill()
+    s2.kill()
