@@ -126,7 +126,7 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
   if (!is_map(n, "appliance")) return;
   for (auto& [k, v] : entries(n, "appliance",
                               {"workers", "worker_cpus", "control_socket", "hugepages", "memory_mb",
-                               "file_prefix", "mac_table_size"})) {
+                               "file_prefix", "mac_table_size", "nat"})) {
     if (k == "workers") {
       if (auto x = uint(v, "appliance.workers", 1, kMaxWorkers)) a.workers = unsigned(*x);
     } else if (k == "worker_cpus") {

@@ -10,7 +10,7 @@
 namespace gp {
 
 namespace {
-constexpr uint32_t kDeferQueueSize = 64;
+constexpr uint32_t kDeferQueueSize = 1024;
 std::atomic<unsigned> g_holder_seq{0};
 }  // namespace
 

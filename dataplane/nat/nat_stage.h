@@ -22,8 +22,14 @@ void nat_expire(WorkerContext& ctx, const Snapshot& snap) noexcept;
 // endpoint share a mapping, so they share an owner).
 inline uint16_t nat_owner_inside(uint16_t nat_id, rte_be32_t ip, rte_be16_t port,
                                  uint16_t workers) noexcept {
-  uint32_t h = ip * 2654435761u ^ (uint32_t{port} << 16 | nat_id);
+  // A full-avalanche 32-bit mix (lowbias32): every input bit reaches the low bits that
+  // `% workers` keeps, so one guest's sockets spread over all workers.
+  uint32_t h = ip ^ (uint32_t{port} << 16) ^ nat_id;
+  h ^= h >> 16;
+  h *= 0x7feb352du;
   h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
   return static_cast<uint16_t>(h % workers);
 }
 

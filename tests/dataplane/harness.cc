@@ -5,7 +5,11 @@
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -68,6 +72,7 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   ctx_->inject_ring = inject_ring_;
   ctx_->counters = counters_.get();
   ctx_->tsc_hz = kHz;
+  ctx_->neighbors = &neighbors_;
   if (register_main_) {
     rte_rcu_qsbr_thread_register(holder_->qsbr(), 0);
     rte_rcu_qsbr_thread_online(holder_->qsbr(), 0);
@@ -89,6 +94,17 @@ Harness::~Harness() {
     rte_ring_free(p.rx);
     rte_ring_free(p.tx);
   }
+  for (rte_ring* r : extra_rings_) {
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    rte_ring_free(r);
+  }
+  if (register_main_)
+    for (size_t i = 0; i < extra_ctx_.size(); ++i) {
+      rte_rcu_qsbr_thread_offline(holder_->qsbr(), static_cast<unsigned>(i + 1));
+      rte_rcu_qsbr_thread_unregister(holder_->qsbr(), static_cast<unsigned>(i + 1));
+    }
+  nat_tables_.clear();
   learner_.reset();
   fdb_.reset();
   holder_.reset();
@@ -130,7 +146,11 @@ void Harness::apply(const std::string& yaml) {
   plans_ = plan_ports(*r.config, errs);
   ASSERT_TRUE(errs.empty()) << errs[0].to_string();
   std::map<std::string, uint16_t> ids;
-  for (const PortPlan& p : plans_) ids[p.key] = ring_port(p.devargs).id;
+  for (const PortPlan& p : plans_) {
+    ids[p.key] = ring_port(p.devargs).id;
+    rte_ether_addr m{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(ids[p.key])}};
+    neighbors_.set_own_mac(ids[p.key], m);
+  }
   holder_->publish(
       compile_snapshot(plans_, ids, ++version_, plan_segments(*r.config), plan_globals(*r.config)));
 }
@@ -156,11 +176,132 @@ void Harness::send(const std::string& port, rte_mbuf* m) {
   ASSERT_EQ(rte_ring_enqueue(ring_port(port).rx, m), 0);
 }
 
+void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
+  nat_tables_.clear();
+  for (uint16_t w = 0; w < workers; ++w)
+    nat_tables_.push_back(std::make_unique<nat::NatTable>(sessions, w, workers));
+  ctx_->nat = nat_tables_[0].get();
+  ctx_->n_workers = workers;
+  for (uint16_t w = 1; w < workers; ++w) {
+    extra_counters_.push_back(std::make_unique<WorkerCounters>());
+    auto c = std::make_unique<WorkerContext>();
+    c->worker_id = w;
+    c->queue_id = 0;  // the test thread polls every worker in turn: one queue suffices
+    c->tsc_hz = kHz;
+    c->fdb = fdb_.get();
+    c->learn_ring = learn_ring_;  // single producer still: workers run one at a time here
+    c->counters = extra_counters_.back().get();
+    c->neighbors = &neighbors_;
+    c->nat = nat_tables_[w].get();
+    c->n_workers = workers;
+    extra_ctx_.push_back(std::move(c));
+    if (register_main_) {
+      rte_rcu_qsbr_thread_register(holder_->qsbr(), w);
+      rte_rcu_qsbr_thread_online(holder_->qsbr(), w);
+    }
+  }
+  std::vector<WorkerContext*> all = {ctx_.get()};
+  for (auto& c : extra_ctx_) all.push_back(c.get());
+  for (WorkerContext* from : all)
+    for (WorkerContext* to : all) {
+      if (from == to) continue;
+      std::string n = "gp_t_hand" + std::to_string(g_seq.fetch_add(1));
+      rte_ring* r = rte_ring_create(n.c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+      extra_rings_.push_back(r);
+      from->handoff_to[to->worker_id] = r;
+      to->handoff_from[from->worker_id] = r;
+    }
+}
+
+uint64_t Harness::event(WorkerEvent e) const {
+  uint64_t t = counters_->events[static_cast<size_t>(e)].get();
+  for (const auto& c : extra_counters_) t += c->events[static_cast<size_t>(e)].get();
+  return t;
+}
+
+rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                        uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t sport,
+                        uint16_t dport, uint8_t flags_or_type) {
+  const uint32_t l4 = proto == IPPROTO_TCP ? 20 : 8;
+  const uint32_t len = 14 + 20 + l4 + 10;
+  rte_mbuf* m = frame(src_mac, dst_mac, len);
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
+  ip->time_to_live = 64;
+  ip->next_proto_id = proto;
+  ip->src_addr = rte_cpu_to_be_32(src_ip);
+  ip->dst_addr = rte_cpu_to_be_32(dst_ip);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  void* p = ip + 1;
+  if (proto == IPPROTO_TCP) {
+    auto* t = static_cast<rte_tcp_hdr*>(p);
+    t->src_port = rte_cpu_to_be_16(sport);
+    t->dst_port = rte_cpu_to_be_16(dport);
+    t->data_off = 5 << 4;
+    t->tcp_flags = flags_or_type;
+    t->cksum = rte_ipv4_udptcp_cksum(ip, t);
+  } else if (proto == IPPROTO_UDP) {
+    auto* u = static_cast<rte_udp_hdr*>(p);
+    u->src_port = rte_cpu_to_be_16(sport);
+    u->dst_port = rte_cpu_to_be_16(dport);
+    u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4 + 10));
+    u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
+  } else {
+    auto* ic = static_cast<rte_icmp_hdr*>(p);
+    ic->icmp_type = flags_or_type;
+    ic->icmp_ident = rte_cpu_to_be_16(sport);
+    ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, l4 + 10));
+  }
+  return m;
+}
+
+std::vector<Harness::Ipv4View> Harness::recv_ipv4(const std::string& port) {
+  std::vector<Ipv4View> out;
+  for (rte_mbuf* m : recv_mbufs(port)) {
+    Ipv4View v{};
+    auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    v.src_mac = eh->src_addr;
+    v.dst_mac = eh->dst_addr;
+    if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+      v.src_ip = rte_be_to_cpu_32(ip->src_addr);
+      v.dst_ip = rte_be_to_cpu_32(ip->dst_addr);
+      v.proto = ip->next_proto_id;
+      v.ttl = ip->time_to_live;
+      void* l4 = ip + 1;
+      const uint32_t l4len = rte_be_to_cpu_16(ip->total_length) - 20;
+      v.checksums_ok = rte_ipv4_cksum(ip) == 0;
+      if (v.proto == IPPROTO_TCP || v.proto == IPPROTO_UDP) {
+        uint16_t ports[2];
+        std::memcpy(ports, l4, 4);
+        v.sport = rte_be_to_cpu_16(ports[0]);
+        v.dport = rte_be_to_cpu_16(ports[1]);
+        v.checksums_ok &= rte_ipv4_udptcp_cksum_verify(ip, l4) == 0;
+      } else if (v.proto == IPPROTO_ICMP) {
+        v.sport = v.dport = rte_be_to_cpu_16(static_cast<rte_icmp_hdr*>(l4)->icmp_ident);
+        v.checksums_ok &= rte_raw_cksum(l4, l4len) == 0xffff;
+      }
+    }
+    out.push_back(v);
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
 void Harness::step(unsigned passes) {
   for (unsigned i = 0; i < passes; ++i) {
     ctx_->now_tsc = now_;
     poll_once(*ctx_, *holder_->acquire());
-    if (register_main_) rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
+    for (auto& c : extra_ctx_) {
+      c->now_tsc = now_;
+      poll_once(*c, *holder_->acquire());
+    }
+    if (register_main_) {
+      rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
+      for (size_t k = 0; k < extra_ctx_.size(); ++k)
+        rte_rcu_qsbr_quiescent(holder_->qsbr(), static_cast<unsigned>(k + 1));
+    }
     learner_->drain(snap(), now_);
     slow_.run(snap(), now_ / kHz);
   }
@@ -192,6 +333,7 @@ std::vector<Frame> Harness::recv(const std::string& port) {
 
 PortTotals Harness::totals(const std::string& port) const {
   std::vector<const WorkerCounters*> w = {counters_.get()};
+  for (const auto& c : extra_counters_) w.push_back(c.get());
   return sum_port(w, ports_.at(port).id);
 }
 

@@ -18,6 +18,8 @@
 #include "dataplane/core/worker.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/nat/nat_table.h"
+#include "dataplane/nat/neighbors.h"
 #include "dataplane/services/slow_path.h"
 
 namespace gp::test {
@@ -49,13 +51,40 @@ class Harness {
             uint32_t len = 60) {
     send(port, frame(src, dst, len));
   }
-  // One worker poll pass, a quiescent state, and a learner drain.
+  // One poll pass of every worker, a quiescent state, a learner drain, the slow path.
   void step(unsigned passes = 2);
+  // NAT: a table per worker (`workers` contexts, polled one after the other by step()),
+  // the uplink's MAC and its gateway's MAC as if learned.
+  void enable_nat(uint32_t sessions, uint16_t workers = 1);
+  void set_next_hop(const std::string& uplink, const rte_ether_addr& mac) {
+    neighbors_.set_next_hop(port_id(uplink), mac);
+  }
+  const rte_ether_addr& own_mac(const std::string& port) {
+    return neighbors_.own_mac(port_id(port));
+  }
+  nat::NatTable& nat_table(uint16_t worker) { return *nat_tables_.at(worker); }
+  WorkerCounters& counters(uint16_t worker) {
+    return worker == 0 ? *counters_ : *extra_counters_[worker - 1];
+  }
+  uint64_t event(WorkerEvent e) const;
+  // An Ethernet/IPv4 frame with a UDP, TCP (flags) or ICMP echo (type) header.
+  rte_mbuf* ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
+                 uint32_t dst_ip, uint8_t proto, uint16_t sport, uint16_t dport,
+                 uint8_t flags_or_type = 0);
   // What the switch sent out of `port` since the last call (mbufs are freed).
   std::vector<Frame> recv(const std::string& port);
   // The mbufs themselves; the caller frees them.
   std::vector<rte_mbuf*> recv_mbufs(const std::string& port);
   PortTotals totals(const std::string& port) const;
+  struct Ipv4View {
+    uint32_t src_ip, dst_ip;
+    uint16_t sport, dport;
+    uint8_t proto, ttl;
+    rte_ether_addr src_mac, dst_mac;
+    bool checksums_ok;
+  };
+  // Frames sent out of `port`, parsed (and freed).
+  std::vector<Ipv4View> recv_ipv4(const std::string& port);
   uint64_t drops(const std::string& port, Drop d) const {
     return totals(port).drops[static_cast<size_t>(d)];
   }
@@ -95,6 +124,11 @@ class Harness {
   rte_ring* inject_ring_ = nullptr;
   SlowPath slow_;
   std::map<std::string, RingPort> ports_;
+  Neighbors neighbors_;
+  std::vector<std::unique_ptr<nat::NatTable>> nat_tables_;
+  std::vector<std::unique_ptr<WorkerContext>> extra_ctx_;
+  std::vector<std::unique_ptr<WorkerCounters>> extra_counters_;
+  std::vector<rte_ring*> extra_rings_;
   std::vector<PortPlan> plans_;
   uint64_t version_ = 0;
 };
