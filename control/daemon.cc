@@ -7,6 +7,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 
 #include <cstdio>
 #include <map>
@@ -23,6 +24,7 @@
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
 #include "dataplane/nat/nat_table.h"
+#include "dataplane/nat/nat_view.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/services/slow_path.h"
 
@@ -64,6 +66,7 @@ struct Runtime {
   Neighbors neighbors;
   std::unique_ptr<SlowPath> slow;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables;
+  std::vector<std::unique_ptr<nat::NatViewRequest>> nat_views;
   PortSet ports;
   std::atomic<bool> stop_workers{false};
   bool launched = false;
@@ -88,6 +91,21 @@ struct Runtime {
     rte_mempool_free(pool);
   }
 };
+
+// Asks every worker for a copy of its NAT sessions. Workers poll without end, so each
+// answers within one loop; the control thread spins only for that long.
+std::vector<std::vector<nat::SessionRow>> collect_nat(
+    const std::vector<std::unique_ptr<nat::NatViewRequest>>& views) {
+  constexpr uint32_t kMaxRows = 4096;
+  for (const auto& v : views) v->request(kMaxRows);
+  std::vector<std::vector<nat::SessionRow>> out(views.size());
+  for (size_t w = 0; w < views.size(); ++w) {
+    while (!views[w]->done()) rte_pause();
+    out[w] = views[w]->rows();
+    views[w]->finish();
+  }
+  return out;
+}
 
 int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<bool>& stop,
                  const std::vector<PortPlan>& plans) {
@@ -166,6 +184,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
         return 1;
       }
       ctx->nat = rt.nat_tables.back().get();
+      rt.nat_views.push_back(std::make_unique<nat::NatViewRequest>());
+      ctx->nat_view = rt.nat_views.back().get();
     }
     ctx->counters = rt.counters.back().get();
     rt.contexts.push_back(std::move(ctx));
@@ -244,7 +264,10 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     const Snapshot& snap = *rt.holder->current();
     const uint64_t now = rte_rdtsc();
     RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now, hz};
-    server.poll_once(1, [&](const std::string& req) { return handle_request(view, req); });
+    server.poll_once(1, [&](const std::string& req) {
+      if (req == "show nat") return view_nat(view, collect_nat(rt.nat_views)).dump();
+      return handle_request(view, req);
+    });
     rt.learner->drain(snap, rte_rdtsc());
     rt.slow->run(snap, now / hz);
     if (now >= next_age) {

@@ -37,6 +37,13 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
       std::printf("%s (mac ageing %ss)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str());
       for (const auto& m : n["members"]) std::printf("  %s\n", s(m).c_str());
     }
+  } else if (what == "nat") {
+    std::printf("%-14s %-5s %-21s %-21s %-21s %-12s %6s\n", "network", "proto", "inside", "outside",
+                "remote", "tcp", "idle_s");
+    for (const auto& r : rows)
+      std::printf("%-14s %-5s %-21s %-21s %-21s %-12s %6s\n", s(r["network"]).c_str(),
+                  s(r["proto"]).c_str(), s(r["inside"]).c_str(), s(r["outside"]).c_str(),
+                  s(r["remote"]).c_str(), s(r["tcp_state"]).c_str(), s(r["idle_s"]).c_str());
   } else if (what == "dhcp") {
     std::printf("%-24s %-16s %-17s %-9s %8s %s\n", "segment", "ip", "mac", "state", "expires",
                 "hostname");
@@ -57,12 +64,12 @@ int main(int argc, char** argv) {
   std::string socket = "/run/guestport/control.sock";
   app.add_option("-s,--socket", socket, "guestportd's control socket");
 
-  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats|dhcp");
+  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats|dhcp|nat");
   std::string what;
   bool json = false;
-  show->add_option("what", what, "ports, fdb, networks, stats or dhcp")
+  show->add_option("what", what, "ports, fdb, networks, stats, dhcp or nat")
       ->required()
-      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats", "dhcp"}));
+      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats", "dhcp", "nat"}));
   show->add_flag("--json", json, "print the daemon's JSON as it is");
 
   auto* check = app.add_subcommand("check", "validate a configuration file");

@@ -1,6 +1,8 @@
 // Control path: see views.h.
 #include "control/views.h"
 
+#include <netinet/in.h>
+
 #include "control/config.h"
 
 namespace gp {
@@ -130,6 +132,32 @@ nlohmann::json view_dhcp(const RuntimeView& v) {
                      {"state", dhcp::lease_state_name(l.state)},
                      {"expires_in_s", l.expires_s > now_s ? l.expires_s - now_s : 0},
                      {"hostname", l.hostname}});
+    }
+  }
+  return out;
+}
+
+nlohmann::json view_nat(const RuntimeView& v,
+                        const std::vector<std::vector<nat::SessionRow>>& rows) {
+  static const char* kTcp[] = {"",        "syn_out", "syn_in",  "established",
+                               "fin_out", "fin_in",  "closing", "reset"};
+  auto ep = [](rte_be32_t ip, rte_be16_t port) {
+    return format_ipv4(rte_be_to_cpu_32(ip)) + ":" + std::to_string(rte_be_to_cpu_16(port));
+  };
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t w = 0; w < rows.size(); ++w) {
+    for (const nat::SessionRow& r : rows[w]) {
+      const char* proto = r.in.proto == IPPROTO_TCP   ? "tcp"
+                          : r.in.proto == IPPROTO_UDP ? "udp"
+                                                      : "icmp";
+      out.push_back({{"worker", w},
+                     {"network", segment_name(v.snap, r.segment)},
+                     {"proto", proto},
+                     {"inside", ep(r.in.src_ip, r.in.src_port)},
+                     {"outside", ep(r.out.outside_ip, r.out.outside_port)},
+                     {"remote", ep(r.out.remote_ip, r.out.remote_port)},
+                     {"tcp_state", kTcp[static_cast<size_t>(r.tcp) % 8]},
+                     {"idle_s", r.idle_tsc / v.tsc_hz}});
     }
   }
   return out;

@@ -11,6 +11,7 @@
 #include "dataplane/core/snapshot_holder.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/nat/nat_view.h"
 #include "dataplane/services/slow_path.h"
 
 namespace gp {
@@ -31,6 +32,9 @@ nlohmann::json view_fdb(const RuntimeView& v);
 nlohmann::json view_networks(const RuntimeView& v);
 nlohmann::json view_stats(const RuntimeView& v);
 nlohmann::json view_dhcp(const RuntimeView& v);
+// rows: each worker's NAT sessions, as collected by the daemon.
+nlohmann::json view_nat(const RuntimeView& v,
+                        const std::vector<std::vector<nat::SessionRow>>& rows);
 
 // Dispatches a control-socket request ("show ports", ...) to a view; errors as JSON.
 std::string handle_request(const RuntimeView& v, const std::string& request);

@@ -7,6 +7,7 @@
 
 #include "dataplane/l2/l2_stage.h"
 #include "dataplane/nat/nat_stage.h"
+#include "dataplane/nat/nat_view.h"
 #include "dataplane/parse/classify_stage.h"
 #include "dataplane/services/punt_stage.h"
 
@@ -120,6 +121,7 @@ int worker_main(void* arg) {
     ctx.now_tsc = rte_rdtsc();
     const Snapshot* snap = w->holder->acquire();
     if (snap != nullptr) poll_once(ctx, *snap);
+    if (ctx.nat_view != nullptr && ctx.nat != nullptr) ctx.nat_view->serve(*ctx.nat, ctx.now_tsc);
     ctx.counters->loops.add(1);
     rte_rcu_qsbr_quiescent(v, ctx.worker_id);  // holds no snapshot pointer past here
   }

@@ -18,7 +18,8 @@ class Fdb;
 class Neighbors;
 namespace nat {
 class NatTable;
-}
+class NatViewRequest;
+}  // namespace nat
 
 // A MAC learned or moved, from a worker to the single FDB writer (l2/learner.h).
 struct LearnEvent {
@@ -49,8 +50,9 @@ struct alignas(64) WorkerContext {
   rte_ring* punt_ring = nullptr;    // SP/SC mbufs to the slow path (mbuf->port = ingress)
   rte_ring* inject_ring = nullptr;  // SP/SC mbufs from the slow path (mbuf->port = egress)
   uint16_t n_workers = 1;
-  nat::NatTable* nat = nullptr;          // this worker's NAT sessions (owned)
-  const Neighbors* neighbors = nullptr;  // own MACs, uplink next hops
+  nat::NatTable* nat = nullptr;             // this worker's NAT sessions (owned)
+  nat::NatViewRequest* nat_view = nullptr;  // `show nat` requests for this worker
+  const Neighbors* neighbors = nullptr;     // own MACs, uplink next hops
   // SP/SC mbuf rings to and from every other worker, for NAT packets whose session
   // another worker owns (mbuf->port = ingress port). Index = the other worker.
   std::array<rte_ring*, kMaxWorkers> handoff_to{};

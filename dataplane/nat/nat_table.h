@@ -110,6 +110,7 @@ class NatTable {
                           uint64_t now, Refusal* why) noexcept;
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
+  const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
   // A packet went through: refresh, advance TCP state, move to its LRU tail.
   void touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept;
   // Removes sessions idle past their timeout; at most `budget`. Returns how many.

@@ -113,6 +113,12 @@ def test_nat_guest_dhcp_gateway_dns_and_outside_servers(lab):
     server.wait(timeout=10)
     stats = d.ctl("stats")
     assert sum(w["nat_created"] for w in stats["workers"]) >= 4
+    # The operator's view of the sessions: the ping and HTTP flows of the guest.
+    sessions = d.ctl("nat")
+    assert any(x["proto"] == "tcp" and x["inside"].startswith("10.0.2.15:") and
+               x["remote"] == f"{SERVER}:8080" and x["outside"].startswith(f"{UPLINK_IP}:")
+               for x in sessions), sessions
+    assert all(x["network"] == "nat:vm1/1" for x in sessions)
     # The outside sees only the uplink address.
     port = d.port("uplink/wan")
     assert port["tx_packets"] > 0
