@@ -76,13 +76,18 @@ InKey NatTable::mapping_key(const InKey& in) noexcept {
   return k;
 }
 
-MapKey NatTable::filter_key(const OutKey& o) noexcept {
+MapKey NatTable::map_key(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
+                         rte_be32_t remote_ip) noexcept {
   MapKey k{};
-  k.outside_ip = o.outside_ip;
-  k.outside_port = o.outside_port;
-  k.proto = o.proto;
-  k.remote_ip = o.remote_ip;
+  k.outside_ip = outside_ip;
+  k.outside_port = port;
+  k.proto = proto;
+  k.remote_ip = remote_ip;
   return k;
+}
+
+MapKey NatTable::filter_key(const OutKey& o) noexcept {
+  return map_key(o.outside_ip, o.outside_port, o.proto, o.remote_ip);
 }
 
 uint32_t NatTable::find_in(const InKey& k) const noexcept {
@@ -98,10 +103,7 @@ uint32_t NatTable::find_out(const OutKey& k) const noexcept {
 
 uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
                               uint8_t proto) const noexcept {
-  MapKey k{};
-  k.outside_ip = outside_ip;
-  k.outside_port = port;
-  k.proto = proto;
+  const MapKey k = map_key(outside_ip, port, proto, 0);
   void* d = nullptr;
   return rte_hash_lookup_data(mapping_out_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d))
                                                          : kInvalid;
@@ -109,11 +111,7 @@ uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
 
 bool NatTable::mapping_has_sent_to(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
                                    rte_be32_t remote_ip) const noexcept {
-  MapKey k{};
-  k.outside_ip = outside_ip;
-  k.outside_port = port;
-  k.proto = proto;
-  k.remote_ip = remote_ip;
+  const MapKey k = map_key(outside_ip, port, proto, remote_ip);
   void* d = nullptr;
   return rte_hash_lookup_data(filter_, &k, &d) >= 0 && from_data(d) > 0;
 }
@@ -237,10 +235,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     mp.guest_port = guest_port;
     mp.uplink_port = uplink_port;
     rte_hash_add_key_data(mappings_, &mk, as_data(m));
-    MapKey ok{};
-    ok.outside_ip = outside_ip;
-    ok.outside_port = mp.outside_port;
-    ok.proto = in.proto;
+    const MapKey ok = map_key(outside_ip, mp.outside_port, in.proto, 0);
     rte_hash_add_key_data(mapping_out_, &ok, as_data(m));
   }
   Mapping& mp = maps_[m];
@@ -311,10 +306,7 @@ void NatTable::remove(uint32_t id) noexcept {
   if (s.mapping != kInvalid && --maps_[s.mapping].refs == 0) {
     Mapping& mp = maps_[s.mapping];
     rte_hash_del_key(mappings_, &mp.inside);
-    MapKey ok{};
-    ok.outside_ip = mp.outside_ip;
-    ok.outside_port = mp.outside_port;
-    ok.proto = mp.inside.proto;
+    const MapKey ok = map_key(mp.outside_ip, mp.outside_port, mp.inside.proto, 0);
     rte_hash_del_key(mapping_out_, &ok);
     release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
     free_maps_.push_back(s.mapping);

@@ -138,6 +138,8 @@ class NatTable {
   uint32_t alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* why) noexcept;
   // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
   static InKey mapping_key(const InKey& in) noexcept;
+  static MapKey map_key(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
+                        rte_be32_t remote_ip) noexcept;
   static MapKey filter_key(const OutKey& o) noexcept;
   void add_filter_ref(const OutKey& o) noexcept;
   void drop_filter_ref(const OutKey& o) noexcept;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 
 #include <map>
@@ -131,6 +132,17 @@ class Harness {
   std::vector<rte_ring*> extra_rings_;
   std::vector<PortPlan> plans_;
   uint64_t version_ = 0;
+};
+
+// Base fixture: a fresh Harness per test, and no mbuf may stay in use afterwards.
+class HarnessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { h = std::make_unique<Harness>(); }
+  void TearDown() override {
+    h.reset();
+    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
+  }
+  std::unique_ptr<Harness> h;
 };
 
 }  // namespace gp::test

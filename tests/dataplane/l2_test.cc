@@ -8,15 +8,7 @@
 namespace gp::test {
 namespace {
 
-class L2Test : public ::testing::Test {
- protected:
-  void SetUp() override { h = std::make_unique<Harness>(); }
-  void TearDown() override {
-    h.reset();
-    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
-  }
-  std::unique_ptr<Harness> h;
-};
+using L2Test = HarnessTest;
 
 // Three guests on internal:lab, one on internal:other; a has mac 1, b 2, c 3, d 4.
 std::string lab(const std::string& c_promisc = "deny", const std::string& extra = "") {

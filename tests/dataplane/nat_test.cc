@@ -35,7 +35,7 @@ std::string config(const std::string& nat_extra = "", const std::string& adapter
          "  b: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:02', port: rb}}}\n";
 }
 
-class NatTest : public ::testing::Test {
+class NatTest : public HarnessTest {
  protected:
   void start(const std::string& cfg, uint16_t workers = 1) {
     h = std::make_unique<Harness>();
@@ -57,11 +57,6 @@ class NatTest : public ::testing::Test {
     h->step(3);
     return h->recv_ipv4(guest);
   }
-  void TearDown() override {
-    h.reset();
-    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
-  }
-  std::unique_ptr<Harness> h;
 };
 
 TEST_F(NatTest, UdpOutAndBackWithValidChecksums) {

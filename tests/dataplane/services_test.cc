@@ -75,15 +75,7 @@ std::vector<Answer> answers(Harness& h, const std::string& port) {
   return out;
 }
 
-class ServicesTest : public ::testing::Test {
- protected:
-  void SetUp() override { h = std::make_unique<Harness>(); }
-  void TearDown() override {
-    h.reset();
-    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
-  }
-  std::unique_ptr<Harness> h;
-};
+using ServicesTest = HarnessTest;
 
 TEST_F(ServicesTest, DhcpDiscoverRequestGetOfferAndAck) {
   h->apply(kHostOnly);
