@@ -111,6 +111,7 @@ nlohmann::json view_stats(const RuntimeView& v) {
            {{"arp_replies", v.slow.stats().arp_replies},
             {"dhcp_replies", v.slow.stats().dhcp_replies},
             {"icmp_replies", v.slow.stats().icmp_replies},
+            {"frag_needed_sent", v.slow.stats().frag_needed_sent},
             {"arp_requests", v.slow.stats().arp_requests},
             {"gateways_learned", v.slow.stats().gateways_learned},
             {"dhcp_silent", v.slow.stats().dhcp_silent},

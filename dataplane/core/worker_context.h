@@ -61,6 +61,13 @@ struct alignas(64) WorkerContext {
   TxStaging tx;
 };
 
+// Why a frame was punted, when the slow path cannot tell from the frame itself
+// (stored in mbuf->hash.usr, which nothing else in guestport uses).
+enum PuntReason : uint32_t {
+  kPuntAnswer = 0,     // ARP, DHCP, ping for the appliance: look at the frame
+  kPuntNeedsFrag = 1,  // NAT: DF set and larger than the uplink MTU (RFC 1191)
+};
+
 // Queues m for `port`; at most one copy of a frame per port per burst, so n <= kBurst.
 inline void stage_tx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) noexcept {
   TxStaging::Queue& q = ctx.tx.q[port];

@@ -49,13 +49,14 @@ inline uint8_t tcp_flags(const rte_ipv4_hdr* ip, const void* l4) noexcept {
 }
 
 struct Verdict {
-  enum Kind : uint8_t { kTx, kDrop, kHandoff } kind;
+  enum Kind : uint8_t { kTx, kDrop, kHandoff, kPunt } kind;
   uint16_t port;  // kTx: egress port; kHandoff: owner worker
   Drop why;
 };
 inline Verdict tx(uint16_t port) { return {Verdict::kTx, port, Drop::kCount}; }
 inline Verdict drop(Drop d) { return {Verdict::kDrop, 0, d}; }
 inline Verdict handoff(uint16_t w) { return {Verdict::kHandoff, w, Drop::kCount}; }
+inline Verdict punt() { return {Verdict::kPunt, 0, Drop::kCount}; }
 
 // Guest -> outside.
 Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
@@ -82,7 +83,15 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   if ((dst.ip & ns.netmask) == ns.network && !dns_proxy) return drop(Drop::kNatInsideDst);
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
   if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
-  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) return drop(Drop::kNatTooBig);
+  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {
+    // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: we would
+    // have to fragment, which this NAT does not do yet.
+    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) {
+      m->hash.usr = kPuntNeedsFrag;
+      return punt();
+    }
+    return drop(Drop::kNatTooBig);
+  }
   if (!owned && ctx.n_workers > 1) {
     const uint16_t owner = nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers);
     if (owner != ctx.worker_id) return handoff(owner);
@@ -295,6 +304,15 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
       case Verdict::kDrop:
         pc.drop(v.why);
         rte_pktmbuf_free(m);
+        break;
+      case Verdict::kPunt:
+        m->port = in_port;
+        if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
+          ctx.counters->event(WorkerEvent::kPunted);
+        } else {
+          pc.drop(Drop::kPuntRingFull);
+          rte_pktmbuf_free(m);
+        }
         break;
     }
   }

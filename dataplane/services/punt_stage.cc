@@ -80,6 +80,7 @@ void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept
       continue;
     }
     m->port = batch.in_port;
+    m->hash.usr = kPuntAnswer;
     if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
       ctx.counters->event(WorkerEvent::kPunted);
     } else {

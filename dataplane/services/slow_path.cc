@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "dataplane/core/worker_context.h"
+
 namespace gp {
 
 namespace {
@@ -129,6 +131,7 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
     return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m);
   const uint16_t seg_id = snap.ports[port].segment;
   const Segment& seg = snap.segments[seg_id];
+  if (m->hash.usr == kPuntNeedsFrag) return frag_needed(snap, m);
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
   const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return answer_arp(seg, m);
@@ -233,6 +236,53 @@ bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   rte_pktmbuf_trim(m,
                    static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) - total));
   ++stats_.icmp_replies;
+  return true;
+}
+
+// RFC 1191 / RFC 792: type 3 code 4 from the NAT gateway to the guest, carrying the
+// guest's IP header and 8 bytes of its payload, with the uplink MTU as next-hop MTU.
+bool SlowPath::frag_needed(const Snapshot& snap, rte_mbuf* m) {
+  const uint16_t port = m->port;
+  const uint16_t seg_id = snap.ports[port].segment;
+  if (snap.segments[seg_id].kind != SegmentKind::kNat) return ++stats_.malformed, false;
+  const NatSegment& ns = snap.nat[seg_id];
+  constexpr uint32_t kL3 = sizeof(rte_ether_hdr);
+  if (rte_pktmbuf_data_len(m) < kL3 + sizeof(rte_ipv4_hdr)) return ++stats_.malformed, false;
+  const auto* orig = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, kL3);
+  const uint32_t quote = rte_ipv4_hdr_len(orig) + 8;
+  if (rte_pktmbuf_data_len(m) < kL3 + quote) return ++stats_.malformed, false;
+  uint8_t saved[60 + 8];
+  std::memcpy(saved, orig, quote);
+  const rte_ether_addr guest = rte_pktmbuf_mtod(m, const rte_ether_hdr*)->src_addr;
+  const rte_be32_t guest_ip = orig->src_addr;
+
+  rte_pktmbuf_reset(m);
+  m->port = port;
+  const uint32_t icmp_len = sizeof(rte_icmp_hdr) + quote;
+  const uint32_t len = kL3 + sizeof(rte_ipv4_hdr) + icmp_len;
+  auto* eh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  if (eh == nullptr) return ++stats_.malformed, false;
+  eh->dst_addr = guest;
+  eh->src_addr = snap.segments[seg_id].service_mac;
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+  std::memset(ip, 0, sizeof(*ip));
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + icmp_len));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_ICMP;
+  ip->src_addr = ns.gateway;
+  ip->dst_addr = guest_ip;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* ic = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  ic->icmp_type = 3;   // destination unreachable
+  ic->icmp_code = 4;   // fragmentation needed and DF set
+  ic->icmp_ident = 0;  // unused
+  ic->icmp_seq_nb = rte_cpu_to_be_16(snap.uplink_nat[ns.uplink_port].mtu);  // next-hop MTU
+  std::memcpy(ic + 1, saved, quote);
+  ic->icmp_cksum = 0;
+  ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, icmp_len));
+  ++stats_.frag_needed_sent;
   return true;
 }
 

@@ -221,14 +221,16 @@ uint64_t Harness::event(WorkerEvent e) const {
 
 rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
                         uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t sport,
-                        uint16_t dport, uint8_t flags_or_type) {
+                        uint16_t dport, uint8_t flags_or_type, uint16_t payload,
+                        bool dont_fragment) {
   const uint32_t l4 = proto == IPPROTO_TCP ? 20 : 8;
-  const uint32_t len = 14 + 20 + l4 + 10;
+  const uint32_t len = 14 + 20 + l4 + payload;
   rte_mbuf* m = frame(src_mac, dst_mac, len);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
   ip->time_to_live = 64;
+  ip->fragment_offset = dont_fragment ? rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG) : 0;
   ip->next_proto_id = proto;
   ip->src_addr = rte_cpu_to_be_32(src_ip);
   ip->dst_addr = rte_cpu_to_be_32(dst_ip);
@@ -245,13 +247,13 @@ rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst
     auto* u = static_cast<rte_udp_hdr*>(p);
     u->src_port = rte_cpu_to_be_16(sport);
     u->dst_port = rte_cpu_to_be_16(dport);
-    u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4 + 10));
+    u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4 + payload));
     u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
   } else {
     auto* ic = static_cast<rte_icmp_hdr*>(p);
     ic->icmp_type = flags_or_type;
     ic->icmp_ident = rte_cpu_to_be_16(sport);
-    ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, l4 + 10));
+    ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, l4 + payload));
   }
   return m;
 }

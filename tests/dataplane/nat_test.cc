@@ -243,5 +243,35 @@ TEST_F(NatTest, FragmentsAndUnknownProtocolsAreDroppedAndCounted) {
   EXPECT_EQ(h->drops("ra", Drop::kNatUnsupported), 1u);
 }
 
+TEST_F(NatTest, OversizeWithDontFragmentGetsFragmentationNeeded) {
+  start(
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1, "
+      "mtu: 1400}}\n"
+      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
+  // 20 + 8 + 1372 = 1400 fits; 1401 with DF is answered; 1401 without DF is dropped.
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1372, true));
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1373, true));
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1373, false));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 1u);
+  EXPECT_EQ(h->drops("ra", Drop::kNatTooBig), 1u);
+  auto got = h->recv_mbufs("ra");
+  ASSERT_EQ(got.size(), 1u);
+  auto* ip = rte_pktmbuf_mtod_offset(got[0], rte_ipv4_hdr*, 14);
+  auto* ic = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  EXPECT_EQ(ip->src_addr, rte_cpu_to_be_32(kGw));
+  EXPECT_EQ(ip->dst_addr, rte_cpu_to_be_32(kGuest));
+  EXPECT_EQ(rte_ipv4_cksum(ip), 0);
+  EXPECT_EQ(ic->icmp_type, 3);
+  EXPECT_EQ(ic->icmp_code, 4);
+  EXPECT_EQ(rte_be_to_cpu_16(ic->icmp_seq_nb), 1400);  // next-hop MTU
+  const uint32_t icmp_len = rte_be_to_cpu_16(ip->total_length) - 20;
+  EXPECT_EQ(icmp_len, 8u + 20u + 8u);  // the offending header and 8 bytes of it
+  EXPECT_EQ(rte_raw_cksum(ic, icmp_len), 0xffff);
+  auto* quoted = reinterpret_cast<rte_ipv4_hdr*>(ic + 1);
+  EXPECT_EQ(rte_be_to_cpu_16(quoted->total_length), 1401);
+  rte_pktmbuf_free(got[0]);
+}
+
 }  // namespace
 }  // namespace gp::test
