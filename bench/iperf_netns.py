@@ -10,7 +10,6 @@ the figures are magnitudes only."""
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from conftest import Daemon, Lab  # noqa: E402
