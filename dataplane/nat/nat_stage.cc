@@ -82,7 +82,10 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
       dst.ip == ns.dns && proto != IPPROTO_ICMP && dst.port == rte_cpu_to_be_16(kDnsPort);
   if ((dst.ip & ns.netmask) == ns.network && !dns_proxy) return drop(Drop::kNatInsideDst);
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
-  if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
+  if (ip->time_to_live <= 1) {
+    m->hash.usr = kPuntTtlExpired;  // the gateway says "time exceeded" (traceroute)
+    return punt();
+  }
   if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {
     // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: we would
     // have to fragment, which this NAT does not do yet.

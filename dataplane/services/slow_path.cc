@@ -131,7 +131,17 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
     return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m);
   const uint16_t seg_id = snap.ports[port].segment;
   const Segment& seg = snap.segments[seg_id];
-  if (m->hash.usr == kPuntNeedsFrag) return frag_needed(snap, m);
+  if (m->hash.usr == kPuntNeedsFrag) {
+    const uint16_t mtu = snap.uplink_nat[snap.nat[seg_id].uplink_port].mtu;
+    if (!icmp_error_to_guest(snap, m, 3, 4, mtu)) return false;  // dest unreachable, DF
+    ++stats_.frag_needed_sent;
+    return true;
+  }
+  if (m->hash.usr == kPuntTtlExpired) {
+    if (!icmp_error_to_guest(snap, m, 11, 0, 0)) return false;  // time exceeded in transit
+    ++stats_.time_exceeded_sent;
+    return true;
+  }
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
   const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return answer_arp(seg, m);
@@ -239,9 +249,10 @@ bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   return true;
 }
 
-// RFC 1191 / RFC 792: type 3 code 4 from the NAT gateway to the guest, carrying the
-// guest's IP header and 8 bytes of its payload, with the uplink MTU as next-hop MTU.
-bool SlowPath::frag_needed(const Snapshot& snap, rte_mbuf* m) {
+// RFC 792 (and RFC 1191 for the next-hop MTU of type 3 code 4): an error from the NAT
+// gateway to the guest, quoting the guest's IP header and 8 bytes of its payload.
+bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
+                                   uint16_t next_hop_mtu) {
   const uint16_t port = m->port;
   const uint16_t seg_id = snap.ports[port].segment;
   if (snap.segments[seg_id].kind != SegmentKind::kNat) return ++stats_.malformed, false;
@@ -275,14 +286,13 @@ bool SlowPath::frag_needed(const Snapshot& snap, rte_mbuf* m) {
   ip->dst_addr = guest_ip;
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   auto* ic = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
-  ic->icmp_type = 3;   // destination unreachable
-  ic->icmp_code = 4;   // fragmentation needed and DF set
-  ic->icmp_ident = 0;  // unused
-  ic->icmp_seq_nb = rte_cpu_to_be_16(snap.uplink_nat[ns.uplink_port].mtu);  // next-hop MTU
+  ic->icmp_type = type;
+  ic->icmp_code = code;
+  ic->icmp_ident = 0;                                // unused
+  ic->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);  // RFC 1191; 0 for other errors
   std::memcpy(ic + 1, saved, quote);
   ic->icmp_cksum = 0;
   ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, icmp_len));
-  ++stats_.frag_needed_sent;
   return true;
 }
 

@@ -26,7 +26,8 @@ struct SlowPathStats {
   uint64_t arp_replies = 0;
   uint64_t arp_requests = 0;  // sent to resolve uplink gateways
   uint64_t icmp_replies = 0;
-  uint64_t frag_needed_sent = 0;  // ICMP "fragmentation needed" to NAT guests
+  uint64_t frag_needed_sent = 0;    // ICMP "fragmentation needed" to NAT guests
+  uint64_t time_exceeded_sent = 0;  // ICMP "time exceeded" to NAT guests
   uint64_t gateways_learned = 0;
   uint64_t dhcp_replies = 0;
   uint64_t dhcp_silent = 0;  // requests answered with nothing (RFC 2131), or not ours
@@ -56,7 +57,9 @@ class SlowPath {
   bool answer_arp(const Segment& seg, rte_mbuf* m);
   bool answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m);
   bool answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac);
-  bool frag_needed(const Snapshot& snap, rte_mbuf* m);
+  // Turns a guest's packet into an ICMP error from its NAT gateway, in place.
+  bool icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
+                           uint16_t next_hop_mtu);
   void resolve_gateways(const Snapshot& snap, uint64_t now_s);
   void inject(rte_mbuf* m);
   bool answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s);

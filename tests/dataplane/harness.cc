@@ -221,15 +221,15 @@ uint64_t Harness::event(WorkerEvent e) const {
 
 rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
                         uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t sport,
-                        uint16_t dport, uint8_t flags_or_type, uint16_t payload,
-                        bool dont_fragment) {
+                        uint16_t dport, uint8_t flags_or_type, uint16_t payload, bool dont_fragment,
+                        uint8_t ttl) {
   const uint32_t l4 = proto == IPPROTO_TCP ? 20 : 8;
   const uint32_t len = 14 + 20 + l4 + payload;
   rte_mbuf* m = frame(src_mac, dst_mac, len);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
-  ip->time_to_live = 64;
+  ip->time_to_live = ttl;
   ip->fragment_offset = dont_fragment ? rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG) : 0;
   ip->next_proto_id = proto;
   ip->src_addr = rte_cpu_to_be_32(src_ip);

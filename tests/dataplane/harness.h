@@ -71,7 +71,8 @@ class Harness {
   // An Ethernet/IPv4 frame with a UDP, TCP (flags) or ICMP echo (type) header.
   rte_mbuf* ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
                  uint32_t dst_ip, uint8_t proto, uint16_t sport, uint16_t dport,
-                 uint8_t flags_or_type = 0, uint16_t payload = 10, bool dont_fragment = false);
+                 uint8_t flags_or_type = 0, uint16_t payload = 10, bool dont_fragment = false,
+                 uint8_t ttl = 64);
   // What the switch sent out of `port` since the last call (mbufs are freed).
   std::vector<Frame> recv(const std::string& port);
   // The mbufs themselves; the caller frees them.

@@ -273,5 +273,22 @@ TEST_F(NatTest, OversizeWithDontFragmentGetsFragmentationNeeded) {
   rte_pktmbuf_free(got[0]);
 }
 
+TEST_F(NatTest, TtlExpiringAtTheGatewayGetsTimeExceeded) {
+  start(config());
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 33434, 33434, 0, 10, false, 1));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 0u);
+  auto got = h->recv_mbufs("ra");
+  ASSERT_EQ(got.size(), 1u);
+  auto* ip = rte_pktmbuf_mtod_offset(got[0], rte_ipv4_hdr*, 14);
+  auto* ic = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  EXPECT_EQ(ip->src_addr, rte_cpu_to_be_32(kGw));
+  EXPECT_EQ(ic->icmp_type, 11);
+  EXPECT_EQ(ic->icmp_code, 0);
+  EXPECT_EQ(rte_raw_cksum(ic, rte_be_to_cpu_16(ip->total_length) - 20u), 0xffff);
+  EXPECT_EQ(h->slow().stats().time_exceeded_sent, 1u);
+  rte_pktmbuf_free(got[0]);
+}
+
 }  // namespace
 }  // namespace gp::test
