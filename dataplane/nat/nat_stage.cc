@@ -102,13 +102,7 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   rte_ether_addr next_hop;
   if (!ctx.neighbors->next_hop(ns.uplink_port, &next_hop)) return drop(Drop::kNatNoNeighbor);
 
-  nat::InKey k{};
-  k.src_ip = src.ip;
-  k.dst_ip = dst.ip;
-  k.src_port = src.port;
-  k.dst_port = dst.port;
-  k.nat_id = ns.nat_id;
-  k.proto = proto;
+  const nat::InKey k = nat::in_key(src.ip, src.port, dst.ip, dst.port, ns.nat_id, proto);
   uint32_t id = ctx.nat->find_in(k);
   if (id == NatTable::kInvalid) {
     nat::Refusal why{};
@@ -146,13 +140,8 @@ uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t upli
       const uint16_t owner = nat_owner_inside(ns.nat_id, r.guest_ip, r.guest_port, ctx.n_workers);
       if (owner != ctx.worker_id) return *v = handoff(owner), NatTable::kInvalid;
     }
-    nat::InKey in{};
-    in.src_ip = r.guest_ip;
-    in.src_port = r.guest_port;
-    in.dst_ip = k.remote_ip;
-    in.dst_port = k.remote_port;
-    in.nat_id = ns.nat_id;
-    in.proto = k.proto;
+    const nat::InKey in =
+        nat::in_key(r.guest_ip, r.guest_port, k.remote_ip, k.remote_port, ns.nat_id, k.proto);
     nat::Refusal why{};
     id = ctx.nat->create_inbound(k, in, NatTable::kInvalid, r.segment, ns.guest_port, uplink,
                                  ns.max_sessions, ctx.now_tsc, &why);

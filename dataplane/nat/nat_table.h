@@ -32,6 +32,18 @@ struct InKey {
 };
 static_assert(sizeof(InKey) == 16 && std::is_trivially_copyable_v<InKey>);
 
+inline InKey in_key(rte_be32_t src_ip, rte_be16_t src_port, rte_be32_t dst_ip, rte_be16_t dst_port,
+                    uint16_t nat_id, uint8_t proto) noexcept {
+  InKey k{};
+  k.src_ip = src_ip;
+  k.dst_ip = dst_ip;
+  k.src_port = src_port;
+  k.dst_port = dst_port;
+  k.nat_id = nat_id;
+  k.proto = proto;
+  return k;
+}
+
 // The outside view, as an inbound packet names it.
 struct OutKey {
   rte_be32_t remote_ip, outside_ip;

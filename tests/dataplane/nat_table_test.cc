@@ -16,14 +16,8 @@ constexpr rte_be32_t ip4(int a, int b, int c, int d) {
 const rte_be32_t kOutside = ip4(198, 51, 100, 10);
 
 InKey flow(uint8_t proto, uint16_t sport, rte_be32_t dst, uint16_t dport, uint16_t nat_id = 1) {
-  InKey k{};
-  k.src_ip = ip4(10, 0, 2, 15);
-  k.dst_ip = dst;
-  k.src_port = rte_cpu_to_be_16(sport);
-  k.dst_port = rte_cpu_to_be_16(dport);
-  k.nat_id = nat_id;
-  k.proto = proto;
-  return k;
+  return in_key(ip4(10, 0, 2, 15), rte_cpu_to_be_16(sport), dst, rte_cpu_to_be_16(dport), nat_id,
+                proto);
 }
 
 struct Fixture : ::testing::Test {
