@@ -58,12 +58,48 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
     out[segment_name(n)] = sp;
   }
   unsigned n_nat = 0;
-  for (const auto& vm : c.vms)
-    for (const auto& [slot, ad] : vm.adapters) n_nat += ad.attach == AttachMode::kNat;
+  std::map<std::string, unsigned> natnet_adapters;
+  for (const auto& vm : c.vms) {
+    for (const auto& [slot, ad] : vm.adapters) {
+      n_nat += ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork;
+      if (ad.attach == AttachMode::kNatNetwork) ++natnet_adapters[ad.network];
+    }
+  }
   const NatConfig& nc = c.appliance.nat;
   const uint32_t share = nc.per_vm_sessions != 0
                              ? nc.per_vm_sessions
                              : std::max<uint32_t>(64, nc.sessions / std::max(1u, n_nat));
+  for (const auto& n : c.networks) {
+    if (n.mode != AttachMode::kNatNetwork || !n.network) continue;
+    // VirtualBox's NAT Network: the router at .1 (also the DNS proxy), DHCP at .3,
+    // leases from the address after the server up to broadcast - 1.
+    const uint32_t mask = n.network->mask(), net = n.network->addr & mask, bcast = net | ~mask;
+    SegmentPlan& sp = out[segment_name(n)];
+    sp.nat = true;
+    sp.uplink_key = "uplink/" + n.uplink;
+    sp.port_forwards = n.port_forwards;
+    NatSegment& ni = sp.nat_info;
+    ni.shared = true;
+    ni.network = rte_cpu_to_be_32(net);
+    ni.netmask = rte_cpu_to_be_32(mask);
+    ni.gateway = rte_cpu_to_be_32(net | 1);
+    ni.dns = ni.gateway;
+    ni.endpoint_independent_filtering = nc.endpoint_independent_filtering;
+    // Sessions are counted per router: the network's guests share their adapters' shares.
+    ni.max_sessions = share * std::max(1u, natnet_adapters[n.name]);
+    if (n.dhcp.enabled.value_or(true)) {
+      dhcp::Settings d;
+      d.server_ip = n.dhcp.server.value_or(net | 3);
+      d.netmask = mask;
+      d.lower = n.dhcp.lower.value_or(d.server_ip + 1);
+      d.upper = n.dhcp.upper.value_or(bcast - 1);
+      d.router = net | 1;
+      d.dns = {net | 1};
+      d.lease_s = n.dhcp.lease_s;
+      d.reserved = {net | 1};
+      sp.dhcp = d;
+    }
+  }
   for (const auto& vm : c.vms) {
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.attach != AttachMode::kNat || ad.port.empty()) continue;
@@ -156,7 +192,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
   for (const auto& vm : c.vms) {
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.port.empty()) continue;
-      if (ad.attach == AttachMode::kNatNetwork || ad.attach == AttachMode::kGeneric) {
+      if (ad.attach == AttachMode::kGeneric) {
         errors.push_back({c.file, ad.attach_loc,
                           "attach: " + std::string(attach_mode_name(ad.attach)) +
                               " is not implemented in this build yet (vm '" + vm.name +
@@ -226,16 +262,19 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
         if (sp->second.nat) {
           auto up = port_ids.find(sp->second.uplink_key);
           auto gp = port_ids.find(sp->second.guest_key);
-          if (up != port_ids.end() && gp != port_ids.end()) {
+          const bool shared = sp->second.nat_info.shared;
+          if (up != port_ids.end() && (shared || gp != port_ids.end())) {
             seg.kind = SegmentKind::kNat;
             seg.services |= kServiceGateway;
             nat = sp->second.nat_info;
             nat.uplink_port = up->second;
-            nat.guest_port = gp->second;
+            nat.guest_port = shared ? kNoPort : gp->second;
             nat.nat_id = static_cast<uint16_t>(it->second + 1);
             seg.n_service_ips = 0;
             seg.service_ips[seg.n_service_ips++] = nat.gateway;
-            seg.service_ips[seg.n_service_ips++] = nat.dns;
+            if (nat.dns != nat.gateway) seg.service_ips[seg.n_service_ips++] = nat.dns;
+            if (dhcp && rte_cpu_to_be_32(dhcp->server_ip) != nat.gateway)
+              seg.service_ips[seg.n_service_ips++] = rte_cpu_to_be_32(dhcp->server_ip);
             for (const PortForward& pf : sp->second.port_forwards) {
               PortForwardRule r;
               r.proto = pf.proto == "tcp" ? IPPROTO_TCP : IPPROTO_UDP;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "control/compile.h"
@@ -129,6 +130,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   try {
     rt.holder = std::make_unique<SnapshotHolder>(W);
     rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder->qsbr());
+    if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder->qsbr()))
+      throw std::runtime_error("cannot create the NAT inside-host table");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestportd: %s\n", e.what());
     return 1;
@@ -137,7 +140,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   rt.slow = std::make_unique<SlowPath>(&rt.neighbors, rt.pool);
   bool any_nat = false;
   for (const auto& vm : cfg.vms)
-    for (const auto& [slot, ad] : vm.adapters) any_nat |= ad.attach == AttachMode::kNat;
+    for (const auto& [slot, ad] : vm.adapters)
+      any_nat |= ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork;
   const uint64_t hz = rte_get_tsc_hz();
   for (unsigned w = 0; w < W; ++w) {
     std::string name = "gp_learn" + std::to_string(w);

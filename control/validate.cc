@@ -2,6 +2,7 @@
 #include "control/validate.h"
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "dataplane/io/ports.h"
@@ -13,6 +14,114 @@ rte_ether_addr default_mac(const std::string& vm, unsigned slot) {
   for (char ch : vm + "/" + std::to_string(slot)) h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
   return rte_ether_addr{{0x08, 0x00, 0x27, uint8_t(h >> 16), uint8_t(h >> 8), uint8_t(h)}};
 }
+
+namespace {
+
+// NAT networks and port forwards (after adapters resolved their uplinks).
+void validate_nat(const Config& c, const std::map<std::string, std::string>& uplink_owner,
+                  std::vector<Diagnostic>& errors) {
+  auto error = [&](SourceLoc loc, std::string msg) {
+    errors.push_back({c.file, loc, std::move(msg)});
+  };
+  auto nat_uplink = [&](const std::string& name, SourceLoc at, const std::string& who) {
+    const UplinkConfig* u = c.find_uplink(name);
+    if (u == nullptr) return;  // reported already
+    if (!u->address || !u->gateway)
+      error(at, who + ": uplink '" + name + "' needs an address and a gateway for NAT");
+    else if (uplink_owner.count(name))
+      error(at, who + ": uplink '" + name + "' is bridged; NAT needs an uplink of its own");
+  };
+  // One owner per (uplink, proto, host port); a rule without host_ip takes every address.
+  struct Claim {
+    std::string uplink, proto, who;
+    std::optional<uint32_t> host_ip;
+    uint16_t port;
+  };
+  std::vector<Claim> claims;
+  auto forwards = [&](const std::vector<PortForward>& pfs, const std::string& uplink,
+                      const std::string& who, uint32_t net, uint32_t mask,
+                      const std::vector<uint32_t>& taken, bool need_guest_ip) {
+    const UplinkConfig* u = c.find_uplink(uplink);
+    for (const PortForward& pf : pfs) {
+      const std::string rule = who + " port forward '" + pf.name + "'";
+      if (need_guest_ip && !pf.guest_ip)
+        error(pf.loc, rule + " needs guest_ip (a NAT network has many guests)");
+      if (pf.guest_ip) {
+        const uint32_t g = *pf.guest_ip;
+        bool bad = (g & mask) != net || g == net || g == (net | ~mask);
+        for (uint32_t t : taken) bad |= g == t;
+        if (bad)
+          error(pf.loc, rule + ": guest_ip " + format_ipv4(g) + " must be a guest address in " +
+                            Ipv4Cidr{net, uint8_t(__builtin_popcount(mask))}.to_string() +
+                            " (not the network, broadcast, gateway or DHCP server address)");
+      }
+      if (pf.host_ip && u != nullptr && u->address && *pf.host_ip != u->address->addr)
+        error(pf.loc, rule + ": host_ip " + format_ipv4(*pf.host_ip) + " is not uplink '" + uplink +
+                          "''s address " + format_ipv4(u->address->addr));
+      for (const Claim& cl : claims) {
+        if (cl.uplink == uplink && cl.proto == pf.proto && cl.port == pf.host_port &&
+            (!cl.host_ip || !pf.host_ip || *cl.host_ip == *pf.host_ip))
+          error(pf.loc, rule + ": " + pf.proto + " host_port " + std::to_string(pf.host_port) +
+                            " on uplink '" + uplink + "' is already forwarded by " + cl.who);
+      }
+      claims.push_back({uplink, pf.proto, rule, pf.host_ip, pf.host_port});
+    }
+  };
+
+  for (const auto& n : c.networks) {
+    const std::string where = "network '" + n.name + "'";
+    if (n.mode != AttachMode::kNatNetwork) {
+      if (!n.port_forwards.empty())
+        error(n.port_forwards[0].loc,
+              where + ": port_forwards apply to natnetwork networks and nat adapters only");
+      continue;
+    }
+    if (!n.network) continue;  // reported already
+    nat_uplink(n.uplink, n.uplink_loc.line != 0 ? n.uplink_loc : n.loc, where);
+    const uint32_t mask = n.network->mask(), net = n.network->addr & mask, bcast = net | ~mask;
+    if (n.network->prefix < 8 || n.network->prefix > 29) {
+      error(n.loc,
+            where + ": network " + n.network->to_string() +
+                " must be a /8 to /29 (it needs .1 for the router, .3 for DHCP, and guests)");
+      continue;
+    }
+    const uint32_t server = n.dhcp.server.value_or(net | 3);
+    for (auto [a, nm] : {std::pair{n.dhcp.server, "server"}, std::pair{n.dhcp.lower, "lower"},
+                         std::pair{n.dhcp.upper, "upper"}}) {
+      if (a && ((*a & mask) != net || *a == net || *a == bcast || *a == (net | 1)))
+        error(n.dhcp.loc, where + ": dhcp." + nm + " " + format_ipv4(*a) + " must be in " +
+                              Ipv4Cidr{net, n.network->prefix}.to_string() +
+                              " and not the network, broadcast or gateway (.1) address");
+    }
+    const uint32_t lower = n.dhcp.lower.value_or(server + 1);
+    const uint32_t upper = n.dhcp.upper.value_or(bcast - 1);
+    if (n.dhcp.enabled.value_or(true) && lower > upper)
+      error(n.dhcp.loc.line != 0 ? n.dhcp.loc : n.loc, where + ": the DHCP range " +
+                                                           format_ipv4(lower) + " - " +
+                                                           format_ipv4(upper) + " is empty");
+    std::vector<uint32_t> taken = {net | 1};
+    if (n.dhcp.enabled.value_or(true)) taken.push_back(server);
+    forwards(n.port_forwards, n.uplink, where, net, mask, taken, true);
+  }
+  for (const auto& vm : c.vms) {
+    for (const auto& [slot, ad] : vm.adapters) {
+      const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
+      if (ad.attach != AttachMode::kNat) {
+        if (!ad.port_forwards.empty())
+          error(ad.port_forwards[0].loc,
+                who +
+                    ": port_forwards apply to attach: nat (natnetwork forwards belong to the "
+                    "network)");
+        continue;
+      }
+      if (ad.uplink.empty()) continue;  // reported already
+      const uint32_t net = (10u << 24) | ((slot + 1) << 8);
+      forwards(ad.port_forwards, ad.uplink, who, net, 0xffffff00u, {net | 2, net | 3}, false);
+    }
+  }
+}
+
+}  // namespace
 
 void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   auto error = [&](SourceLoc loc, std::string msg) {
@@ -189,6 +298,7 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
       if (!ad.uplink.empty() && ad.attach != AttachMode::kNat)
         error(ad.uplink_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
                                  ": uplink: applies to attach: nat only");
+  validate_nat(c, uplink_owner, errors);
   if (port_count > kMaxPorts)
     error({1, 1}, "the configuration needs " + std::to_string(port_count) +
                       " DPDK ports; this build supports " + std::to_string(kMaxPorts));

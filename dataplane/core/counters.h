@@ -40,21 +40,23 @@ enum class Drop : uint8_t {
   kTxFull,         // the egress queue did not take the frame
   kPuntRingFull,   // for the slow path, but its ring was full
   // NAT (dataplane/nat/nat_stage.cc)
-  kNatNotIp,           // not IPv4 (and not ARP) on a NAT inside or uplink
-  kNatNotForUs,        // on the uplink, not addressed to the outside address
-  kNatInsideDst,       // from the guest to its own network (not the gateway or DNS)
-  kNatFragment,        // IPv4 fragments are not translated yet
-  kNatMalformed,       // no complete L4 header
-  kNatUnsupported,     // a protocol or ICMP type the NAT does not translate
-  kNatTtl,             // TTL would reach 0
-  kNatTooBig,          // larger than the uplink's MTU
-  kNatNoNeighbor,      // the uplink's gateway MAC is not resolved yet
-  kNatNoUpstreamDns,   // a DNS query to .3 but the uplink has no resolvers
-  kNatUnsolicited,     // inbound, no session, not allowed by filtering or a port forward
-  kNatTableFull,       // new session refused: this worker's table is full
-  kNatVmLimit,         // new session refused: the VM's share is used up
-  kNatPortsExhausted,  // new session refused: no outside port left in the range
-  kNatHandoffFull,     // for another worker, but the handoff ring was full
+  kNatNotIp,            // not IPv4 (and not ARP) on a NAT inside or uplink
+  kNatNotForUs,         // on the uplink, not addressed to the outside address
+  kNatInsideDst,        // from the guest to its own network (not the gateway or DNS)
+  kNatFragment,         // IPv4 fragments are not translated yet
+  kNatMalformed,        // no complete L4 header
+  kNatUnsupported,      // a protocol or ICMP type the NAT does not translate
+  kNatTtl,              // TTL would reach 0
+  kNatTooBig,           // larger than the uplink's MTU
+  kNatNoNeighbor,       // the uplink's gateway MAC is not resolved yet
+  kNatNoUpstreamDns,    // a DNS query to .3 but the uplink has no resolvers
+  kNatUnsolicited,      // inbound, no session, not allowed by filtering or a port forward
+  kNatTableFull,        // new session refused: this worker's table is full
+  kNatVmLimit,          // new session refused: the VM's share is used up
+  kNatPortsExhausted,   // new session refused: no outside port left in the range
+  kNatHandoffFull,      // for another worker, but the handoff ring was full
+  kNatGuestUnresolved,  // a port forward's guest_ip has not answered the router's ARP
+  kNatErrorNoSession,   // an ICMP error from a guest about no flow the NAT knows
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -84,6 +86,8 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_vm_limit",
     "nat_ports_exhausted",
     "nat_handoff_full",
+    "nat_guest_unresolved",
+    "nat_error_no_session",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
@@ -100,12 +104,14 @@ enum class WorkerEvent : uint8_t {
   kNatExpired,       // NAT sessions expired
   kNatHandoffs,      // packets handed to the worker that owns their NAT session
   kNatTranslated,    // packets translated
+  kNatHairpinned,    // packets from a guest to our outside address, turned around
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
 inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
-    "learn_queued",   "learn_ring_full", "floods",      "snoop_copies", "punted",        "injected",
-    "inject_dropped", "nat_created",     "nat_expired", "nat_handoffs", "nat_translated"};
+    "learn_queued", "learn_ring_full", "floods",         "snoop_copies",
+    "punted",       "injected",        "inject_dropped", "nat_created",
+    "nat_expired",  "nat_handoffs",    "nat_translated", "nat_hairpinned"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

@@ -41,7 +41,7 @@ static_assert(sizeof(PortPolicy) == 20);
 // Services the appliance itself offers on a segment (answered by the slow path).
 enum SegmentService : uint8_t {
   kServiceNone = 0,
-  kServiceDhcp = 1u << 0,     // DHCP server at service_ips[0]
+  kServiceDhcp = 1u << 0,     // a DHCP server (Snapshot::dhcp) at one of the service_ips
   kServiceGateway = 1u << 1,  // ICMP echo to the service addresses is answered
 };
 
@@ -69,11 +69,14 @@ static_assert(std::is_trivially_copyable_v<Segment>);
 // The inside of a NAT router (Segment::kind == kNat). Addresses in network order.
 struct NatSegment {
   rte_be32_t network = 0, netmask = 0;
-  rte_be32_t gateway = 0;  // .2: the router, DHCP server
-  rte_be32_t dns = 0;      // .3: the DNS proxy (DNAT to the uplink's resolvers)
+  rte_be32_t gateway = 0;  // nat: .2 (also DHCP); natnetwork: .1 (DHCP at .3)
+  rte_be32_t dns = 0;      // the DNS proxy (DNAT to the uplink's resolvers): .3 / .1
   uint16_t uplink_port = kNoPort;
-  uint16_t guest_port = kNoPort;
-  uint16_t nat_id = 0;  // small id of this router, part of session keys
+  uint16_t guest_port = kNoPort;  // nat: the adapter's port; natnetwork: kNoPort
+  uint16_t nat_id = 0;            // small id of this router, part of session keys
+  // A NAT network: many guests share the segment and reach each other by L2; only
+  // frames to the router's MAC are routed. A `nat` adapter: everything is routed.
+  bool shared = false;
   bool endpoint_independent_filtering = false;
   uint32_t max_sessions = 0;  // this VM's share of each worker's table
 };

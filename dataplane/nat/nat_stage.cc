@@ -49,14 +49,92 @@ inline uint8_t tcp_flags(const rte_ipv4_hdr* ip, const void* l4) noexcept {
 }
 
 struct Verdict {
-  enum Kind : uint8_t { kTx, kDrop, kHandoff, kPunt } kind;
+  enum Kind : uint8_t { kTx, kDrop, kHandoff, kPunt, kHairpin } kind;
   uint16_t port;  // kTx: egress port; kHandoff: owner worker
   Drop why;
 };
 inline Verdict tx(uint16_t port) { return {Verdict::kTx, port, Drop::kCount}; }
 inline Verdict drop(Drop d) { return {Verdict::kDrop, 0, d}; }
 inline Verdict handoff(uint16_t w) { return {Verdict::kHandoff, w, Drop::kCount}; }
-inline Verdict punt() { return {Verdict::kPunt, 0, Drop::kCount}; }
+inline Verdict punt(uint32_t why) {
+  return {Verdict::kPunt, static_cast<uint16_t>(why), Drop::kCount};
+}
+// Translated outbound, addressed to our own outside address: it turns around and goes
+// through the inbound path of the uplink (RFC 4787 REQ-9 hairpinning).
+inline Verdict hairpin() { return {Verdict::kHairpin, 0, Drop::kCount}; }
+
+// The embedded packet of an ICMP error, checked to carry addresses and ports (RFC 5508
+// REQ-3); nullptr if not. *icmp_len: the whole ICMP message.
+const rte_ipv4_hdr* embedded(const rte_mbuf* m, const PacketMeta& pm, const rte_ipv4_hdr* ip,
+                             const rte_icmp_hdr* icmp, uint32_t* icmp_len) noexcept {
+  const uint32_t len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
+  const uint32_t avail = rte_pktmbuf_data_len(m) - pm.l4_offset;
+  if (len > avail || len < sizeof(rte_icmp_hdr) + sizeof(rte_ipv4_hdr) + 8) return nullptr;
+  const auto* inner = reinterpret_cast<const rte_ipv4_hdr*>(icmp + 1);
+  const uint32_t ihl = rte_ipv4_hdr_len(inner);
+  if (ihl < sizeof(rte_ipv4_hdr) || sizeof(rte_icmp_hdr) + ihl + 8 > len) return nullptr;
+  *icmp_len = len;
+  return inner;
+}
+
+inline const void* l4_of(const rte_ipv4_hdr* ip) noexcept {
+  return reinterpret_cast<const uint8_t*>(ip) + rte_ipv4_hdr_len(ip);
+}
+
+// To the outside through the uplink's next hop, or around to our own inbound path.
+inline Verdict to_uplink(WorkerContext& ctx, const UplinkNat& up, uint16_t uplink, rte_mbuf* m,
+                         const rte_ipv4_hdr* ip) noexcept {
+  if (ip->dst_addr == up.address) return hairpin();
+  rte_ether_addr next_hop;
+  if (!ctx.neighbors->next_hop(uplink, &next_hop)) return drop(Drop::kNatNoNeighbor);
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  eh->src_addr = ctx.neighbors->own_mac(uplink);
+  eh->dst_addr = next_hop;
+  return tx(uplink);
+}
+
+inline Verdict to_guest(const Snapshot& snap, rte_mbuf* m, const nat::Session& s) noexcept {
+  if (s.guest_port >= kMaxPorts) return drop(Drop::kLinkDown);
+  const PortPolicy& guest = snap.ports[s.guest_port];
+  if (!guest.link_up || guest.segment != s.segment) return drop(Drop::kLinkDown);
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  eh->src_addr = snap.segments[s.segment].service_mac;
+  eh->dst_addr = s.guest_mac;
+  return tx(s.guest_port);
+}
+
+inline bool wrong_worker(const WorkerContext& ctx, bool owned, uint16_t owner) noexcept {
+  return !owned && ctx.n_workers > 1 && owner != ctx.worker_id;
+}
+
+// A guest's ICMP error about a packet it received (RFC 5508: the embedded packet names
+// the session; errors never create or refresh one).
+Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
+                            const PacketMeta& pm, bool owned, rte_ipv4_hdr* ip,
+                            rte_icmp_hdr* icmp) noexcept {
+  const NatSegment& ns = snap.nat[snap.ports[in_port].segment];
+  const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
+  uint32_t icmp_len = 0;
+  const rte_ipv4_hdr* inner = embedded(m, pm, ip, icmp, &icmp_len);
+  if (inner == nullptr) return drop(Drop::kNatMalformed);
+  const Endpoint guest = nat::endpoint_of(inner, l4_of(inner), Side::kDestination);
+  const Endpoint remote = nat::endpoint_of(inner, l4_of(inner), Side::kSource);
+  if (wrong_worker(ctx, owned, nat_owner_inside(ns.nat_id, guest.ip, guest.port, ctx.n_workers)))
+    return handoff(nat_owner_inside(ns.nat_id, guest.ip, guest.port, ctx.n_workers));
+  const nat::InKey k =
+      nat::in_key(guest.ip, guest.port, remote.ip, remote.port, ns.nat_id, inner->next_proto_id);
+  const uint32_t id = ctx.nat->find_in(k);
+  if (id == NatTable::kInvalid) return drop(Drop::kNatErrorNoSession);
+  const nat::Session& s = ctx.nat->session(id);
+  if (s.out.remote_ip != s.in.dst_ip) return drop(Drop::kNatUnsupported);  // about a DNS answer
+  if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);  // no error about an error
+  if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kDestination,
+                               {s.out.outside_ip, s.out.outside_port}, Side::kSource,
+                               s.out.outside_ip))
+    return drop(Drop::kNatMalformed);
+  decrement_ttl(ip);
+  return to_uplink(ctx, up, ns.uplink_port, m, ip);
+}
 
 // Guest -> outside.
 Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
@@ -71,8 +149,11 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   const uint8_t proto = ip->next_proto_id;
   if (proto == IPPROTO_ICMP) {
-    if (static_cast<rte_icmp_hdr*>(l4)->icmp_type != RTE_IP_ICMP_ECHO_REQUEST)
-      return drop(Drop::kNatUnsupported);
+    auto* icmp = static_cast<rte_icmp_hdr*>(l4);
+    if (nat::is_icmp_error(icmp->icmp_type))
+      return outbound_icmp_error(ctx, snap, in_port, m, pm, owned, ip, icmp);
+    if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST) return drop(Drop::kNatUnsupported);
+    if (ip->dst_addr == up.address) return punt(kPuntAnswer);  // our outside address answers
   } else if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
     return drop(Drop::kNatUnsupported);
   }
@@ -82,33 +163,29 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
       dst.ip == ns.dns && proto != IPPROTO_ICMP && dst.port == rte_cpu_to_be_16(kDnsPort);
   if ((dst.ip & ns.netmask) == ns.network && !dns_proxy) return drop(Drop::kNatInsideDst);
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
-  if (ip->time_to_live <= 1) {
-    m->hash.usr = kPuntTtlExpired;  // the gateway says "time exceeded" (traceroute)
-    return punt();
-  }
+  if (ip->time_to_live <= 1) return punt(kPuntTtlExpired);  // "time exceeded" (traceroute)
   if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {
     // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: we would
     // have to fragment, which this NAT does not do yet.
-    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) {
-      m->hash.usr = kPuntNeedsFrag;
-      return punt();
-    }
+    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) return punt(kPuntNeedsFrag);
     return drop(Drop::kNatTooBig);
   }
-  if (!owned && ctx.n_workers > 1) {
-    const uint16_t owner = nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers);
-    if (owner != ctx.worker_id) return handoff(owner);
-  }
-  rte_ether_addr next_hop;
-  if (!ctx.neighbors->next_hop(ns.uplink_port, &next_hop)) return drop(Drop::kNatNoNeighbor);
+  if (wrong_worker(ctx, owned, nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers)))
+    return handoff(nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers));
 
   const nat::InKey k = nat::in_key(src.ip, src.port, dst.ip, dst.port, ns.nat_id, proto);
   uint32_t id = ctx.nat->find_in(k);
   if (id == NatTable::kInvalid) {
-    nat::Refusal why{};
     const rte_be32_t remote = dns_proxy ? up.dns[0] : dst.ip;
-    id = ctx.nat->create_outbound(k, remote, dst.port, up.address, pp.segment, in_port,
-                                  ns.uplink_port, ns.max_sessions, snap, ctx.now_tsc, &why);
+    if (remote != up.address) {
+      rte_ether_addr unused;  // no session for a flow that cannot leave yet
+      if (!ctx.neighbors->next_hop(ns.uplink_port, &unused)) return drop(Drop::kNatNoNeighbor);
+    }
+    const nat::InsideRef at{pp.segment, in_port, ns.uplink_port,
+                            rte_pktmbuf_mtod(m, const rte_ether_hdr*)->src_addr};
+    nat::Refusal why{};
+    id = ctx.nat->create_outbound(k, remote, dst.port, up.address, at, ns.max_sessions, snap,
+                                  ctx.now_tsc, &why);
     if (id == NatTable::kInvalid) return drop(refusal_drop(why));
     ctx.counters->event(WorkerEvent::kNatCreated);
   }
@@ -119,10 +196,18 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
     nat::rewrite(ip, l4, Side::kDestination, {s.out.remote_ip, s.out.remote_port});
   decrement_ttl(ip);
   ctx.nat->touch(id, ctx.now_tsc, nat::Dir::kOut, flags);
-  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  eh->src_addr = ctx.neighbors->own_mac(ns.uplink_port);
-  eh->dst_addr = next_hop;
-  return tx(ns.uplink_port);
+  return to_uplink(ctx, up, ns.uplink_port, m, ip);
+}
+
+// Where a port forward's guest is: a NAT network's guests are found by the router's
+// ARP (the slow path learns them); a `nat` adapter has one guest, on its own port.
+bool forward_target(const WorkerContext& ctx, const Snapshot& snap, const NatSegment& ns,
+                    const PortForwardRule& r, nat::InsideRef* at) noexcept {
+  if (ctx.neighbors->inside(ns.nat_id, r.guest_ip, &at->guest_mac, &at->guest_port)) return true;
+  if (ns.shared || ns.guest_port >= kMaxPorts) return false;
+  at->guest_port = ns.guest_port;
+  at->guest_mac = snap.ports[ns.guest_port].mac;
+  return true;
 }
 
 // An inbound packet's session: existing, or made for a port forward or by filtering.
@@ -136,23 +221,21 @@ uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t upli
         (r.host_ip != 0 && r.host_ip != k.outside_ip))
       continue;
     const NatSegment& ns = snap.nat[r.segment];
-    if (!owned && ctx.n_workers > 1) {
-      const uint16_t owner = nat_owner_inside(ns.nat_id, r.guest_ip, r.guest_port, ctx.n_workers);
-      if (owner != ctx.worker_id) return *v = handoff(owner), NatTable::kInvalid;
-    }
+    const uint16_t owner = nat_owner_inside(ns.nat_id, r.guest_ip, r.guest_port, ctx.n_workers);
+    if (wrong_worker(ctx, owned, owner)) return *v = handoff(owner), NatTable::kInvalid;
+    nat::InsideRef at{r.segment, kNoPort, uplink, {}};
+    if (!forward_target(ctx, snap, ns, r, &at))
+      return *v = drop(Drop::kNatGuestUnresolved), NatTable::kInvalid;
     const nat::InKey in =
         nat::in_key(r.guest_ip, r.guest_port, k.remote_ip, k.remote_port, ns.nat_id, k.proto);
     nat::Refusal why{};
-    id = ctx.nat->create_inbound(k, in, NatTable::kInvalid, r.segment, ns.guest_port, uplink,
-                                 ns.max_sessions, ctx.now_tsc, &why);
+    id = ctx.nat->create_inbound(k, in, NatTable::kInvalid, at, ns.max_sessions, ctx.now_tsc, &why);
     if (id == NatTable::kInvalid) return *v = drop(refusal_drop(why)), id;
     ctx.counters->event(WorkerEvent::kNatCreated);
     return id;
   }
-  if (!owned && ctx.n_workers > 1) {
-    const uint16_t owner = rte_be_to_cpu_16(k.outside_port) % ctx.n_workers;
-    if (owner != ctx.worker_id) return *v = handoff(owner), NatTable::kInvalid;
-  }
+  const uint16_t owner = rte_be_to_cpu_16(k.outside_port) % ctx.n_workers;
+  if (wrong_worker(ctx, owned, owner)) return *v = handoff(owner), NatTable::kInvalid;
   // Filtering (RFC 4787 REQ-8): a mapping exists, and for address-dependent filtering
   // it has sent to this remote address before.
   const uint32_t map = ctx.nat->mapping_at(k.outside_ip, k.outside_port, k.proto);
@@ -165,26 +248,46 @@ uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t upli
   nat::InKey in = mp.inside;
   in.dst_ip = k.remote_ip;
   in.dst_port = k.remote_port;
+  const nat::InsideRef at{mp.segment, mp.guest_port, uplink, mp.guest_mac};
   nat::Refusal why{};
-  id = ctx.nat->create_inbound(k, in, map, mp.segment, mp.guest_port, uplink, ns.max_sessions,
-                               ctx.now_tsc, &why);
+  id = ctx.nat->create_inbound(k, in, map, at, ns.max_sessions, ctx.now_tsc, &why);
   if (id == NatTable::kInvalid) return *v = drop(refusal_drop(why)), id;
   ctx.counters->event(WorkerEvent::kNatCreated);
   return id;
 }
 
-inline Verdict to_guest(WorkerContext& ctx, const Snapshot& snap, rte_mbuf* m,
-                        const nat::Session& s) noexcept {
-  const PortPolicy& guest = snap.ports[s.guest_port];
-  if (!guest.link_up || snap.ports[s.guest_port].segment != s.segment) return drop(Drop::kLinkDown);
-  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  eh->src_addr = snap.segments[s.segment].service_mac;
-  eh->dst_addr = guest.mac;
-  (void)ctx;
-  return tx(s.guest_port);
+// An ICMP error from outside about one of our outbound packets (RFC 5508).
+Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
+                           const PacketMeta& pm, bool owned, rte_ipv4_hdr* ip,
+                           rte_icmp_hdr* icmp) noexcept {
+  uint32_t icmp_len = 0;
+  const rte_ipv4_hdr* inner = embedded(m, pm, ip, icmp, &icmp_len);
+  if (inner == nullptr) return drop(Drop::kNatMalformed);
+  nat::OutKey k{};
+  k.remote_ip = inner->dst_addr;
+  k.outside_ip = inner->src_addr;
+  k.remote_port = nat::endpoint_of(inner, l4_of(inner), Side::kDestination).port;
+  k.outside_port = nat::endpoint_of(inner, l4_of(inner), Side::kSource).port;
+  k.proto = inner->next_proto_id;
+  if (!owned && ctx.n_workers > 1) {
+    uint16_t owner = rte_be_to_cpu_16(k.outside_port) % ctx.n_workers;
+    for (const PortForwardRule& r : snap.port_forwards)
+      if (r.uplink_port == in_port && r.proto == k.proto && r.host_port == k.outside_port)
+        owner =
+            nat_owner_inside(snap.nat[r.segment].nat_id, r.guest_ip, r.guest_port, ctx.n_workers);
+    if (owner != ctx.worker_id) return handoff(owner);
+  }
+  const uint32_t id = ctx.nat->find_out(k);  // errors never create or refresh state
+  if (id == NatTable::kInvalid) return drop(Drop::kNatUnsolicited);
+  const nat::Session& s = ctx.nat->session(id);
+  if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kSource, {s.in.src_ip, s.in.src_port},
+                               Side::kDestination, s.in.src_ip))
+    return drop(Drop::kNatMalformed);
+  decrement_ttl(ip);
+  return to_guest(snap, m, s);
 }
 
-// Outside -> guest.
+// Outside -> guest (also the second half of a hairpinned packet).
 Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
                 const PacketMeta& pm, bool owned) noexcept {
   const UplinkNat& up = snap.uplink_nat[in_port];
@@ -199,40 +302,8 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
 
   if (proto == IPPROTO_ICMP) {
     auto* icmp = static_cast<rte_icmp_hdr*>(l4);
-    if (nat::is_icmp_error(icmp->icmp_type)) {
-      // RFC 5508: find the session of the embedded packet (our own outbound packet).
-      const uint32_t icmp_len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
-      const uint32_t avail = rte_pktmbuf_data_len(m) - pm.l4_offset;
-      if (icmp_len > avail || icmp_len < sizeof(rte_icmp_hdr) + sizeof(rte_ipv4_hdr) + 8)
-        return drop(Drop::kNatMalformed);
-      auto* inner = reinterpret_cast<rte_ipv4_hdr*>(icmp + 1);
-      const uint32_t ihl = rte_ipv4_hdr_len(inner);
-      if (ihl < sizeof(rte_ipv4_hdr) || sizeof(rte_icmp_hdr) + ihl + 8 > icmp_len)
-        return drop(Drop::kNatMalformed);
-      const void* inner_l4 = reinterpret_cast<const uint8_t*>(inner) + ihl;
-      nat::OutKey k{};
-      k.remote_ip = inner->dst_addr;
-      k.outside_ip = inner->src_addr;
-      k.remote_port = nat::endpoint_of(inner, inner_l4, Side::kDestination).port;
-      k.outside_port = nat::endpoint_of(inner, inner_l4, Side::kSource).port;
-      k.proto = inner->next_proto_id;
-      if (!owned && ctx.n_workers > 1) {
-        uint16_t owner = rte_be_to_cpu_16(k.outside_port) % ctx.n_workers;
-        for (const PortForwardRule& r : snap.port_forwards)
-          if (r.uplink_port == in_port && r.proto == k.proto && r.host_port == k.outside_port)
-            owner = nat_owner_inside(snap.nat[r.segment].nat_id, r.guest_ip, r.guest_port,
-                                     ctx.n_workers);
-        if (owner != ctx.worker_id) return handoff(owner);
-      }
-      const uint32_t id = ctx.nat->find_out(k);  // errors never create or refresh state
-      if (id == NatTable::kInvalid) return drop(Drop::kNatUnsolicited);
-      const nat::Session& s = ctx.nat->session(id);
-      if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kSource, {s.in.src_ip, s.in.src_port},
-                                   s.in.src_ip))
-        return drop(Drop::kNatMalformed);
-      decrement_ttl(ip);
-      return to_guest(ctx, snap, m, s);
-    }
+    if (nat::is_icmp_error(icmp->icmp_type))
+      return inbound_icmp_error(ctx, snap, in_port, m, pm, owned, ip, icmp);
     if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REPLY) return drop(Drop::kNatUnsupported);
   } else if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
     return drop(Drop::kNatUnsupported);
@@ -255,7 +326,43 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
     nat::rewrite(ip, l4, Side::kSource, {s.in.dst_ip, s.in.dst_port});
   decrement_ttl(ip);
   ctx.nat->touch(id, ctx.now_tsc, nat::Dir::kIn, flags);
-  return to_guest(ctx, snap, m, s);
+  return to_guest(snap, m, s);
+}
+
+// Carries out a verdict for m, which arrived on `ingress` (counters) and, if handed to
+// another worker, is processed there as coming from `as_port`.
+void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
+              uint16_t as_port) noexcept {
+  switch (v.kind) {
+    case Verdict::kTx:
+      ctx.counters->event(WorkerEvent::kNatTranslated);
+      stage_tx(ctx, v.port, m);
+      return;
+    case Verdict::kHandoff:
+      m->port = as_port;
+      if (rte_ring_sp_enqueue(ctx.handoff_to[v.port], m) == 0) {
+        ctx.counters->event(WorkerEvent::kNatHandoffs);
+      } else {
+        pc.drop(Drop::kNatHandoffFull);
+        rte_pktmbuf_free(m);
+      }
+      return;
+    case Verdict::kPunt:
+      m->port = as_port;
+      m->hash.usr = v.port;  // the PuntReason
+      if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
+        ctx.counters->event(WorkerEvent::kPunted);
+      } else {
+        pc.drop(Drop::kPuntRingFull);
+        rte_pktmbuf_free(m);
+      }
+      return;
+    case Verdict::kDrop:
+    case Verdict::kHairpin:  // never reaches here (handled by the caller)
+      pc.drop(v.why == Drop::kCount ? Drop::kNatUnsupported : v.why);
+      rte_pktmbuf_free(m);
+      return;
+  }
 }
 
 }  // namespace
@@ -275,40 +382,27 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
     batch.n = 0;
     return;
   }
+  const bool shared = inside && snap.nat[pp.segment].shared;
+  const rte_ether_addr& router = inside ? snap.segments[pp.segment].service_mac : rte_ether_addr{};
+  uint16_t kept = 0;  // NAT network frames between guests stay for the L2 stage
   for (uint16_t i = 0; i < batch.n; ++i) {
     rte_mbuf* m = batch.pkts[i];
-    const Verdict v = inside ? outbound(ctx, snap, in_port, m, batch.meta[i], from_handoff)
-                             : inbound(ctx, snap, in_port, m, batch.meta[i], from_handoff);
-    switch (v.kind) {
-      case Verdict::kTx:
-        ctx.counters->event(WorkerEvent::kNatTranslated);
-        stage_tx(ctx, v.port, m);
-        break;
-      case Verdict::kHandoff:
-        m->port = in_port;
-        if (rte_ring_sp_enqueue(ctx.handoff_to[v.port], m) == 0) {
-          ctx.counters->event(WorkerEvent::kNatHandoffs);
-        } else {
-          pc.drop(Drop::kNatHandoffFull);
-          rte_pktmbuf_free(m);
-        }
-        break;
-      case Verdict::kDrop:
-        pc.drop(v.why);
-        rte_pktmbuf_free(m);
-        break;
-      case Verdict::kPunt:
-        m->port = in_port;
-        if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
-          ctx.counters->event(WorkerEvent::kPunted);
-        } else {
-          pc.drop(Drop::kPuntRingFull);
-          rte_pktmbuf_free(m);
-        }
-        break;
+    if (shared && !mac_equal(rte_pktmbuf_mtod(m, const rte_ether_hdr*)->dst_addr, router)) {
+      batch.meta[kept] = batch.meta[i];
+      batch.pkts[kept++] = m;
+      continue;
     }
+    Verdict v = inside ? outbound(ctx, snap, in_port, m, batch.meta[i], from_handoff)
+                       : inbound(ctx, snap, in_port, m, batch.meta[i], from_handoff);
+    uint16_t as_port = in_port;
+    if (v.kind == Verdict::kHairpin) {
+      as_port = snap.nat[pp.segment].uplink_port;
+      ctx.counters->event(WorkerEvent::kNatHairpinned);
+      v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false);
+    }
+    dispatch(ctx, pc, m, v, as_port);
   }
-  batch.n = 0;
+  batch.n = kept;
 }
 
 void nat_expire(WorkerContext& ctx, const Snapshot& snap) noexcept {

@@ -181,16 +181,16 @@ uint32_t NatTable::alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* wh
 }
 
 uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                                  uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
-                                  uint64_t now) noexcept {
+                                  const InsideRef& at, uint64_t now) noexcept {
   Session& s = sessions_[id];
   s = Session{};
   s.in = in;
   s.out = out;
   s.last_tsc = now;
-  s.segment = segment;
-  s.guest_port = guest_port;
-  s.uplink_port = uplink_port;
+  s.segment = at.segment;
+  s.guest_port = at.guest_port;
+  s.uplink_port = at.uplink_port;
+  s.guest_mac = at.guest_mac;
   s.tcp = TcpState::kNone;
   s.cls = class_of(in.proto, s.tcp);
   s.in_use = true;
@@ -206,9 +206,8 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
 
 uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
                                    rte_be16_t out_remote_port, rte_be32_t outside_ip,
-                                   uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
-                                   uint32_t vm_limit, const Snapshot& snap, uint64_t now,
-                                   Refusal* why) noexcept {
+                                   const InsideRef& at, uint32_t vm_limit, const Snapshot& snap,
+                                   uint64_t now, Refusal* why) noexcept {
   const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   const InKey mk = mapping_key(in);
@@ -231,9 +230,10 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     mp.inside = mk;
     mp.outside_ip = outside_ip;
     mp.outside_port = rte_cpu_to_be_16(port);
-    mp.segment = segment;
-    mp.guest_port = guest_port;
-    mp.uplink_port = uplink_port;
+    mp.segment = at.segment;
+    mp.guest_port = at.guest_port;
+    mp.uplink_port = at.uplink_port;
+    mp.guest_mac = at.guest_mac;
     rte_hash_add_key_data(mappings_, &mk, as_data(m));
     const MapKey ok = map_key(outside_ip, mp.outside_port, in.proto, 0);
     rte_hash_add_key_data(mapping_out_, &ok, as_data(m));
@@ -248,17 +248,17 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
   out.outside_port = mp.outside_port;
   out.proto = in.proto;
   *why = Refusal::kNone;
-  return finish_session(id, in, out, m, segment, guest_port, uplink_port, now);
+  return finish_session(id, in, out, m, at, now);
 }
 
 uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t mapping,
-                                  uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
-                                  uint32_t vm_limit, uint64_t now, Refusal* why) noexcept {
+                                  const InsideRef& at, uint32_t vm_limit, uint64_t now,
+                                  Refusal* why) noexcept {
   const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
   *why = Refusal::kNone;
-  return finish_session(id, in, out, mapping, segment, guest_port, uplink_port, now);
+  return finish_session(id, in, out, mapping, at, now);
 }
 
 void NatTable::lru_unlink(uint32_t id) noexcept {

@@ -63,6 +63,13 @@ struct MapKey {
 };
 static_assert(sizeof(MapKey) == 12 && std::is_trivially_copyable_v<MapKey>);
 
+// Where the inside host of a flow sits: its segment, the port it was seen on, its MAC
+// (the frame's source, or the inside neighbour table for port forwards), the uplink.
+struct InsideRef {
+  uint16_t segment = kNoPort, guest_port = kNoPort, uplink_port = kNoPort;
+  rte_ether_addr guest_mac{};
+};
+
 enum class TimeoutClass : uint8_t { kUdp = 0, kTcpEstablished, kTcpTransitory, kIcmp, kCount };
 
 struct Session {
@@ -72,6 +79,7 @@ struct Session {
   uint32_t prev, next;  // LRU list of its timeout class
   uint16_t segment;     // snapshot segment of the inside (for nat_id -> ports)
   uint16_t guest_port, uplink_port;
+  rte_ether_addr guest_mac;  // where inbound frames go (a NAT network has many guests)
   TcpState tcp;
   TimeoutClass cls;
   bool in_use;
@@ -86,6 +94,7 @@ struct Mapping {
   rte_be32_t outside_ip = 0;
   rte_be16_t outside_port = 0;
   uint16_t segment = kNoPort, guest_port = kNoPort, uplink_port = kNoPort;
+  rte_ether_addr guest_mac{};
   uint32_t refs = 0;  // sessions using it
 };
 
@@ -111,15 +120,13 @@ class NatTable {
   // mapping (EIM), made on first use. `out_remote` is where it really goes (the DNS
   // proxy sends .3's queries to an upstream resolver). Returns kInvalid and why not.
   uint32_t create_outbound(const InKey& in, rte_be32_t out_remote_ip, rte_be16_t out_remote_port,
-                           rte_be32_t outside_ip, uint16_t segment, uint16_t guest_port,
-                           uint16_t uplink_port, uint32_t vm_limit, const Snapshot& snap,
-                           uint64_t now, Refusal* why) noexcept;
+                           rte_be32_t outside_ip, const InsideRef& at, uint32_t vm_limit,
+                           const Snapshot& snap, uint64_t now, Refusal* why) noexcept;
   // Creates a session for an inbound packet allowed by filtering (mapping != kInvalid)
   // or by a port forward (mapping == kInvalid): `out` is the packet's outside view, `in`
   // the same flow seen from the inside.
-  uint32_t create_inbound(const OutKey& out, const InKey& in, uint32_t mapping, uint16_t segment,
-                          uint16_t guest_port, uint16_t uplink_port, uint32_t vm_limit,
-                          uint64_t now, Refusal* why) noexcept;
+  uint32_t create_inbound(const OutKey& out, const InKey& in, uint32_t mapping, const InsideRef& at,
+                          uint32_t vm_limit, uint64_t now, Refusal* why) noexcept;
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
@@ -156,8 +163,7 @@ class NatTable {
   void add_filter_ref(const OutKey& o) noexcept;
   void drop_filter_ref(const OutKey& o) noexcept;
   uint32_t finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                          uint16_t segment, uint16_t guest_port, uint16_t uplink_port,
-                          uint64_t now) noexcept;
+                          const InsideRef& at, uint64_t now) noexcept;
 
   uint32_t capacity_;
   uint16_t worker_, workers_;

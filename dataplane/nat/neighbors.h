@@ -1,23 +1,37 @@
 // Link-layer addresses the NAT needs at run time: each port's own MAC (set when the
-// port is opened, before any worker sees the port) and each NAT uplink's next hop
-// (the gateway's MAC, learned by the slow path from ARP).
+// port is opened, before any worker sees the port), each NAT uplink's next hop (the
+// gateway's MAC, learned by the slow path from ARP), and the inside hosts of NAT
+// routers (a NAT network has many guests: port forwards name them by IP, and the
+// router must know their MAC and port; learned by the slow path from the guests' ARP).
 //
 // Ordering: next_hop_ is written by the control thread with release and read by
 // workers with acquire; bit 63 marks a valid entry, so a reader sees either nothing or
 // a whole MAC. own_mac_ is written before the snapshot naming the port is published
-// (whose release store orders it) and never changes while the port exists.
+// (whose release store orders it) and never changes while the port exists. The inside
+// table is an rte_hash with lock-free readers (workers) and one writer (the control
+// thread); deleted slots are recycled after an RCU grace period on the workers' QSBR.
 #pragma once
+
+#include <rte_hash.h>
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "dataplane/core/types.h"
+
+struct rte_rcu_qsbr;
 
 namespace gp {
 
 class Neighbors {
  public:
+  Neighbors() = default;
+  ~Neighbors();
+  Neighbors(const Neighbors&) = delete;
+  Neighbors& operator=(const Neighbors&) = delete;
+
   void set_own_mac(uint16_t port, const rte_ether_addr& mac) noexcept { own_[port] = mac; }
   const rte_ether_addr& own_mac(uint16_t port) const noexcept { return own_[port]; }
 
@@ -31,15 +45,48 @@ class Neighbors {
   bool next_hop(uint16_t port, rte_ether_addr* out) const noexcept {
     const uint64_t v = next_hop_[port].load(std::memory_order_acquire);
     if (!(v & kValid)) return false;
-    for (int i = 0; i < RTE_ETHER_ADDR_LEN; ++i)
-      out->addr_bytes[i] = static_cast<uint8_t>(v >> (8 * (RTE_ETHER_ADDR_LEN - 1 - i)));
+    *out = u64_to_mac(v);
     return true;
   }
 
+  // --- inside hosts of NAT routers: (nat_id, IPv4) -> (MAC, port) ---
+  // Creates the table (control thread, before workers start). qsbr may be null in
+  // single-threaded tests. Returns false when DPDK cannot create it.
+  bool init_inside(uint32_t capacity, rte_rcu_qsbr* qsbr) noexcept;
+  // Workers: false when unknown (or no table).
+  bool inside(uint16_t nat_id, rte_be32_t ip, rte_ether_addr* mac, uint16_t* port) const noexcept {
+    if (inside_ == nullptr) return false;
+    const uint64_t k = inside_key(nat_id, ip);
+    void* d = nullptr;
+    if (rte_hash_lookup_data(inside_, &k, &d) < 0) return false;
+    const auto v = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(d));
+    *mac = u64_to_mac(v >> 16);
+    *port = static_cast<uint16_t>(v);
+    return true;
+  }
+  // The single writer (control thread). learn: true when new or changed; false also
+  // when the table is full.
+  bool learn_inside(uint16_t nat_id, rte_be32_t ip, const rte_ether_addr& mac,
+                    uint16_t port) noexcept;
+  void forget_inside(uint16_t nat_id, rte_be32_t ip) noexcept;
+  void for_each_inside(
+      const std::function<void(uint16_t nat_id, rte_be32_t ip, const rte_ether_addr& mac,
+                               uint16_t port)>& fn) const;
+
  private:
   static constexpr uint64_t kValid = uint64_t{1} << 63;
+  static uint64_t inside_key(uint16_t nat_id, rte_be32_t ip) noexcept {
+    return (uint64_t{nat_id} << 32) | ip;
+  }
+  static rte_ether_addr u64_to_mac(uint64_t v) noexcept {
+    rte_ether_addr m;
+    for (int i = 0; i < RTE_ETHER_ADDR_LEN; ++i)
+      m.addr_bytes[i] = static_cast<uint8_t>(v >> (8 * (RTE_ETHER_ADDR_LEN - 1 - i)));
+    return m;
+  }
   std::array<rte_ether_addr, kMaxPorts> own_{};
   std::array<std::atomic<uint64_t>, kMaxPorts> next_hop_{};
+  rte_hash* inside_ = nullptr;
 };
 
 }  // namespace gp

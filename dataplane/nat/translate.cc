@@ -89,7 +89,7 @@ Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) noexcept
 }
 
 bool rewrite_icmp_error(rte_ipv4_hdr* ip, rte_icmp_hdr* icmp, uint32_t icmp_len, Side inner_side,
-                        Endpoint inner_to, rte_be32_t outer_dst) noexcept {
+                        Endpoint inner_to, Side outer_side, rte_be32_t outer_to) noexcept {
   constexpr uint32_t kIcmpHdr = sizeof(rte_icmp_hdr);
   if (!is_icmp_error(icmp->icmp_type) || icmp_len < kIcmpHdr + sizeof(rte_ipv4_hdr) + 8)
     return false;
@@ -99,8 +99,13 @@ bool rewrite_icmp_error(rte_ipv4_hdr* ip, rte_icmp_hdr* icmp, uint32_t icmp_len,
     return false;
   void* inner_l4 = reinterpret_cast<uint8_t*>(inner) + ihl;
   if (!rewrite_impl(inner, inner_l4, icmp_len - kIcmpHdr - ihl, inner_side, inner_to)) return false;
-  ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->dst_addr, outer_dst);
-  ip->dst_addr = outer_dst;
+  if (outer_side == Side::kSource) {
+    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->src_addr, outer_to);
+    ip->src_addr = outer_to;
+  } else {
+    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->dst_addr, outer_to);
+    ip->dst_addr = outer_to;
+  }
   icmp->icmp_cksum = 0;
   icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_len));
   return true;

@@ -38,10 +38,13 @@ inline bool is_icmp_error(uint8_t type) noexcept {
 // For an ICMP error at `icmp` (icmp_len bytes, the whole ICMP message) whose embedded
 // packet is one this NAT translated: rewrites the embedded packet's `inner_side` to
 // `inner_to` (with its IP checksum and, where present, its L4 checksum), rewrites the
-// outer destination to `outer_dst`, and recomputes the ICMP checksum. Returns false if
+// outer header's `outer_side` address to `outer_to`, and recomputes the ICMP checksum.
+// Inbound errors rewrite the embedded source and the outer destination; outbound ones
+// (a guest's error about a packet it received) the embedded destination and the outer
+// source. Returns false if
 // the embedded packet is too short to carry the addresses and ports (RFC 5508 REQ-3:
 // such errors are dropped, never forwarded untranslated).
 bool rewrite_icmp_error(rte_ipv4_hdr* ip, rte_icmp_hdr* icmp, uint32_t icmp_len, Side inner_side,
-                        Endpoint inner_to, rte_be32_t outer_dst) noexcept;
+                        Endpoint inner_to, Side outer_side, rte_be32_t outer_to) noexcept;
 
 }  // namespace gp::nat

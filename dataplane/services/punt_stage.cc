@@ -29,7 +29,9 @@ inline bool is_echo_request_to(const rte_mbuf* m, const PacketMeta& pm, Ours our
 inline bool wants_slow_path(const Segment& seg, const rte_mbuf* m, const PacketMeta& pm) noexcept {
   if (pm.flags & kMetaArp) {
     const auto* a = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, pm.l3_offset);
-    return a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+    // Requests for our addresses; replies to them (a NAT router asks for its guests).
+    return (a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+            a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY)) &&
            is_service_ip(seg, a->arp_data.arp_tip);
   }
   if ((seg.services & kServiceGateway) &&

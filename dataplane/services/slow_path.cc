@@ -54,6 +54,13 @@ void SlowPath::sync(const Snapshot& snap) {
     }
   }
   dhcp_ = std::move(next);
+  // NAT ids are segment positions, which a new snapshot may give to another router:
+  // inside hosts are learned again (forward targets are probed within a second).
+  if (neighbors_ != nullptr)
+    for (const auto& [key, seen] : inside_seen_)
+      neighbors_->forget_inside(static_cast<uint16_t>(key >> 32), static_cast<rte_be32_t>(key));
+  inside_seen_.clear();
+  inside_asked_.clear();
   synced_version_ = snap.version;
 }
 
@@ -77,33 +84,100 @@ void SlowPath::resolve_gateways(const Snapshot& snap, uint64_t now_s) {
     const uint64_t every = resolved ? 30 : 1;
     if (arp_sent_s_[port] != 0 && now_s < arp_sent_s_[port] + every) continue;
     arp_sent_s_[port] = now_s == 0 ? 1 : now_s;
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    rte_mbuf* m = arp_request(neighbors_->own_mac(port), up.address, up.gateway, port);
     if (m == nullptr) continue;
-    auto* eh = reinterpret_cast<rte_ether_hdr*>(
-        rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
-    const rte_ether_addr& mine = neighbors_->own_mac(port);
-    std::memset(eh->dst_addr.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
-    eh->src_addr = mine;
-    eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
-    auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
-    a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
-    a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-    a->arp_hlen = RTE_ETHER_ADDR_LEN;
-    a->arp_plen = 4;
-    a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
-    a->arp_data.arp_sha = mine;
-    a->arp_data.arp_sip = up.address;
-    std::memset(a->arp_data.arp_tha.addr_bytes, 0, RTE_ETHER_ADDR_LEN);
-    a->arp_data.arp_tip = up.gateway;
-    m->port = port;
     ++stats_.arp_requests;
     inject(m);
+  }
+}
+
+rte_mbuf* SlowPath::arp_request(const rte_ether_addr& from_mac, rte_be32_t from_ip,
+                                rte_be32_t asked, uint16_t port) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) return nullptr;
+  auto* eh = reinterpret_cast<rte_ether_hdr*>(
+      rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+  std::memset(eh->dst_addr.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+  eh->src_addr = from_mac;
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+  auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  a->arp_hlen = RTE_ETHER_ADDR_LEN;
+  a->arp_plen = 4;
+  a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+  a->arp_data.arp_sha = from_mac;
+  a->arp_data.arp_sip = from_ip;
+  std::memset(a->arp_data.arp_tha.addr_bytes, 0, RTE_ETHER_ADDR_LEN);
+  a->arp_data.arp_tip = asked;
+  m->port = port;
+  return m;
+}
+
+namespace {
+uint64_t inside_key(uint16_t nat_id, rte_be32_t ip) { return (uint64_t{nat_id} << 32) | ip; }
+constexpr uint64_t kInsideAgeS = 1200;  // forget a host not heard from for 20 minutes
+}  // namespace
+
+void SlowPath::learn_inside(const Snapshot& snap, uint16_t seg_id, const rte_arp_hdr& a,
+                            uint16_t port, uint64_t now_s) {
+  if (neighbors_ == nullptr || snap.segments[seg_id].kind != SegmentKind::kNat) return;
+  const NatSegment& ns = snap.nat[seg_id];
+  const rte_be32_t ip = a.arp_data.arp_sip;
+  const rte_ether_addr mac = a.arp_data.arp_sha;
+  if ((ip & ns.netmask) != ns.network || ip == ns.network || ip == (ns.network | ~ns.netmask) ||
+      rte_is_multicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac))
+    return;  // probes (0.0.0.0), foreign addresses, nonsense MACs
+  for (uint8_t i = 0; i < snap.segments[seg_id].n_service_ips; ++i)
+    if (snap.segments[seg_id].service_ips[i] == ip) return;  // someone claims ours
+  if (neighbors_->learn_inside(ns.nat_id, ip, mac, port)) ++stats_.inside_learned;
+  inside_seen_[inside_key(ns.nat_id, ip)] = now_s;
+}
+
+// Every port forward's guest is asked for by ARP: each second until it answers, then
+// every 30 s, so an inbound connection finds it (a NAT network's guests are many).
+void SlowPath::resolve_forward_guests(const Snapshot& snap, uint64_t now_s) {
+  if (neighbors_ == nullptr || pool_ == nullptr) return;
+  for (const PortForwardRule& r : snap.port_forwards) {
+    if (r.segment >= snap.segments.size()) continue;
+    const Segment& seg = snap.segments[r.segment];
+    const NatSegment& ns = snap.nat[r.segment];
+    const uint64_t key = inside_key(ns.nat_id, r.guest_ip);
+    auto seen = inside_seen_.find(key);
+    const bool fresh = seen != inside_seen_.end() && now_s < seen->second + 60;
+    uint64_t& asked = inside_asked_[key];
+    if (asked != 0 && now_s < asked + (fresh ? 30 : 1)) continue;
+    asked = now_s == 0 ? 1 : now_s;
+    for (uint16_t i = 0; i < seg.n_members; ++i) {
+      if (!snap.ports[seg.members[i]].link_up) continue;
+      rte_mbuf* m = arp_request(seg.service_mac, ns.gateway, r.guest_ip, seg.members[i]);
+      if (m == nullptr) break;
+      ++stats_.inside_probes;
+      inject(m);
+    }
+  }
+}
+
+void SlowPath::age_inside(uint64_t now_s) {
+  if (neighbors_ == nullptr || now_s < inside_aged_s_ + 10) return;
+  inside_aged_s_ = now_s;
+  for (auto it = inside_seen_.begin(); it != inside_seen_.end();) {
+    if (now_s < it->second + kInsideAgeS) {
+      ++it;
+      continue;
+    }
+    neighbors_->forget_inside(static_cast<uint16_t>(it->first >> 32),
+                              static_cast<rte_be32_t>(it->first));
+    inside_asked_.erase(it->first);
+    it = inside_seen_.erase(it);
   }
 }
 
 unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
   if (snap.version != synced_version_) sync(snap);
   resolve_gateways(snap, now_s);
+  resolve_forward_guests(snap, now_s);
+  age_inside(now_s);
   unsigned taken = 0;
   rte_mbuf* pkts[32];
   for (Rings& w : workers_) {
@@ -144,7 +218,8 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   }
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
   const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return answer_arp(seg, m);
+  if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+    return answer_arp(snap, seg_id, m, now_s);
   if ((seg.services & kServiceGateway) && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
     const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eh + 1);
     if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) &&
@@ -158,11 +233,18 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   return false;
 }
 
-bool SlowPath::answer_arp(const Segment& seg, rte_mbuf* m) {
+bool SlowPath::answer_arp(const Snapshot& snap, uint16_t seg_id, rte_mbuf* m, uint64_t now_s) {
+  const Segment& seg = snap.segments[seg_id];
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr))
     return ++stats_.malformed, false;
   auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  if (a->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+      a->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+      a->arp_hlen != RTE_ETHER_ADDR_LEN || a->arp_plen != 4)
+    return ++stats_.malformed, false;
+  learn_inside(snap, seg_id, *a, m->port, now_s);
+  if (a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY)) return false;  // learned; no answer
   if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) return ++stats_.malformed, false;
   const rte_be32_t asked = a->arp_data.arp_tip;
   bool ours = false;

@@ -1,5 +1,5 @@
 // The slow path: runs on the control thread, takes frames the workers punted (ARP for
-// a service address, DHCP to a segment's server), answers them, and hands the replies
+// a service address, DHCP to a segment's server, pings), answers them, and hands the replies
 // back to the same worker's inject ring, which sends them on its own tx queue. Owns the
 // DHCP servers (leases) of every segment, matched by segment name across snapshots.
 //
@@ -7,6 +7,7 @@
 // consumer; each inject ring has this producer and its worker as consumer.
 #pragma once
 
+#include <rte_arp.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -29,6 +30,8 @@ struct SlowPathStats {
   uint64_t frag_needed_sent = 0;    // ICMP "fragmentation needed" to NAT guests
   uint64_t time_exceeded_sent = 0;  // ICMP "time exceeded" to NAT guests
   uint64_t gateways_learned = 0;
+  uint64_t inside_learned = 0;  // NAT inside hosts learned or moved (port forward targets)
+  uint64_t inside_probes = 0;   // ARP requests from NAT routers for port forward guests
   uint64_t dhcp_replies = 0;
   uint64_t dhcp_silent = 0;  // requests answered with nothing (RFC 2131), or not ours
   uint64_t malformed = 0;    // punted frames that did not parse
@@ -54,7 +57,14 @@ class SlowPath {
   };
   void sync(const Snapshot& snap);
   bool answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s);
-  bool answer_arp(const Segment& seg, rte_mbuf* m);
+  bool answer_arp(const Snapshot& snap, uint16_t seg_id, rte_mbuf* m, uint64_t now_s);
+  // NAT routers' inside hosts: learned from their ARP, probed for port forwards, aged.
+  void learn_inside(const Snapshot& snap, uint16_t seg_id, const rte_arp_hdr& a, uint16_t port,
+                    uint64_t now_s);
+  void resolve_forward_guests(const Snapshot& snap, uint64_t now_s);
+  void age_inside(uint64_t now_s);
+  rte_mbuf* arp_request(const rte_ether_addr& from_mac, rte_be32_t from_ip, rte_be32_t asked,
+                        uint16_t port);
   bool answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m);
   bool answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac);
   // Turns a guest's packet into an ICMP error from its NAT gateway, in place.
@@ -69,7 +79,10 @@ class SlowPath {
   std::array<uint64_t, kMaxPorts> arp_sent_s_{};    // when we last asked for a gateway
   std::array<rte_be32_t, kMaxPorts> gateway_of_{};  // the gateway a learned MAC belongs to
   std::vector<Rings> workers_;
-  std::map<std::string, dhcp::Server> dhcp_;  // by segment name
+  std::map<std::string, dhcp::Server> dhcp_;   // by segment name
+  std::map<uint64_t, uint64_t> inside_seen_;   // (nat_id << 32 | ip) -> last heard, s
+  std::map<uint64_t, uint64_t> inside_asked_;  // (nat_id << 32 | ip) -> last probe, s
+  uint64_t inside_aged_s_ = 0;
   uint64_t synced_version_ = 0;
   SlowPathStats stats_;
 };

@@ -1,6 +1,7 @@
 // See harness.h.
 #include "tests/dataplane/harness.h"
 
+#include <rte_arp.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
@@ -63,7 +64,11 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
       rte_ring_create((rn + "p").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
   inject_ring_ =
       rte_ring_create((rn + "i").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  // The slow path learns into the shared tables; it sends nothing of its own (ARP for
+  // gateways and forward targets) unless a test calls enable_probes().
+  slow_ = SlowPath(&neighbors_, nullptr);
   slow_.add_worker(punt_ring_, inject_ring_);
+  EXPECT_TRUE(neighbors_.init_inside(1024, holder_->qsbr()));
   counters_ = std::make_unique<WorkerCounters>();
   ctx_ = std::make_unique<WorkerContext>();
   ctx_->fdb = fdb_.get();
@@ -169,6 +174,24 @@ rte_mbuf* Harness::frame(const rte_ether_addr& src, const rte_ether_addr& dst, u
   } else {
     std::memcpy(p, &dst, std::min<uint32_t>(len, 6));
   }
+  return m;
+}
+
+rte_mbuf* Harness::arp(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint16_t op,
+                       uint32_t sip, uint32_t tip, const rte_ether_addr& tha) {
+  rte_mbuf* m = frame(src_mac, dst_mac, 60);
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+  auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
+  a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  a->arp_hlen = RTE_ETHER_ADDR_LEN;
+  a->arp_plen = 4;
+  a->arp_opcode = rte_cpu_to_be_16(op);
+  a->arp_data.arp_sha = src_mac;
+  a->arp_data.arp_sip = rte_cpu_to_be_32(sip);
+  a->arp_data.arp_tha = tha;
+  a->arp_data.arp_tip = rte_cpu_to_be_32(tip);
   return m;
 }
 

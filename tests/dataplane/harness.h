@@ -73,6 +73,9 @@ class Harness {
                  uint32_t dst_ip, uint8_t proto, uint16_t sport, uint16_t dport,
                  uint8_t flags_or_type = 0, uint16_t payload = 10, bool dont_fragment = false,
                  uint8_t ttl = 64);
+  // An ARP request or reply (op: RTE_ARP_OP_*), sender sha/sip, target tha/tip.
+  rte_mbuf* arp(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint16_t op,
+                uint32_t sip, uint32_t tip, const rte_ether_addr& tha = {});
   // What the switch sent out of `port` since the last call (mbufs are freed).
   std::vector<Frame> recv(const std::string& port);
   // The mbufs themselves; the caller frees them.
@@ -101,6 +104,12 @@ class Harness {
   rte_ring* rx_ring(const std::string& port) const { return ports_.at(port).rx; }
   const std::vector<PortPlan>& plans() const { return plans_; }
   const SlowPath& slow() const { return slow_; }
+  // The slow path also sends its own ARP requests (uplink gateways, forward targets).
+  void enable_probes() {
+    slow_ = SlowPath(&neighbors_, test_pool());
+    slow_.add_worker(punt_ring_, inject_ring_);
+  }
+  Neighbors& neighbors() { return neighbors_; }
   uint64_t now_seconds() const { return now_ / kHz; }
 
   static constexpr uint64_t kHz = 1000000;  // injected TSC: 1 MHz

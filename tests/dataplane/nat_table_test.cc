@@ -24,7 +24,8 @@ struct Fixture : ::testing::Test {
   Snapshot snap;
   Refusal why = Refusal::kNone;
   uint32_t out(NatTable& t, const InKey& k, uint64_t now = 0, uint32_t limit = 0) {
-    return t.create_outbound(k, k.dst_ip, k.dst_port, kOutside, 0, 1, 2, limit, snap, now, &why);
+    return t.create_outbound(k, k.dst_ip, k.dst_port, kOutside, InsideRef{0, 1, 2, {}}, limit, snap,
+                             now, &why);
   }
 };
 

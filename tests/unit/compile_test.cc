@@ -120,6 +120,98 @@ TEST(Compile, NatNeedsAnUplinkWithAddress) {
   EXPECT_NE(r.errors[0].message.find("needs an uplink with an address"), std::string::npos);
 }
 
+TEST(Compile, NatNetworkIsOneSharedRouterWithVirtualBoxLayout) {
+  Config c =
+      cfg("uplinks: {w: {device: net_ring_w, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
+          "networks:\n"
+          "  lab: {mode: natnetwork, network: 192.168.22.0/24, uplink: w, port_forwards: [{name: "
+          "ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}]}\n"
+          "vms:\n"
+          "  a: {adapters: {1: {attach: natnetwork:lab, port: net_ring_a}}}\n"
+          "  b: {adapters: {1: {attach: natnetwork:lab, port: net_ring_b}}}\n");
+  std::vector<Diagnostic> errs;
+  auto plans = plan_ports(c, errs);
+  ASSERT_TRUE(errs.empty()) << errs[0].to_string();
+  std::map<std::string, uint16_t> ids;
+  uint16_t next = 0;
+  for (const auto& p : plans) ids[p.key] = next++;
+  auto s = compile_snapshot(plans, ids, 1, plan_segments(c), plan_globals(c));
+  const uint16_t seg = s->ports[ids["vm/a/1"]].segment;
+  ASSERT_EQ(seg, s->ports[ids["vm/b/1"]].segment);  // one segment, both guests
+  EXPECT_EQ(s->segments[seg].kind, SegmentKind::kNat);
+  EXPECT_EQ(s->segments[seg].n_members, 2);
+  const NatSegment& n = s->nat[seg];
+  EXPECT_TRUE(n.shared);
+  EXPECT_EQ(n.guest_port, kNoPort);
+  EXPECT_EQ(rte_be_to_cpu_32(n.gateway), 0xc0a81601u);  // 192.168.22.1, also the DNS proxy
+  EXPECT_EQ(n.dns, n.gateway);
+  ASSERT_TRUE(s->dhcp[seg]);
+  EXPECT_EQ(s->dhcp[seg]->server_ip, 0xc0a81603u);  // .3
+  EXPECT_EQ(s->dhcp[seg]->lower, 0xc0a81604u);      // after the server
+  EXPECT_EQ(s->dhcp[seg]->upper, 0xc0a816feu);      // broadcast - 1
+  EXPECT_EQ(*s->dhcp[seg]->router, 0xc0a81601u);
+  // ARP is answered for the router and the DHCP server.
+  EXPECT_EQ(s->segments[seg].n_service_ips, 2);
+  ASSERT_EQ(s->port_forwards.size(), 1u);
+  EXPECT_EQ(rte_be_to_cpu_32(s->port_forwards[0].guest_ip), 0xc0a81605u);
+  EXPECT_EQ(s->port_forwards[0].segment, seg);
+}
+
+std::vector<Diagnostic> check(const std::string& yaml) {
+  LoadResult r = parse_config(yaml, "t.yaml");
+  if (r.errors.empty()) validate_config(*r.config, r.errors);
+  return r.errors;
+}
+
+TEST(Validate, NatNetworkAndForwardMistakesAreReportedWhereTheyAre) {
+  const std::string up =
+      "uplinks: {w: {device: net_ring_w, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n";
+  // guest_ip is required on a NAT network (many guests) ...
+  auto e = check(up +
+                 "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: w, "
+                 "port_forwards: [{name: web, proto: tcp, host_port: 80, guest_port: 80}]}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].loc.line, 3);
+  EXPECT_NE(e[0].message.find("needs guest_ip"), std::string::npos) << e[0].message;
+  // ... and must be a guest address, not the router or the DHCP server.
+  e = check(up +
+            "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: w, "
+            "port_forwards: [{name: web, proto: tcp, host_port: 80, guest_ip: 10.9.0.3, "
+            "guest_port: 80}]}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("must be a guest address"), std::string::npos) << e[0].message;
+  // Two rules cannot own one host port of an uplink.
+  e = check(up +
+            "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: w, "
+            "port_forwards: [{name: web, proto: tcp, host_port: 80, guest_ip: 10.9.0.5, "
+            "guest_port: 80}]}\n"
+            "vms:\n  a: {adapters: {1: {attach: nat, port: net_ring_a, port_forwards: [{name: "
+            "http, proto: tcp, host_port: 80, guest_port: 8080}]}}}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].loc.line, 5);
+  EXPECT_NE(e[0].message.find("already forwarded"), std::string::npos) << e[0].message;
+  // The same port on UDP is another rule.
+  e = check(up +
+            "vms:\n  a: {adapters: {1: {attach: nat, port: net_ring_a, port_forwards: [{name: "
+            "a, proto: tcp, host_port: 53, guest_port: 53}, {name: b, proto: udp, host_port: 53, "
+            "guest_port: 53}]}}}\n");
+  EXPECT_TRUE(e.empty()) << e[0].to_string();
+  // Forwards belong to NAT only; a NAT network needs a NAT-capable uplink.
+  e = check(up +
+            "vms:\n  a: {adapters: {1: {attach: internal:x, port: net_ring_a, "
+            "port_forwards: [{name: a, proto: tcp, host_port: 1, guest_port: 1}]}}}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("apply to attach: nat"), std::string::npos) << e[0].message;
+  e = check(
+      "uplinks: {w: {device: net_ring_w}}\n"
+      "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: w}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("needs an address and a gateway"), std::string::npos);
+  e = check(up + "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/30, uplink: w}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("/8 to /29"), std::string::npos);
+}
+
 TEST(EalArgs, NoHugeWhenNoneFree) {
   Config c = cfg("appliance: {workers: 2, file_prefix: gp-x}\n");
   MachineFacts m{2, true, 0};

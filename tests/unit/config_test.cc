@@ -175,8 +175,9 @@ TEST(Config, BadValues) {
 
 TEST(Config, PortForwardShape) {
   LoadResult r = load(
-      "vms:\n  a:\n    adapters:\n      1: {attach: none, port_forwards: [{name: ssh, proto: tcp, "
-      "host_port: 2222, guest_port: 22}]}\n");
+      "uplinks:\n  wan: {device: net_null0, address: 198.51.100.10/24, gateway: 198.51.100.1}\n"
+      "vms:\n  a:\n    adapters:\n      1: {attach: nat, port: net_null1, port_forwards: [{name: "
+      "ssh, proto: tcp, host_port: 2222, guest_port: 22}]}\n");
   ASSERT_TRUE(r.ok());
   const auto& pf = r.config->vms[0].adapters.at(1).port_forwards;
   ASSERT_EQ(pf.size(), 1u);

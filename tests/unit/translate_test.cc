@@ -185,7 +185,7 @@ TEST(IcmpError, EmbeddedUdpIsTranslatedBack) {
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(b.data());
   auto* ih = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
   ASSERT_TRUE(rewrite_icmp_error(ip, ih, static_cast<uint32_t>(b.size() - 20), Side::kSource,
-                                 {kGuest, RTE_BE16(33000)}, kGuest));
+                                 {kGuest, RTE_BE16(33000)}, Side::kDestination, kGuest));
   expect_valid(b);
   EXPECT_EQ(ip->dst_addr, kGuest);
   auto* inner = reinterpret_cast<rte_ipv4_hdr*>(b.data() + 28);
@@ -199,10 +199,46 @@ TEST(IcmpError, EmbeddedTcpWithOnlyEightBytes) {
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(b.data());
   auto* ih = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
   ASSERT_TRUE(rewrite_icmp_error(ip, ih, static_cast<uint32_t>(b.size() - 20), Side::kSource,
-                                 {kGuest, RTE_BE16(33000)}, kGuest));
+                                 {kGuest, RTE_BE16(33000)}, Side::kDestination, kGuest));
   expect_valid(b);
   auto* inner = reinterpret_cast<rte_ipv4_hdr*>(b.data() + 28);
   EXPECT_EQ(reinterpret_cast<rte_tcp_hdr*>(inner + 1)->src_port, RTE_BE16(33000));
+}
+
+// The other way: the guest answers a packet it received (server -> guest:33000, seen
+// outside as server -> outside:40001) with "port unreachable"; the error leaves with the
+// outside address as its source and the embedded packet as the server sent it.
+TEST(IcmpError, OutboundErrorFromGuestIsTranslated) {
+  auto inner = packet(IPPROTO_UDP, 8);
+  auto* iip = reinterpret_cast<rte_ipv4_hdr*>(inner.data());
+  iip->src_addr = kServer;
+  iip->dst_addr = kGuest;
+  reinterpret_cast<rte_udp_hdr*>(iip + 1)->dst_port = RTE_BE16(33000);
+  finish(inner);
+  std::vector<uint8_t> b(20 + 8 + inner.size());
+  std::memcpy(b.data() + 28, inner.data(), inner.size());
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(b.data());
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(b.size()));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_ICMP;
+  ip->src_addr = kGuest;
+  ip->dst_addr = kServer;
+  auto* ih = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  ih->icmp_type = kIcmpDestUnreachable;
+  ih->icmp_code = 3;
+  finish(b);
+  ASSERT_TRUE(rewrite_icmp_error(ip, ih, static_cast<uint32_t>(b.size() - 20), Side::kDestination,
+                                 {kOutside, RTE_BE16(40001)}, Side::kSource, kOutside));
+  expect_valid(b);
+  EXPECT_EQ(ip->src_addr, kOutside);
+  EXPECT_EQ(ip->dst_addr, kServer);
+  auto* in2 = reinterpret_cast<rte_ipv4_hdr*>(b.data() + 28);
+  EXPECT_EQ(rte_ipv4_cksum(in2), 0) << "embedded IP checksum";
+  EXPECT_EQ(in2->dst_addr, kOutside);
+  auto* iu = reinterpret_cast<rte_udp_hdr*>(in2 + 1);
+  EXPECT_EQ(iu->dst_port, RTE_BE16(40001));
+  EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(in2, iu), 0) << "embedded UDP checksum (all quoted)";
 }
 
 TEST(IcmpError, TooShortIsRefused) {
@@ -210,7 +246,8 @@ TEST(IcmpError, TooShortIsRefused) {
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(b.data());
   auto* ih = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
   const std::vector<uint8_t> before = b;
-  EXPECT_FALSE(rewrite_icmp_error(ip, ih, 8 + 20 + 4, Side::kSource, {kGuest, 1}, kGuest));
+  EXPECT_FALSE(rewrite_icmp_error(ip, ih, 8 + 20 + 4, Side::kSource, {kGuest, 1},
+                                  Side::kDestination, kGuest));
   EXPECT_EQ(b, before);
 }
 
