@@ -24,6 +24,7 @@
 #include "dataplane/io/ports.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/nat_view.h"
 #include "dataplane/nat/neighbors.h"
@@ -35,6 +36,7 @@ namespace {
 
 constexpr unsigned kLearnRingSize = 4096;
 constexpr unsigned kSlowRingSize = 1024;
+constexpr uint32_t kFragEntries = 4096;  // datagrams in flight per worker (NAT fragments)
 
 void print_errors(const std::vector<Diagnostic>& errs) {
   for (const auto& e : errs) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -67,6 +69,7 @@ struct Runtime {
   Neighbors neighbors;
   std::unique_ptr<SlowPath> slow;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables;
+  std::vector<std::unique_ptr<nat::FragTable>> frag_tables;
   std::vector<std::unique_ptr<nat::NatViewRequest>> nat_views;
   PortSet ports;
   std::atomic<bool> stop_workers{false};
@@ -182,12 +185,14 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       try {
         rt.nat_tables.push_back(std::make_unique<nat::NatTable>(
             cfg.appliance.nat.sessions, static_cast<uint16_t>(w), static_cast<uint16_t>(W)));
+        rt.frag_tables.push_back(std::make_unique<nat::FragTable>(kFragEntries));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "guestportd: %s (lower appliance.nat.sessions or raise memory_mb)\n",
                      e.what());
         return 1;
       }
       ctx->nat = rt.nat_tables.back().get();
+      ctx->frags = rt.frag_tables.back().get();
       rt.nat_views.push_back(std::make_unique<nat::NatViewRequest>());
       ctx->nat_view = rt.nat_views.back().get();
     }

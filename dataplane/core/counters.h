@@ -43,7 +43,7 @@ enum class Drop : uint8_t {
   kNatNotIp,            // not IPv4 (and not ARP) on a NAT inside or uplink
   kNatNotForUs,         // on the uplink, not addressed to the outside address
   kNatInsideDst,        // from the guest to its own network (not the gateway or DNS)
-  kNatFragment,         // IPv4 fragments are not translated yet
+  kNatFragment,         // a later fragment whose first fragment this worker has not seen
   kNatMalformed,        // no complete L4 header
   kNatUnsupported,      // a protocol or ICMP type the NAT does not translate
   kNatTtl,              // TTL would reach 0

@@ -19,6 +19,7 @@ class Neighbors;
 namespace nat {
 class NatTable;
 class NatViewRequest;
+class FragTable;
 }  // namespace nat
 
 // A MAC learned or moved, from a worker to the single FDB writer (l2/learner.h).
@@ -51,6 +52,7 @@ struct alignas(64) WorkerContext {
   rte_ring* inject_ring = nullptr;  // SP/SC mbufs from the slow path (mbuf->port = egress)
   uint16_t n_workers = 1;
   nat::NatTable* nat = nullptr;             // this worker's NAT sessions (owned)
+  nat::FragTable* frags = nullptr;          // its fragment tracking (with nat)
   nat::NatViewRequest* nat_view = nullptr;  // `show nat` requests for this worker
   const Neighbors* neighbors = nullptr;     // own MACs, uplink next hops
   // SP/SC mbuf rings to and from every other worker, for NAT packets whose session

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "dataplane/nat/checksum.h"
+#include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/nat/translate.h"
@@ -107,6 +108,51 @@ inline bool wrong_worker(const WorkerContext& ctx, bool owned, uint16_t owner) n
   return !owned && ctx.n_workers > 1 && owner != ctx.worker_id;
 }
 
+constexpr uint64_t kFragLifetimeS = 10;  // a datagram's fragments arrive within this
+
+inline bool later_fragment(const rte_ipv4_hdr* ip) noexcept {
+  return (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+}
+inline nat::FragKey frag_key(const rte_ipv4_hdr* ip, nat::FragDir dir, uint16_t scope) noexcept {
+  nat::FragKey k{};
+  k.src = ip->src_addr;
+  k.dst = ip->dst_addr;
+  k.id = ip->packet_id;
+  k.proto = ip->next_proto_id;
+  k.dir = dir;
+  k.scope = scope;
+  return k;
+}
+// A first fragment went to its session here (session) or to its owner (handoff).
+inline void remember_first(WorkerContext& ctx, const PacketMeta& pm, const nat::FragKey& k,
+                           uint32_t session, uint16_t owner) noexcept {
+  if ((pm.flags & kMetaFragment) && ctx.frags != nullptr)
+    ctx.frags->remember(k, session, owner, ctx.now_tsc + kFragLifetimeS * ctx.tsc_hz);
+}
+// Enough of the L4 header to translate (TCP: its flags and checksum lie past byte 8).
+inline bool l4_complete(const rte_mbuf* m, const PacketMeta& pm) noexcept {
+  if (!(pm.flags & kMetaL4)) return false;
+  return pm.ip_proto != IPPROTO_TCP ||
+         rte_pktmbuf_data_len(m) >= uint32_t{pm.l4_offset} + sizeof(rte_tcp_hdr);
+}
+
+// A later fragment: the session its first fragment named, by address alone.
+const nat::Session* fragment_session(WorkerContext& ctx, const rte_ipv4_hdr* ip, nat::FragDir dir,
+                                     uint16_t scope, bool owned, Verdict* v) noexcept {
+  const nat::FragEntry* e =
+      ctx.frags == nullptr ? nullptr : ctx.frags->find(frag_key(ip, dir, scope), ctx.now_tsc);
+  if (e == nullptr) return *v = drop(Drop::kNatFragment), nullptr;
+  if (e->session == NatTable::kInvalid)
+    return *v = owned ? drop(Drop::kNatFragment) : handoff(e->owner), nullptr;
+  const nat::Session& s = ctx.nat->session(e->session);
+  const bool same =
+      dir == nat::FragDir::kOut
+          ? s.in_use && s.in.src_ip == ip->src_addr && s.in.dst_ip == ip->dst_addr
+          : s.in_use && s.out.remote_ip == ip->src_addr && s.out.outside_ip == ip->dst_addr;
+  if (!same) return *v = drop(Drop::kNatFragment), nullptr;  // the session went meanwhile
+  return &s;
+}
+
 // A guest's ICMP error about a packet it received (RFC 5508: the embedded packet names
 // the session; errors never create or refresh one).
 Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
@@ -136,6 +182,23 @@ Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t i
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
+// Guest -> outside, a later fragment.
+Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
+                          bool owned, rte_ipv4_hdr* ip) noexcept {
+  const NatSegment& ns = snap.nat[snap.ports[in_port].segment];
+  const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
+  Verdict v = drop(Drop::kNatFragment);
+  const nat::Session* s = fragment_session(ctx, ip, nat::FragDir::kOut, ns.nat_id, owned, &v);
+  if (s == nullptr) return v;
+  if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
+  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) return drop(Drop::kNatTooBig);
+  nat::rewrite_address(ip, Side::kSource, s->out.outside_ip);
+  if (s->out.remote_ip != s->in.dst_ip)
+    nat::rewrite_address(ip, Side::kDestination, s->out.remote_ip);
+  decrement_ttl(ip);
+  return to_uplink(ctx, up, ns.uplink_port, m, ip);
+}
+
 // Guest -> outside.
 Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
                  const PacketMeta& pm, bool owned) noexcept {
@@ -143,13 +206,15 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   const NatSegment& ns = snap.nat[pp.segment];
   const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
-  if (pm.flags & kMetaFragment) return drop(Drop::kNatFragment);
-  if (!(pm.flags & kMetaL4)) return drop(Drop::kNatMalformed);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
+  if (later_fragment(ip)) return outbound_fragment(ctx, snap, in_port, m, owned, ip);
+  if (!l4_complete(m, pm)) return drop(Drop::kNatMalformed);
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   const uint8_t proto = ip->next_proto_id;
   if (proto == IPPROTO_ICMP) {
     auto* icmp = static_cast<rte_icmp_hdr*>(l4);
+    if (nat::is_icmp_error(icmp->icmp_type) && (pm.flags & kMetaFragment))
+      return drop(Drop::kNatUnsupported);  // an error is small; a fragmented one is odd
     if (nat::is_icmp_error(icmp->icmp_type))
       return outbound_icmp_error(ctx, snap, in_port, m, pm, owned, ip, icmp);
     if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST) return drop(Drop::kNatUnsupported);
@@ -170,8 +235,12 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
     if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) return punt(kPuntNeedsFrag);
     return drop(Drop::kNatTooBig);
   }
-  if (wrong_worker(ctx, owned, nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers)))
-    return handoff(nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers));
+  const nat::FragKey fk = frag_key(ip, nat::FragDir::kOut, ns.nat_id);
+  const uint16_t owner = nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers);
+  if (wrong_worker(ctx, owned, owner)) {
+    remember_first(ctx, pm, fk, NatTable::kInvalid, owner);
+    return handoff(owner);
+  }
 
   const nat::InKey k = nat::in_key(src.ip, src.port, dst.ip, dst.port, ns.nat_id, proto);
   uint32_t id = ctx.nat->find_in(k);
@@ -196,6 +265,7 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
     nat::rewrite(ip, l4, Side::kDestination, {s.out.remote_ip, s.out.remote_port});
   decrement_ttl(ip);
   ctx.nat->touch(id, ctx.now_tsc, nat::Dir::kOut, flags);
+  remember_first(ctx, pm, fk, id, ctx.worker_id);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
@@ -294,14 +364,24 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   if (ip->dst_addr != up.address) return drop(Drop::kNatNotForUs);
-  if (pm.flags & kMetaFragment) return drop(Drop::kNatFragment);
-  if (!(pm.flags & kMetaL4)) return drop(Drop::kNatMalformed);
   if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
+  if (later_fragment(ip)) {
+    Verdict v = drop(Drop::kNatFragment);
+    const nat::Session* s = fragment_session(ctx, ip, nat::FragDir::kIn, in_port, owned, &v);
+    if (s == nullptr) return v;
+    nat::rewrite_address(ip, Side::kDestination, s->in.src_ip);
+    if (s->out.remote_ip != s->in.dst_ip) nat::rewrite_address(ip, Side::kSource, s->in.dst_ip);
+    decrement_ttl(ip);
+    return to_guest(snap, m, *s);
+  }
+  if (!l4_complete(m, pm)) return drop(Drop::kNatMalformed);
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   const uint8_t proto = ip->next_proto_id;
 
   if (proto == IPPROTO_ICMP) {
     auto* icmp = static_cast<rte_icmp_hdr*>(l4);
+    if (nat::is_icmp_error(icmp->icmp_type) && (pm.flags & kMetaFragment))
+      return drop(Drop::kNatUnsupported);
     if (nat::is_icmp_error(icmp->icmp_type))
       return inbound_icmp_error(ctx, snap, in_port, m, pm, owned, ip, icmp);
     if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REPLY) return drop(Drop::kNatUnsupported);
@@ -317,8 +397,13 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   k.outside_port = dst.port;
   k.proto = proto;
   Verdict v = drop(Drop::kNatUnsolicited);
+  const nat::FragKey fk = frag_key(ip, nat::FragDir::kIn, in_port);
   const uint32_t id = inbound_session(ctx, snap, in_port, k, owned, &v);
-  if (id == NatTable::kInvalid) return v;
+  if (id == NatTable::kInvalid) {
+    if (v.kind == Verdict::kHandoff) remember_first(ctx, pm, fk, NatTable::kInvalid, v.port);
+    return v;
+  }
+  remember_first(ctx, pm, fk, id, ctx.worker_id);
   const nat::Session& s = ctx.nat->session(id);
   const uint8_t flags = tcp_flags(ip, l4);
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});

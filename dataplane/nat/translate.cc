@@ -66,6 +66,16 @@ bool rewrite(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noexcept {
   return rewrite_impl(ip, l4, UINT32_MAX, side, to);
 }
 
+void rewrite_address(rte_ipv4_hdr* ip, Side side, rte_be32_t to) noexcept {
+  if (side == Side::kSource) {
+    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->src_addr, to);
+    ip->src_addr = to;
+  } else {
+    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->dst_addr, to);
+    ip->dst_addr = to;
+  }
+}
+
 Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) noexcept {
   Endpoint e{side == Side::kSource ? ip->src_addr : ip->dst_addr, 0};
   switch (ip->next_proto_id) {
@@ -99,13 +109,7 @@ bool rewrite_icmp_error(rte_ipv4_hdr* ip, rte_icmp_hdr* icmp, uint32_t icmp_len,
     return false;
   void* inner_l4 = reinterpret_cast<uint8_t*>(inner) + ihl;
   if (!rewrite_impl(inner, inner_l4, icmp_len - kIcmpHdr - ihl, inner_side, inner_to)) return false;
-  if (outer_side == Side::kSource) {
-    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->src_addr, outer_to);
-    ip->src_addr = outer_to;
-  } else {
-    ip->hdr_checksum = csum_update32(ip->hdr_checksum, ip->dst_addr, outer_to);
-    ip->dst_addr = outer_to;
-  }
+  rewrite_address(ip, outer_side, outer_to);
   icmp->icmp_cksum = 0;
   icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_len));
   return true;

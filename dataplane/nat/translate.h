@@ -26,6 +26,9 @@ enum class Side : uint8_t { kSource, kDestination };
 // ICMP type it does not translate (nothing is changed then).
 bool rewrite(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noexcept;
 
+// Rewrites only the address on `side` (a later fragment: no L4 header to touch).
+void rewrite_address(rte_ipv4_hdr* ip, Side side, rte_be32_t to) noexcept;
+
 // The endpoint a packet has on `side` (port 0 for protocols without ports).
 Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) noexcept;
 

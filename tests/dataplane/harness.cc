@@ -201,9 +201,13 @@ void Harness::send(const std::string& port, rte_mbuf* m) {
 
 void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
   nat_tables_.clear();
-  for (uint16_t w = 0; w < workers; ++w)
+  frag_tables_.clear();
+  for (uint16_t w = 0; w < workers; ++w) {
     nat_tables_.push_back(std::make_unique<nat::NatTable>(sessions, w, workers));
+    frag_tables_.push_back(std::make_unique<nat::FragTable>(256));
+  }
   ctx_->nat = nat_tables_[0].get();
+  ctx_->frags = frag_tables_[0].get();
   ctx_->n_workers = workers;
   for (uint16_t w = 1; w < workers; ++w) {
     extra_counters_.push_back(std::make_unique<WorkerCounters>());
@@ -216,6 +220,7 @@ void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
     c->counters = extra_counters_.back().get();
     c->neighbors = &neighbors_;
     c->nat = nat_tables_[w].get();
+    c->frags = frag_tables_[w].get();
     c->n_workers = workers;
     extra_ctx_.push_back(std::move(c));
     if (register_main_) {

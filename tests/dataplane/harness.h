@@ -19,6 +19,7 @@
 #include "dataplane/core/worker.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/services/slow_path.h"
@@ -137,6 +138,7 @@ class Harness {
   std::map<std::string, RingPort> ports_;
   Neighbors neighbors_;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables_;
+  std::vector<std::unique_ptr<nat::FragTable>> frag_tables_;
   std::vector<std::unique_ptr<WorkerContext>> extra_ctx_;
   std::vector<std::unique_ptr<WorkerCounters>> extra_counters_;
   std::vector<rte_ring*> extra_rings_;

@@ -7,6 +7,11 @@
 #include <rte_ip.h>
 #include <rte_mempool.h>
 #include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
 
 #include "dataplane/nat/nat_stage.h"
 #include "tests/dataplane/harness.h"
@@ -228,14 +233,109 @@ TEST_F(NatTest, SessionsExpireWithTheInjectedClock) {
   EXPECT_EQ(in(kS1, 53, 5000, IPPROTO_UDP, "ra").size(), 0u);  // mapping gone
 }
 
-TEST_F(NatTest, FragmentsAndUnknownProtocolsAreDroppedAndCounted) {
+// Splits an Ethernet/IPv4 frame into two fragments: the first carries `first_l4`
+// bytes of the IP payload (a multiple of 8), the second the rest. `whole` is freed.
+std::pair<rte_mbuf*, rte_mbuf*> split(Harness& h, rte_mbuf* whole, uint16_t first_l4) {
+  const auto* ip = rte_pktmbuf_mtod_offset(whole, const rte_ipv4_hdr*, 14);
+  const uint16_t l4_len = rte_be_to_cpu_16(ip->total_length) - 20;
+  const auto* eh = rte_pktmbuf_mtod(whole, const rte_ether_hdr*);
+  auto make = [&](uint16_t from, uint16_t len, bool more) {
+    rte_mbuf* m = h.frame(eh->src_addr, eh->dst_addr, 14 + 20 + len);
+    auto* fip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+    std::memcpy(fip, ip, 20);
+    std::memcpy(fip + 1, reinterpret_cast<const uint8_t*>(ip + 1) + from, len);
+    fip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + len));
+    fip->packet_id = RTE_BE16(0x4242);
+    fip->fragment_offset =
+        rte_cpu_to_be_16(static_cast<uint16_t>((from / 8) | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
+    fip->hdr_checksum = 0;
+    fip->hdr_checksum = rte_ipv4_cksum(fip);
+    return m;
+  };
+  auto out = std::make_pair(make(0, first_l4, true),
+                            make(first_l4, static_cast<uint16_t>(l4_len - first_l4), false));
+  rte_pktmbuf_free(whole);
+  return out;
+}
+
+// Puts fragments back together and checks every checksum, the L4 one over the whole.
+struct Reassembled {
+  rte_be32_t src, dst;
+  uint16_t sport, dport;
+  bool ip_ok = true, l4_ok = false;
+};
+Reassembled reassemble(const std::vector<rte_mbuf*>& frags) {
+  Reassembled r{};
+  std::vector<uint8_t> buf(20);
+  for (rte_mbuf* m : frags) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+    r.ip_ok &= rte_ipv4_cksum(ip) == 0;
+    const uint16_t off = (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8;
+    const uint16_t len = rte_be_to_cpu_16(ip->total_length) - 20;
+    if (off == 0) std::memcpy(buf.data(), ip, 20);
+    if (buf.size() < 20u + off + len) buf.resize(20u + off + len);
+    std::memcpy(buf.data() + 20 + off, ip + 1, len);
+  }
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(buf.data());
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(buf.size()));
+  ip->fragment_offset = 0;
+  auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  r.src = ip->src_addr;
+  r.dst = ip->dst_addr;
+  r.sport = rte_be_to_cpu_16(u->src_port);
+  r.dport = rte_be_to_cpu_16(u->dst_port);
+  r.l4_ok = rte_ipv4_udptcp_cksum_verify(ip, u) == 0;
+  for (rte_mbuf* m : frags) rte_pktmbuf_free(m);
+  return r;
+}
+
+void fragments_both_ways(Harness& h, uint16_t sport = 7000) {
+  // A 1000-byte UDP datagram from the guest, in two fragments.
+  auto [f1, f2] =
+      split(h, h.ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, sport, 9000, 0, 992), 512);
+  h.send("ra", f1);
+  h.send("ra", f2);
+  h.step(4);
+  auto out = h.recv_mbufs("rup");
+  ASSERT_EQ(out.size(), 2u);
+  Reassembled o = reassemble(out);
+  EXPECT_EQ(o.src, rte_cpu_to_be_32(kOut));
+  EXPECT_EQ(o.dst, rte_cpu_to_be_32(kS1));
+  EXPECT_TRUE(o.ip_ok);
+  EXPECT_TRUE(o.l4_ok) << "the UDP checksum over the reassembled datagram";
+  // The answer, fragmented too, reaches the guest.
+  auto [r1, r2] = split(
+      h, h.ipv4(kRouter, h.own_mac("rup"), kS1, kOut, IPPROTO_UDP, 9000, o.sport, 0, 992), 512);
+  h.send("rup", r1);
+  h.send("rup", r2);
+  h.step(4);
+  auto back = h.recv_mbufs("ra");
+  ASSERT_EQ(back.size(), 2u);
+  Reassembled b = reassemble(back);
+  EXPECT_EQ(b.dst, rte_cpu_to_be_32(kGuest));
+  EXPECT_EQ(b.dport, sport);
+  EXPECT_TRUE(b.ip_ok);
+  EXPECT_TRUE(b.l4_ok);
+}
+
+TEST_F(NatTest, FragmentsAreTranslatedByTheirFirstFragmentsSession) {
   start(config());
-  rte_mbuf* m = h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2);
-  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  h->send("ra", m);
+  fragments_both_ways(*h);
+}
+
+TEST_F(NatTest, FragmentsFollowTheirFirstFragmentToItsOwner) {
+  start(config(), 2);
+  for (uint16_t sport = 7000; sport < 7008; ++sport) fragments_both_ways(*h, sport);
+  EXPECT_GT(h->event(WorkerEvent::kNatHandoffs), 0u);  // some went to the other worker
+  EXPECT_EQ(h->drops("ra", Drop::kNatFragment) + h->drops("rup", Drop::kNatFragment), 0u);
+}
+
+TEST_F(NatTest, OrphanFragmentsAndUnknownProtocolsAreDroppedAndCounted) {
+  start(config());
+  // A later fragment whose first fragment never came: dropped, never sent untranslated.
+  auto [f1, f2] = split(*h, h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 100), 64);
+  rte_pktmbuf_free(f1);
+  h->send("ra", f2);
   h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, 47 /* GRE */, 1, 2));
   h->step(3);
   EXPECT_EQ(h->recv("rup").size(), 0u);
