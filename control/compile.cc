@@ -58,13 +58,9 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
     out[segment_name(n)] = sp;
   }
   unsigned n_nat = 0;
-  std::map<std::string, unsigned> natnet_adapters;
-  for (const auto& vm : c.vms) {
-    for (const auto& [slot, ad] : vm.adapters) {
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters)
       n_nat += ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork;
-      if (ad.attach == AttachMode::kNatNetwork) ++natnet_adapters[ad.network];
-    }
-  }
   const NatConfig& nc = c.appliance.nat;
   const uint32_t share = nc.per_vm_sessions != 0
                              ? nc.per_vm_sessions
@@ -85,8 +81,7 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
     ni.gateway = rte_cpu_to_be_32(net | 1);
     ni.dns = ni.gateway;
     ni.endpoint_independent_filtering = nc.endpoint_independent_filtering;
-    // Sessions are counted per router: the network's guests share their adapters' shares.
-    ni.max_sessions = share * std::max(1u, natnet_adapters[n.name]);
+    ni.max_sessions = share;  // per VM adapter on the network, as on `nat` adapters
     if (n.dhcp.enabled.value_or(true)) {
       dhcp::Settings d;
       d.server_ip = n.dhcp.server.value_or(net | 3);

@@ -166,12 +166,12 @@ uint16_t NatTable::allocate_port(uint8_t proto, uint16_t wanted, const Snapshot&
   return 0;
 }
 
-uint32_t NatTable::alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* why) noexcept {
+uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept {
   if (free_.empty()) {
     *why = Refusal::kTableFull;
     return kInvalid;
   }
-  if (vm_limit != 0 && per_nat_[nat_id % kMaxNatIds] >= vm_limit) {
+  if (vm_limit != 0 && per_vm_[guest_port % kMaxPorts] >= vm_limit) {
     *why = Refusal::kVmLimit;
     return kInvalid;
   }
@@ -199,7 +199,7 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
   rte_hash_add_key_data(by_out_, &out, as_data(id));
   add_filter_ref(out);
   lru_append(id);
-  ++per_nat_[in.nat_id % kMaxNatIds];
+  ++per_vm_[at.guest_port % kMaxPorts];
   ++used_;
   return id;
 }
@@ -208,7 +208,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
                                    rte_be16_t out_remote_port, rte_be32_t outside_ip,
                                    const InsideRef& at, uint32_t vm_limit, const Snapshot& snap,
                                    uint64_t now, Refusal* why) noexcept {
-  const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
+  const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   const InKey mk = mapping_key(in);
   void* d = nullptr;
@@ -254,7 +254,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
 uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t mapping,
                                   const InsideRef& at, uint32_t vm_limit, uint64_t now,
                                   Refusal* why) noexcept {
-  const uint32_t id = alloc_session(in.nat_id, vm_limit, why);
+  const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
   *why = Refusal::kNone;
@@ -311,7 +311,7 @@ void NatTable::remove(uint32_t id) noexcept {
     release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
     free_maps_.push_back(s.mapping);
   }
-  --per_nat_[s.in.nat_id % kMaxNatIds];
+  --per_vm_[s.guest_port % kMaxPorts];
   --used_;
   s.in_use = false;
   free_.push_back(id);

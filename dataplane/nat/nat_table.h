@@ -139,7 +139,11 @@ class NatTable {
 
   uint32_t size() const noexcept { return used_; }
   uint32_t capacity() const noexcept { return capacity_; }
-  uint32_t vm_sessions(uint16_t nat_id) const noexcept { return per_nat_[nat_id % kMaxNatIds]; }
+  // Sessions of one VM adapter (its guest port): the per-VM limit counts these, on a
+  // `nat` adapter and on a NAT network alike.
+  uint32_t vm_sessions(uint16_t guest_port) const noexcept {
+    return per_vm_[guest_port % kMaxPorts];
+  }
 
   // Port allocation, exposed for tests. Returns 0 when the slice's range is full.
   uint16_t allocate_port(uint8_t proto, uint16_t wanted, const Snapshot& snap,
@@ -147,14 +151,12 @@ class NatTable {
   void release_port(uint8_t proto, uint16_t port) noexcept;
   bool port_used(uint8_t proto, uint16_t port) const noexcept;
 
-  static constexpr uint16_t kMaxNatIds = 256;
-
  private:
   static unsigned proto_index(uint8_t proto) noexcept;
   static TimeoutClass class_of(uint8_t proto, TcpState s) noexcept;
   void lru_unlink(uint32_t id) noexcept;
   void lru_append(uint32_t id) noexcept;
-  uint32_t alloc_session(uint16_t nat_id, uint32_t vm_limit, Refusal* why) noexcept;
+  uint32_t alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept;
   // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
   static InKey mapping_key(const InKey& in) noexcept;
   static MapKey map_key(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
@@ -179,7 +181,7 @@ class NatTable {
   std::vector<uint32_t> free_maps_;
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
   std::array<uint32_t, static_cast<size_t>(TimeoutClass::kCount)> head_, tail_;
-  std::array<uint32_t, kMaxNatIds> per_nat_{};
+  std::array<uint32_t, kMaxPorts> per_vm_{};  // by guest port
 };
 
 }  // namespace gp::nat

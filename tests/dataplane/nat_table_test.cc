@@ -23,9 +23,11 @@ InKey flow(uint8_t proto, uint16_t sport, rte_be32_t dst, uint16_t dport, uint16
 struct Fixture : ::testing::Test {
   Snapshot snap;
   Refusal why = Refusal::kNone;
-  uint32_t out(NatTable& t, const InKey& k, uint64_t now = 0, uint32_t limit = 0) {
-    return t.create_outbound(k, k.dst_ip, k.dst_port, kOutside, InsideRef{0, 1, 2, {}}, limit, snap,
-                             now, &why);
+  // guest_port: the VM adapter (per-VM limits count per guest port).
+  uint32_t out(NatTable& t, const InKey& k, uint64_t now = 0, uint32_t limit = 0,
+               uint16_t guest_port = 1) {
+    return t.create_outbound(k, k.dst_ip, k.dst_port, kOutside, InsideRef{0, guest_port, 2, {}},
+                             limit, snap, now, &why);
   }
 };
 
@@ -121,7 +123,10 @@ TEST_F(Fixture, TableFullAndVmLimitRefuseNewButKeepOld) {
   EXPECT_NE(out(v, flow(IPPROTO_UDP, 2, 1, 9), 0, 2), NatTable::kInvalid);
   EXPECT_EQ(out(v, flow(IPPROTO_UDP, 3, 1, 9), 0, 2), NatTable::kInvalid);
   EXPECT_EQ(why, Refusal::kVmLimit);
-  EXPECT_NE(out(v, flow(IPPROTO_UDP, 3, 1, 9, /*nat_id=*/5), 0, 2), NatTable::kInvalid);
+  EXPECT_NE(out(v, flow(IPPROTO_UDP, 3, 1, 9, /*nat_id=*/5), 0, 2, /*guest_port=*/3),
+            NatTable::kInvalid);  // another VM has its own share
+  EXPECT_EQ(v.vm_sessions(1), 2u);
+  EXPECT_EQ(v.vm_sessions(3), 1u);
 }
 
 TEST_F(Fixture, PortsExhaustedInARange) {

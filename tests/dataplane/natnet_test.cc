@@ -25,7 +25,7 @@ const uint32_t kA = ip4(10, 9, 0, 4), kB = ip4(10, 9, 0, 5), kGw = ip4(10, 9, 0,
 const uint32_t kOut = ip4(198, 51, 100, 10), kS1 = ip4(203, 0, 113, 7);
 const rte_ether_addr kRouter{{0x02, 0, 0, 0, 0, 0x01}};  // the uplink's next hop
 
-const char* kConfig = R"(appliance: {nat: {sessions: 1024}}
+const char* kConfig = R"(appliance: {nat: {sessions: 1024, per_vm_sessions: 8}}
 uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}
 networks:
   lab:
@@ -105,6 +105,15 @@ TEST_F(NatNetTest, GuestsTalkDirectlyAndShareOneRouterOutside) {
   EXPECT_TRUE(mac_equal(bb[0].src_mac, router_));
   EXPECT_TRUE(h->recv("ra").empty());
   EXPECT_TRUE(h->recv("rb").empty());
+}
+
+TEST_F(NatNetTest, PerVmLimitHoldsForEachGuestOfTheNetwork) {
+  start();
+  for (uint16_t p = 0; p < 9; ++p) send_ip("ra", 1, kA, kS1, IPPROTO_UDP, 5000 + p, 53, "rup");
+  EXPECT_EQ(h->drops("ra", Drop::kNatVmLimit), 1u);                               // a's ninth flow
+  EXPECT_EQ(send_ip("rb", 2, kB, kS1, IPPROTO_UDP, 5000, 53, "rup").size(), 1u);  // b's own share
+  EXPECT_EQ(h->nat_table(0).vm_sessions(h->port_id("ra")), 8u);
+  EXPECT_EQ(h->nat_table(0).vm_sessions(h->port_id("rb")), 1u);
 }
 
 TEST_F(NatNetTest, PortForwardFindsItsGuestByArp) {
