@@ -274,7 +274,12 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     const uint64_t now = rte_rdtsc();
     RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now, hz};
     server.poll_once(1, [&](const std::string& req) {
-      if (req == "show nat") return view_nat(view, collect_nat(rt.nat_views)).dump();
+      if (req == "show nat" || req.rfind("show nat ", 0) == 0) {
+        std::string error;
+        const NatFilter f = req.size() > 9 ? parse_nat_filter(req.substr(9), &error) : NatFilter{};
+        if (!error.empty()) return nlohmann::json({{"error", error}}).dump();
+        return view_nat(view, collect_nat(rt.nat_views), f).dump();
+      }
       return handle_request(view, req);
     });
     rt.learner->drain(snap, rte_rdtsc());

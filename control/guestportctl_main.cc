@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"ports", "fdb", "networks", "stats", "dhcp", "nat"}));
   show->add_flag("--json", json, "print the daemon's JSON as it is");
+  std::string f_network, f_vm, f_proto, f_ip;
+  show->add_option("--network", f_network,
+                   "nat: only sessions of this network (nat:VM/N, natnetwork:NAME)");
+  show->add_option("--vm", f_vm, "nat: only sessions of this VM's adapters");
+  show->add_option("--proto", f_proto, "nat: only tcp, udp or icmp")
+      ->check(CLI::IsMember({"tcp", "udp", "icmp"}));
+  show->add_option("--ip", f_ip, "nat: only sessions with this address on any side");
 
   auto* check = app.add_subcommand("check", "validate a configuration file");
   std::string file;
@@ -85,7 +92,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    std::string reply = gp::control_request(socket, "show " + what);
+    std::string request = "show " + what;
+    nlohmann::json filter = nlohmann::json::object();
+    for (const auto& [k, val] : {std::pair{"network", f_network}, std::pair{"vm", f_vm},
+                                 std::pair{"proto", f_proto}, std::pair{"ip", f_ip}})
+      if (!val.empty()) filter[k] = val;
+    if (!filter.empty()) {
+      if (what != "nat") {
+        std::fprintf(stderr, "guestportctl: --network/--vm/--proto/--ip filter `show nat` only\n");
+        return 2;
+      }
+      request += " " + filter.dump();
+    }
+    std::string reply = gp::control_request(socket, request);
     nlohmann::json j = nlohmann::json::parse(reply);
     if (j.is_object() && j.contains("error")) {
       std::fprintf(stderr, "guestportctl: %s\n", s(j["error"]).c_str());

@@ -139,8 +139,38 @@ nlohmann::json view_dhcp(const RuntimeView& v) {
   return out;
 }
 
-nlohmann::json view_nat(const RuntimeView& v,
-                        const std::vector<std::vector<nat::SessionRow>>& rows) {
+NatFilter parse_nat_filter(const std::string& json_text, std::string* error) {
+  NatFilter f;
+  const nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) {
+    *error = "show nat: the filter must be a JSON object";
+    return f;
+  }
+  for (const auto& [k, val] : j.items()) {
+    if (!val.is_string()) {
+      *error = "show nat: filter '" + k + "' must be a string";
+      return f;
+    }
+    const std::string x = val.get<std::string>();
+    if (k == "network") {
+      f.network = x;
+    } else if (k == "vm") {
+      f.vm = x;
+    } else if (k == "proto" && (x == "tcp" || x == "udp" || x == "icmp")) {
+      f.proto = x;
+    } else if (k == "ip" && parse_ipv4(x)) {
+      f.ip = x;
+    } else {
+      *error = "show nat: bad filter " + k + "=" + x + " (network, vm, proto tcp|udp|icmp, ip)";
+      return f;
+    }
+  }
+  return f;
+}
+
+nlohmann::json view_nat(const RuntimeView& v, const std::vector<std::vector<nat::SessionRow>>& rows,
+                        const NatFilter& filter) {
+  const std::string vm_prefix = "vm/" + filter.vm + "/";
   static const char* kTcp[] = {"",        "syn_out", "syn_in",  "established",
                                "fin_out", "fin_in",  "closing", "reset"};
   auto ep = [](rte_be32_t ip, rte_be16_t port) {
@@ -152,12 +182,24 @@ nlohmann::json view_nat(const RuntimeView& v,
       const char* proto = r.in.proto == IPPROTO_TCP   ? "tcp"
                           : r.in.proto == IPPROTO_UDP ? "udp"
                                                       : "icmp";
+      const std::string network = segment_name(v.snap, r.segment);
+      const std::string& port = r.guest_port < kMaxPorts ? v.snap.port_names[r.guest_port] : "";
+      const std::string inside = ep(r.in.src_ip, r.in.src_port);
+      const std::string outside = ep(r.out.outside_ip, r.out.outside_port);
+      const std::string remote = ep(r.out.remote_ip, r.out.remote_port);
+      auto has_ip = [&](const std::string& e) { return e.rfind(filter.ip + ":", 0) == 0; };
+      if ((!filter.network.empty() && network != filter.network) ||
+          (!filter.vm.empty() && port.rfind(vm_prefix, 0) != 0) ||
+          (!filter.proto.empty() && filter.proto != proto) ||
+          (!filter.ip.empty() && !has_ip(inside) && !has_ip(outside) && !has_ip(remote)))
+        continue;
       out.push_back({{"worker", w},
-                     {"network", segment_name(v.snap, r.segment)},
+                     {"network", network},
+                     {"port", port},
                      {"proto", proto},
-                     {"inside", ep(r.in.src_ip, r.in.src_port)},
-                     {"outside", ep(r.out.outside_ip, r.out.outside_port)},
-                     {"remote", ep(r.out.remote_ip, r.out.remote_port)},
+                     {"inside", inside},
+                     {"outside", outside},
+                     {"remote", remote},
                      {"tcp_state", kTcp[static_cast<size_t>(r.tcp) % 8]},
                      {"idle_s", r.idle_tsc / v.tsc_hz}});
     }

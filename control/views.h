@@ -32,9 +32,18 @@ nlohmann::json view_fdb(const RuntimeView& v);
 nlohmann::json view_networks(const RuntimeView& v);
 nlohmann::json view_stats(const RuntimeView& v);
 nlohmann::json view_dhcp(const RuntimeView& v);
+// Which sessions `show nat` lists; empty fields match everything.
+struct NatFilter {
+  std::string network;  // segment name ("nat:web1/1", "natnetwork:lab")
+  std::string vm;       // the VM whose adapter holds the session
+  std::string proto;    // tcp | udp | icmp
+  std::string ip;       // an address on any side (inside, outside or remote)
+};
+// The filter of a "show nat {json}" request; a message in *error when malformed.
+NatFilter parse_nat_filter(const std::string& json_text, std::string* error);
 // rows: each worker's NAT sessions, as collected by the daemon.
-nlohmann::json view_nat(const RuntimeView& v,
-                        const std::vector<std::vector<nat::SessionRow>>& rows);
+nlohmann::json view_nat(const RuntimeView& v, const std::vector<std::vector<nat::SessionRow>>& rows,
+                        const NatFilter& filter = {});
 
 // Dispatches a control-socket request ("show ports", ...) to a view; errors as JSON.
 std::string handle_request(const RuntimeView& v, const std::string& request);

@@ -19,6 +19,7 @@ struct SessionRow {
   InKey in;
   OutKey out;
   uint16_t segment;
+  uint16_t guest_port;
   TcpState tcp;
   uint64_t idle_tsc;
 };
@@ -42,7 +43,8 @@ class NatViewRequest {
     for (uint32_t id = 0; id < t.capacity() && rows_.size() < max_; ++id) {
       const Session& s = t.session(id);
       if (!s.in_use) continue;
-      rows_.push_back({s.in, s.out, s.segment, s.tcp, now - s.last_tsc});  // within reserve
+      rows_.push_back(
+          {s.in, s.out, s.segment, s.guest_port, s.tcp, now - s.last_tsc});  // within reserve
     }
     state_.store(kDone, std::memory_order_release);
   }

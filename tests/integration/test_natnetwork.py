@@ -5,6 +5,9 @@ network's port forwards, and reach each other's forwarded ports through the outs
 address (hairpinning: TCP, UDP, and a ping to the outside address). Servers in the
 guests report the peer address they saw, so the test checks what the RFC demands:
 hairpinned traffic arrives from the outside address, not from the inside one."""
+import json
+
+from conftest import GUESTPORTCTL, sh
 from test_nat import GATEWAY, SERVER, UPLINK_IP, dhcp, dns_query, hook, outside, wait_listening
 
 MAC = {1: "08:00:27:40:00:01", 2: "08:00:27:40:00:02"}
@@ -123,6 +126,13 @@ def test_natnetwork_guests_direct_outside_forwards_and_hairpinning(lab):
     assert sum(w.get("nat_hairpinned", 0) for w in stats["workers"]) >= 4, stats["workers"]
     sessions = d.ctl("nat")
     assert all(x["network"] == "natnetwork:lab" for x in sessions), sessions
+    # The operator's filters: one VM's UDP sessions only.
+    r = sh(GUESTPORTCTL, "-s", d.socket, "show", "nat", "--vm", "vm2", "--proto", "udp", "--json")
+    rows = json.loads(r.stdout)
+    assert rows and all(x["port"] == "vm/vm2/1" and x["proto"] == "udp" for x in rows), rows
+    assert len(rows) < len(sessions)
+    r = sh(GUESTPORTCTL, "-s", d.socket, "show", "nat", "--ip", "10.9.0.4", "--json")
+    assert all("10.9.0.4:" in x["inside"] for x in json.loads(r.stdout))
 
 
 def test_natnetwork_dns_proxy_at_the_router(lab):

@@ -3,6 +3,7 @@
 
 #include "control/config_loader.h"
 #include "control/validate.h"
+#include "control/views.h"
 
 namespace gp {
 namespace {
@@ -210,5 +211,24 @@ TEST(ConfigHelpers, ParseFormat) {
   EXPECT_FALSE(parse_ipv4("10.0.2"));
 }
 
+}  // namespace
+}  // namespace gp
+
+namespace gp {
+namespace {
+TEST(NatFilter, ParsesWhatTheCliSendsAndRefusesTheRest) {
+  std::string err;
+  NatFilter f = parse_nat_filter(R"({"vm": "web1", "proto": "tcp", "ip": "10.0.2.15"})", &err);
+  EXPECT_TRUE(err.empty()) << err;
+  EXPECT_EQ(f.vm, "web1");
+  EXPECT_EQ(f.proto, "tcp");
+  EXPECT_EQ(f.ip, "10.0.2.15");
+  for (const char* bad : {R"({"proto": "sctp"})", R"({"ip": "10.0.2"})", R"({"colour": "red"})",
+                          R"({"vm": 7})", "[1,2]", "{not json"}) {
+    err.clear();
+    parse_nat_filter(bad, &err);
+    EXPECT_FALSE(err.empty()) << bad;
+  }
+}
 }  // namespace
 }  // namespace gp
