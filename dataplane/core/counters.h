@@ -57,6 +57,7 @@ enum class Drop : uint8_t {
   kNatHandoffFull,      // for another worker, but the handoff ring was full
   kNatGuestUnresolved,  // a port forward's guest_ip has not answered the router's ARP
   kNatErrorNoSession,   // an ICMP error from a guest about no flow the NAT knows
+  kNatDnsMalformed,     // to the DNS proxy over UDP, but not a DNS query
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -88,6 +89,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_handoff_full",
     "nat_guest_unresolved",
     "nat_error_no_session",
+    "nat_dns_malformed",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

@@ -66,9 +66,10 @@ struct alignas(64) WorkerContext {
 // Why a frame was punted, when the slow path cannot tell from the frame itself
 // (stored in mbuf->hash.usr, which nothing else in guestport uses).
 enum PuntReason : uint32_t {
-  kPuntAnswer = 0,      // ARP, DHCP, ping for the appliance: look at the frame
-  kPuntNeedsFrag = 1,   // NAT: DF set and larger than the uplink MTU (RFC 1191)
-  kPuntTtlExpired = 2,  // NAT: TTL would reach 0 at the gateway (RFC 792 time exceeded)
+  kPuntAnswer = 0,         // ARP, DHCP, ping for the appliance: look at the frame
+  kPuntNeedsFrag = 1,      // NAT: DF set and larger than the uplink MTU (RFC 1191)
+  kPuntTtlExpired = 2,     // NAT: TTL would reach 0 at the gateway (RFC 792 time exceeded)
+  kPuntDnsNoUpstream = 3,  // NAT: a UDP query to the DNS proxy, no resolver: SERVFAIL
 };
 
 // Queues m for `port`; at most one copy of a frame per port per burst, so n <= kBurst.

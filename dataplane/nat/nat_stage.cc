@@ -13,6 +13,7 @@
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/nat/translate.h"
+#include "dataplane/services/dns_message.h"
 
 namespace gp {
 
@@ -21,8 +22,6 @@ namespace {
 using nat::Endpoint;
 using nat::NatTable;
 using nat::Side;
-
-constexpr uint16_t kDnsPort = 53;
 
 Drop refusal_drop(nat::Refusal r) noexcept {
   switch (r) {
@@ -225,8 +224,17 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   const Endpoint src = nat::endpoint_of(ip, l4, Side::kSource);
   const Endpoint dst = nat::endpoint_of(ip, l4, Side::kDestination);
   const bool dns_proxy =
-      dst.ip == ns.dns && proto != IPPROTO_ICMP && dst.port == rte_cpu_to_be_16(kDnsPort);
+      dst.ip == ns.dns && proto != IPPROTO_ICMP && dst.port == rte_cpu_to_be_16(dns::kPort);
   if ((dst.ip & ns.netmask) == ns.network && !dns_proxy) return drop(Drop::kNatInsideDst);
+  if (dns_proxy && proto == IPPROTO_UDP) {
+    const auto* u = static_cast<const rte_udp_hdr*>(l4);
+    const uint32_t in_frame = rte_pktmbuf_data_len(m) - pm.l4_offset;
+    const uint32_t dgram = rte_be_to_cpu_16(u->dgram_len);
+    if (dgram < sizeof(rte_udp_hdr) || dgram > in_frame ||
+        !dns::looks_like_query(reinterpret_cast<const uint8_t*>(u + 1), dgram - sizeof(*u)))
+      return drop(Drop::kNatDnsMalformed);
+    if (up.n_dns == 0) return punt(kPuntDnsNoUpstream);  // the proxy says SERVFAIL itself
+  }
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
   if (ip->time_to_live <= 1) return punt(kPuntTtlExpired);  // "time exceeded" (traceroute)
   if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {

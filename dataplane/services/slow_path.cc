@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "dataplane/core/worker_context.h"
+#include "dataplane/services/dns_message.h"
 
 namespace gp {
 
@@ -209,6 +210,11 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
     const uint16_t mtu = snap.uplink_nat[snap.nat[seg_id].uplink_port].mtu;
     if (!icmp_error_to_guest(snap, m, 3, 4, mtu)) return false;  // dest unreachable, DF
     ++stats_.frag_needed_sent;
+    return true;
+  }
+  if (m->hash.usr == kPuntDnsNoUpstream) {
+    if (!answer_dns_servfail(seg, m)) return false;
+    ++stats_.dns_servfail;
     return true;
   }
   if (m->hash.usr == kPuntTtlExpired) {
@@ -424,6 +430,41 @@ bool SlowPath::answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m
   std::memcpy(udp + 1, payload.data(), payload.size());
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
   ++stats_.dhcp_replies;
+  return true;
+}
+
+// The query is answered in place: addresses and ports swapped, the payload replaced by
+// the error (never longer than the query: the same question, no records).
+bool SlowPath::answer_dns_servfail(const Segment& seg, rte_mbuf* m) {
+  UdpView u{};
+  if (!udp_payload(m, u)) return ++stats_.malformed, false;
+  const auto q = dns::parse_query(u.payload, u.len);
+  if (!q) return ++stats_.malformed, false;
+  const std::vector<uint8_t> reply = dns::build_error(*q, dns::Rcode::kServFail);
+  if (reply.size() > u.len) return ++stats_.malformed, false;
+  auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<uint8_t*>(ip) + rte_ipv4_hdr_len(ip));
+  eh->dst_addr = eh->src_addr;
+  eh->src_addr = seg.service_mac;
+  const rte_be32_t guest = ip->src_addr;
+  ip->src_addr = ip->dst_addr;
+  ip->dst_addr = guest;
+  ip->time_to_live = kIpTtl;
+  ip->fragment_offset = 0;
+  const uint16_t l4 = static_cast<uint16_t>(sizeof(rte_udp_hdr) + reply.size());
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(rte_ipv4_hdr_len(ip) + l4));
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  const rte_be16_t client = udp->src_port;
+  udp->src_port = udp->dst_port;
+  udp->dst_port = client;
+  udp->dgram_len = rte_cpu_to_be_16(l4);
+  std::memcpy(udp + 1, reply.data(), reply.size());
+  udp->dgram_cksum = 0;
+  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+  const uint32_t frame = sizeof(rte_ether_hdr) + rte_be_to_cpu_16(ip->total_length);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - frame));
   return true;
 }
 

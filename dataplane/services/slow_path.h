@@ -33,9 +33,10 @@ struct SlowPathStats {
   uint64_t inside_learned = 0;  // NAT inside hosts learned or moved (port forward targets)
   uint64_t inside_probes = 0;   // ARP requests from NAT routers for port forward guests
   uint64_t dhcp_replies = 0;
-  uint64_t dhcp_silent = 0;  // requests answered with nothing (RFC 2131), or not ours
-  uint64_t malformed = 0;    // punted frames that did not parse
-  uint64_t inject_full = 0;  // replies lost: the worker's inject ring was full
+  uint64_t dns_servfail = 0;  // DNS proxy answers of its own (no upstream resolver)
+  uint64_t dhcp_silent = 0;   // requests answered with nothing (RFC 2131), or not ours
+  uint64_t malformed = 0;     // punted frames that did not parse
+  uint64_t inject_full = 0;   // replies lost: the worker's inject ring was full
 };
 
 class SlowPath {
@@ -73,6 +74,8 @@ class SlowPath {
   void resolve_gateways(const Snapshot& snap, uint64_t now_s);
   void inject(rte_mbuf* m);
   bool answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s);
+  // A UDP query to a NAT router's DNS proxy when the uplink has no resolver: SERVFAIL.
+  bool answer_dns_servfail(const Segment& seg, rte_mbuf* m);
 
   Neighbors* neighbors_;
   rte_mempool* pool_;

@@ -158,9 +158,26 @@ TEST_F(NatTest, PerVmLimitAndTableFull) {
   EXPECT_EQ(h->drops("ra", Drop::kNatTableFull), 1u);
 }
 
+// A guest's DNS query for example.test (A, IN) to `dst`:53.
+rte_mbuf* dns_query(Harness& h, uint32_t dst, uint16_t sport) {
+  const std::vector<uint8_t> q = {0xab, 0xcd, 0x01, 0x00, 0,   1,   0,   0,   0,   0,
+                                  0,    0,    7,    'e',  'x', 'a', 'm', 'p', 'l', 'e',
+                                  4,    't',  'e',  's',  't', 0,   0,   1,   0,   1};
+  rte_mbuf* m = h.ipv4(mac(1), kGwMac, kGuest, dst, IPPROTO_UDP, sport, 53, 0,
+                       static_cast<uint16_t>(q.size()));
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+  auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  std::memcpy(u + 1, q.data(), q.size());
+  u->dgram_cksum = 0;
+  u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
+  return m;
+}
+
 TEST_F(NatTest, DnsProxyForwardsToTheUplinksResolver) {
   start(config());
-  auto q = out("ra", 1, kDns, IPPROTO_UDP, 41000, 53);
+  h->send("ra", dns_query(*h, kDns, 41000));
+  h->step(3);
+  auto q = h->recv_ipv4("rup");
   ASSERT_EQ(q.size(), 1u);
   EXPECT_EQ(q[0].dst_ip, kResolver);
   EXPECT_TRUE(q[0].checksums_ok);
@@ -168,6 +185,33 @@ TEST_F(NatTest, DnsProxyForwardsToTheUplinksResolver) {
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].src_ip, kDns);  // the guest sees the answer come from 10.0.2.3
   EXPECT_TRUE(a[0].checksums_ok);
+  // What is not a DNS query does not leave.
+  EXPECT_TRUE(out("ra", 1, kDns, IPPROTO_UDP, 41001, 53).empty());
+  EXPECT_EQ(h->drops("ra", Drop::kNatDnsMalformed), 1u);
+}
+
+TEST_F(NatTest, DnsProxyWithoutResolverAnswersServfail) {
+  start(
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
+      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
+  h->send("ra", dns_query(*h, kDns, 41000));
+  h->step(3);
+  EXPECT_TRUE(h->recv("rup").empty());
+  auto got = h->recv_mbufs("ra");
+  ASSERT_EQ(got.size(), 1u);
+  const auto* ip = rte_pktmbuf_mtod_offset(got[0], const rte_ipv4_hdr*, 14);
+  const auto* u = reinterpret_cast<const rte_udp_hdr*>(ip + 1);
+  const auto* d = reinterpret_cast<const uint8_t*>(u + 1);
+  EXPECT_EQ(ip->src_addr, rte_cpu_to_be_32(kDns));
+  EXPECT_EQ(ip->dst_addr, rte_cpu_to_be_32(kGuest));
+  EXPECT_EQ(u->src_port, rte_cpu_to_be_16(53));
+  EXPECT_EQ(u->dst_port, rte_cpu_to_be_16(41000));
+  EXPECT_EQ(rte_ipv4_cksum(ip), 0);
+  EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(ip, u), 0);
+  EXPECT_EQ(d[0], 0xab);
+  EXPECT_EQ(d[3] & 0x0f, 2) << "RCODE SERVFAIL";
+  EXPECT_EQ(h->slow().stats().dns_servfail, 1u);
+  rte_pktmbuf_free(got[0]);
 }
 
 TEST_F(NatTest, GatewayAnswersPingAndOtherInsideTrafficIsDropped) {
