@@ -80,7 +80,8 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
     ni.netmask = rte_cpu_to_be_32(mask);
     ni.gateway = rte_cpu_to_be_32(net | 1);
     ni.dns = ni.gateway;
-    ni.endpoint_independent_filtering = nc.endpoint_independent_filtering;
+    ni.endpoint_independent_filtering =
+        n.endpoint_independent_filtering.value_or(nc.endpoint_independent_filtering);
     ni.max_sessions = share;  // per VM adapter on the network, as on `nat` adapters
     if (n.dhcp.enabled.value_or(true)) {
       dhcp::Settings d;
@@ -111,7 +112,8 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c) {
       ni.netmask = rte_cpu_to_be_32(0xffffff00u);
       ni.gateway = rte_cpu_to_be_32(net | 2);
       ni.dns = rte_cpu_to_be_32(net | 3);
-      ni.endpoint_independent_filtering = nc.endpoint_independent_filtering;
+      ni.endpoint_independent_filtering =
+          ad.endpoint_independent_filtering.value_or(nc.endpoint_independent_filtering);
       ni.max_sessions = share;
       dhcp::Settings d;
       d.server_ip = net | 2;

@@ -102,8 +102,9 @@ struct NetworkConfig {
   unsigned mac_ageing_s = 300;
   std::optional<HostInterface> host_interface;  // hostonly
   std::vector<PortForward> port_forwards;
+  std::optional<bool> endpoint_independent_filtering;  // natnetwork; unset: appliance.nat
   bool implicit = false;  // created by an adapter's attach (internal:NAME)
-  SourceLoc loc, uplink_loc;
+  SourceLoc loc, uplink_loc, filtering_loc;
 };
 
 struct AdapterConfig {
@@ -119,7 +120,8 @@ struct AdapterConfig {
   std::string port;    // DPDK devargs
   std::string uplink;  // nat: the uplink to use (default: the only one with an address)
   std::vector<PortForward> port_forwards;
-  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc;
+  std::optional<bool> endpoint_independent_filtering;  // nat; unset: appliance.nat
+  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc;
 };
 
 struct VmConfig {

@@ -114,6 +114,8 @@ class Loader {
   void vm(const std::string& name, const YAML::Node& n, VmConfig& v);
   void adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n, VmConfig& v);
   void port_forwards(const YAML::Node& n, std::vector<PortForward>& out);
+  // RFC 4787 REQ-8 filtering: true for endpoint-independent.
+  std::optional<bool> filtering(const YAML::Node& v, const std::string& what);
   void attach(const YAML::Node& n, AdapterConfig& a);
 
  private:
@@ -180,13 +182,7 @@ void Loader::nat(const YAML::Node& n, NatConfig& c) {
     } else if (k == "per_vm_sessions") {
       if (auto x = uint(v, "nat.per_vm_sessions", 0, 1u << 24)) c.per_vm_sessions = uint32_t(*x);
     } else if (k == "filtering") {
-      auto s = str(v, "nat.filtering");
-      if (s && *s == "endpoint-independent")
-        c.endpoint_independent_filtering = true;
-      else if (s && *s == "address-dependent")
-        c.endpoint_independent_filtering = false;
-      else if (s)
-        error(v, "nat.filtering must be address-dependent or endpoint-independent");
+      if (auto f = filtering(v, "nat.filtering")) c.endpoint_independent_filtering = *f;
     } else if (k == "timeouts") {
       if (!is_map(v, "nat.timeouts")) continue;
       for (auto& [tk, tv] :
@@ -232,6 +228,14 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
     }
   }
   if (!has_device) error(n, "uplink '" + name + "' needs a device (DPDK devargs)");
+}
+
+std::optional<bool> Loader::filtering(const YAML::Node& v, const std::string& what) {
+  auto s = str(v, what);
+  if (s && *s == "endpoint-independent") return true;
+  if (s && *s == "address-dependent") return false;
+  if (s) error(v, what + " must be address-dependent or endpoint-independent, got '" + *s + "'");
+  return std::nullopt;
 }
 
 void Loader::port_forwards(const YAML::Node& n, std::vector<PortForward>& out) {
@@ -294,7 +298,7 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
   bool has_mode = false;
   for (auto& [k, v] : entries(n, where,
                               {"mode", "uplink", "network", "dhcp", "mac_ageing", "host_interface",
-                               "port_forwards"})) {
+                               "port_forwards", "filtering"})) {
     if (k == "mode") {
       auto s = str(v, "mode");
       auto m = s ? mode_from_name(*s) : std::nullopt;
@@ -347,6 +351,9 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
       c.host_interface = h;
     } else if (k == "port_forwards") {
       port_forwards(v, c.port_forwards);
+    } else if (k == "filtering") {
+      c.endpoint_independent_filtering = filtering(v, "filtering");
+      c.filtering_loc = loc_of(v);
     }
   }
   if (!has_mode)
@@ -393,7 +400,7 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
   bool has_attach = false;
   for (auto& [k, val] : entries(n, where,
                                 {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected",
-                                 "port", "uplink", "port_forwards"})) {
+                                 "port", "uplink", "port_forwards", "filtering"})) {
     if (k == "attach") {
       attach(val, a);
       has_attach = true;
@@ -437,6 +444,9 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
       if (auto s = str(val, "uplink")) a.uplink = *s, a.uplink_loc = loc_of(val);
     } else if (k == "port_forwards") {
       port_forwards(val, a.port_forwards);
+    } else if (k == "filtering") {
+      a.endpoint_independent_filtering = filtering(val, "filtering");
+      a.filtering_loc = loc_of(val);
     }
   }
   if (!has_attach) error(n, where + " needs attach (none, nat, internal:NAME, ...)");

@@ -71,6 +71,8 @@ void validate_nat(const Config& c, const std::map<std::string, std::string>& upl
   for (const auto& n : c.networks) {
     const std::string where = "network '" + n.name + "'";
     if (n.mode != AttachMode::kNatNetwork) {
+      if (n.endpoint_independent_filtering)
+        error(n.filtering_loc, where + ": filtering applies to natnetwork networks only");
       if (!n.port_forwards.empty())
         error(n.port_forwards[0].loc,
               where + ": port_forwards apply to natnetwork networks and nat adapters only");
@@ -107,6 +109,10 @@ void validate_nat(const Config& c, const std::map<std::string, std::string>& upl
     for (const auto& [slot, ad] : vm.adapters) {
       const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
       if (ad.attach != AttachMode::kNat) {
+        if (ad.endpoint_independent_filtering)
+          error(ad.filtering_loc, who +
+                                      ": filtering applies to attach: nat (a NAT network's "
+                                      "filtering belongs to the network)");
         if (!ad.port_forwards.empty())
           error(ad.port_forwards[0].loc,
                 who +

@@ -130,6 +130,16 @@ TEST_F(NatTest, EndpointIndependentFilteringWhenConfigured) {
   EXPECT_EQ(in(kS1, 53, 6000, IPPROTO_UDP, "ra").size(), 0u);  // still no mapping
 }
 
+TEST_F(NatTest, FilteringIsChosenPerNatAdapter) {
+  // a: endpoint-independent by its own setting; b: the appliance's default.
+  start(config("", ", filtering: endpoint-independent"));
+  ASSERT_EQ(out("ra", 1, kS1, IPPROTO_UDP, 5000, 9999).size(), 1u);
+  ASSERT_EQ(out("rb", 2, kS1, IPPROTO_UDP, 5001, 9999).size(), 1u);
+  EXPECT_EQ(in(kS2, 9999, 5000, IPPROTO_UDP, "ra").size(), 1u);  // anyone may answer a
+  EXPECT_EQ(in(kS2, 9999, 5001, IPPROTO_UDP, "rb").size(), 0u);  // only kS1 may answer b
+  EXPECT_EQ(h->drops("rup", Drop::kNatUnsolicited), 1u);
+}
+
 TEST_F(NatTest, IdenticalInsideAddressesStayApart) {
   start(config());
   auto a = out("ra", 1, kS1, IPPROTO_UDP, 5000, 53);

@@ -124,7 +124,8 @@ TEST(Compile, NatNetworkIsOneSharedRouterWithVirtualBoxLayout) {
   Config c =
       cfg("uplinks: {w: {device: net_ring_w, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
           "networks:\n"
-          "  lab: {mode: natnetwork, network: 192.168.22.0/24, uplink: w, port_forwards: [{name: "
+          "  lab: {mode: natnetwork, network: 192.168.22.0/24, uplink: w, filtering: "
+          "endpoint-independent, port_forwards: [{name: "
           "ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}]}\n"
           "vms:\n"
           "  a: {adapters: {1: {attach: natnetwork:lab, port: net_ring_a}}}\n"
@@ -142,6 +143,7 @@ TEST(Compile, NatNetworkIsOneSharedRouterWithVirtualBoxLayout) {
   EXPECT_EQ(s->segments[seg].n_members, 2);
   const NatSegment& n = s->nat[seg];
   EXPECT_TRUE(n.shared);
+  EXPECT_TRUE(n.endpoint_independent_filtering);  // the network's own setting
   EXPECT_EQ(n.guest_port, kNoPort);
   EXPECT_EQ(rte_be_to_cpu_32(n.gateway), 0xc0a81601u);  // 192.168.22.1, also the DNS proxy
   EXPECT_EQ(n.dns, n.gateway);
@@ -210,6 +212,14 @@ TEST(Validate, NatNetworkAndForwardMistakesAreReportedWhereTheyAre) {
   e = check(up + "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/30, uplink: w}\n");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_NE(e[0].message.find("/8 to /29"), std::string::npos);
+  e = check(up + "networks:\n  x: {mode: internal, filtering: endpoint-independent}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("filtering applies to natnetwork"), std::string::npos);
+  e = check(up +
+            "networks:\n  lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: w, "
+            "filtering: sometimes}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].message.find("address-dependent or endpoint-independent"), std::string::npos);
 }
 
 TEST(EalArgs, NoHugeWhenNoneFree) {
