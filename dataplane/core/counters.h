@@ -95,25 +95,28 @@ static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
 // Worker-wide events that are not tied to a port.
 enum class WorkerEvent : uint8_t {
-  kLearnQueued = 0,  // learn event handed to the MAC learner
-  kLearnRingFull,    // learn event lost: ring full (frame itself still forwarded)
-  kFloods,           // frames flooded (broadcast, multicast, unknown unicast)
-  kSnoopCopies,      // extra copies for promiscuous adapters
-  kPunted,           // frames handed to the slow path (ARP, DHCP for the appliance)
-  kInjected,         // frames from the slow path sent by this worker
-  kInjectDropped,    // frames from the slow path for a port not in the snapshot
-  kNatCreated,       // NAT sessions created
-  kNatExpired,       // NAT sessions expired
-  kNatHandoffs,      // packets handed to the worker that owns their NAT session
-  kNatTranslated,    // packets translated
-  kNatHairpinned,    // packets from a guest to our outside address, turned around
+  kLearnQueued = 0,   // learn event handed to the MAC learner
+  kLearnRingFull,     // learn event lost: ring full (frame itself still forwarded)
+  kFloods,            // frames flooded (broadcast, multicast, unknown unicast)
+  kSnoopCopies,       // extra copies for promiscuous adapters
+  kPunted,            // frames handed to the slow path (ARP, DHCP for the appliance)
+  kInjected,          // frames from the slow path sent by this worker
+  kInjectDropped,     // frames from the slow path for a port not in the snapshot
+  kNatCreated,        // NAT sessions created
+  kNatExpired,        // NAT sessions expired
+  kNatHandoffs,       // packets handed to the worker that owns their NAT session
+  kNatTranslated,     // packets translated
+  kNatHairpinned,     // packets from a guest to our outside address, turned around
+  kNatFragmentsMade,  // fragments sent for packets larger than the egress MTU (DF clear)
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
 inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
-    "learn_queued", "learn_ring_full", "floods",         "snoop_copies",
-    "punted",       "injected",        "inject_dropped", "nat_created",
-    "nat_expired",  "nat_handoffs",    "nat_translated", "nat_hairpinned"};
+    "learn_queued",      "learn_ring_full", "floods",
+    "snoop_copies",      "punted",          "injected",
+    "inject_dropped",    "nat_created",     "nat_expired",
+    "nat_handoffs",      "nat_translated",  "nat_hairpinned",
+    "nat_fragments_made"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

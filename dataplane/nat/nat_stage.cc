@@ -3,11 +3,13 @@
 
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
 #include <cstring>
 
+#include "dataplane/core/worker.h"
 #include "dataplane/nat/checksum.h"
 #include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
@@ -49,11 +51,23 @@ inline uint8_t tcp_flags(const rte_ipv4_hdr* ip, const void* l4) noexcept {
 }
 
 struct Verdict {
-  enum Kind : uint8_t { kTx, kDrop, kHandoff, kPunt, kHairpin } kind;
-  uint16_t port;  // kTx: egress port; kHandoff: owner worker
+  enum Kind : uint8_t { kTx, kTxFragmented, kDrop, kHandoff, kPunt, kHairpin } kind;
+  uint16_t port;  // kTx*: egress port; kHandoff: owner worker; kPunt: the PuntReason
   Drop why;
+  uint16_t mtu = 0;  // kTxFragmented: the egress MTU
 };
 inline Verdict tx(uint16_t port) { return {Verdict::kTx, port, Drop::kCount}; }
+// Larger than the egress MTU, DF clear: sent as fragments (RFC 791).
+inline Verdict tx_fragmented(uint16_t port, uint16_t mtu) {
+  return {Verdict::kTxFragmented, port, Drop::kCount, mtu};
+}
+inline bool dont_fragment(const rte_ipv4_hdr* ip) noexcept {
+  return (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) != 0;
+}
+inline bool is_fragment(const rte_ipv4_hdr* ip) noexcept {
+  return (ip->fragment_offset &
+          rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+}
 inline Verdict drop(Drop d) { return {Verdict::kDrop, 0, d}; }
 inline Verdict handoff(uint16_t w) { return {Verdict::kHandoff, w, Drop::kCount}; }
 inline Verdict punt(uint32_t why) {
@@ -90,6 +104,7 @@ inline Verdict to_uplink(WorkerContext& ctx, const UplinkNat& up, uint16_t uplin
   auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   eh->src_addr = ctx.neighbors->own_mac(uplink);
   eh->dst_addr = next_hop;
+  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) return tx_fragmented(uplink, up.mtu);
   return tx(uplink);
 }
 
@@ -100,6 +115,12 @@ inline Verdict to_guest(const Snapshot& snap, rte_mbuf* m, const nat::Session& s
   auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   eh->src_addr = snap.segments[s.segment].service_mac;
   eh->dst_addr = s.guest_mac;
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eh + 1);
+  const uint16_t mtu = static_cast<uint16_t>(guest.max_frame - sizeof(rte_ether_hdr));
+  if (rte_be_to_cpu_16(ip->total_length) > mtu) {
+    if (dont_fragment(ip) || is_fragment(ip)) return drop(Drop::kNatTooBig);
+    return tx_fragmented(s.guest_port, mtu);
+  }
   return tx(s.guest_port);
 }
 
@@ -238,10 +259,10 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
   if (ip->time_to_live <= 1) return punt(kPuntTtlExpired);  // "time exceeded" (traceroute)
   if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {
-    // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: we would
-    // have to fragment, which this NAT does not do yet.
-    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) return punt(kPuntNeedsFrag);
-    return drop(Drop::kNatTooBig);
+    // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: sent in
+    // fragments after translation (to_uplink), unless it is a fragment already.
+    if (dont_fragment(ip)) return punt(kPuntNeedsFrag);
+    if (is_fragment(ip)) return drop(Drop::kNatTooBig);
   }
   const nat::FragKey fk = frag_key(ip, nat::FragDir::kOut, ns.nat_id);
   const uint16_t owner = nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers);
@@ -422,6 +443,39 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   return to_guest(snap, m, s);
 }
 
+// RFC 791 fragmentation with rte_ip_frag: the IP header is copied into a new mbuf for
+// each fragment, the payload is attached (indirect mbufs from the packet's own pool), then
+// each fragment is made contiguous again so that every PMD can send it. Returns false
+// (m untouched but for its Ethernet header) when it cannot.
+bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept {
+  constexpr uint16_t kMaxFragments = 8;  // a 64 KB datagram at MTU 9000; 1500 takes 44
+  const rte_ether_hdr eh = *rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  if (rte_pktmbuf_adj(m, sizeof(rte_ether_hdr)) == nullptr) return false;
+  rte_mbuf* out[kMaxFragments];
+  const int n = rte_ipv4_fragment_packet(m, out, kMaxFragments, mtu, m->pool, m->pool);
+  if (n <= 0) return false;
+  TxStaging::Queue& q = ctx.tx.q[port];
+  if (q.n + n > kBurst) flush_tx(ctx);  // one packet became several
+  for (int i = 0; i < n; ++i) {
+    rte_mbuf* f = out[i];
+    auto* feh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(f, sizeof(rte_ether_hdr)));
+    if (feh == nullptr || rte_pktmbuf_linearize(f) != 0) {
+      ctx.counters->ports[port].drop(Drop::kNatTooBig);
+      rte_pktmbuf_free(f);
+      continue;
+    }
+    feh = rte_pktmbuf_mtod(f, rte_ether_hdr*);
+    *feh = eh;
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(feh + 1);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    stage_tx(ctx, port, f);
+  }
+  ctx.counters->event(WorkerEvent::kNatFragmentsMade, static_cast<uint64_t>(n));
+  rte_pktmbuf_free(m);  // the fragments hold their own references to its data
+  return true;
+}
+
 // Carries out a verdict for m, which arrived on `ingress` (counters) and, if handed to
 // another worker, is processed there as coming from `as_port`.
 void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
@@ -430,6 +484,13 @@ void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
     case Verdict::kTx:
       ctx.counters->event(WorkerEvent::kNatTranslated);
       stage_tx(ctx, v.port, m);
+      return;
+    case Verdict::kTxFragmented:
+      ctx.counters->event(WorkerEvent::kNatTranslated);
+      if (!fragment_and_stage(ctx, m, v.port, v.mtu)) {
+        pc.drop(Drop::kNatTooBig);
+        rte_pktmbuf_free(m);
+      }
       return;
     case Verdict::kHandoff:
       m->port = as_port;

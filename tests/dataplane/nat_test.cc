@@ -397,18 +397,31 @@ TEST_F(NatTest, OrphanFragmentsAndUnknownProtocolsAreDroppedAndCounted) {
   EXPECT_EQ(h->drops("ra", Drop::kNatUnsupported), 1u);
 }
 
-TEST_F(NatTest, OversizeWithDontFragmentGetsFragmentationNeeded) {
+TEST_F(NatTest, OversizeGetsFragmentationNeededWithDfAndIsFragmentedWithout) {
   start(
       "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1, "
       "mtu: 1400}}\n"
       "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
-  // 20 + 8 + 1372 = 1400 fits; 1401 with DF is answered; 1401 without DF is dropped.
+  // 20 + 8 + 1372 = 1400 fits; 1401 with DF is answered; 1401 without DF is sent in two
+  // fragments (RFC 791), translated.
   h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1372, true));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 1u);
   h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1373, true));
   h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 1, 2, 0, 1373, false));
   h->step(3);
-  EXPECT_EQ(h->recv("rup").size(), 1u);
-  EXPECT_EQ(h->drops("ra", Drop::kNatTooBig), 1u);
+  auto frags = h->recv_mbufs("rup");
+  ASSERT_EQ(frags.size(), 2u);
+  for (rte_mbuf* f : frags) {
+    EXPECT_LE(rte_pktmbuf_pkt_len(f), 14u + 1400u);
+    EXPECT_EQ(f->nb_segs, 1);  // contiguous again, for PMDs that send one segment
+  }
+  Reassembled r = reassemble(frags);
+  EXPECT_EQ(r.src, rte_cpu_to_be_32(kOut));
+  EXPECT_TRUE(r.ip_ok);
+  EXPECT_TRUE(r.l4_ok) << "the translated UDP checksum over the whole datagram";
+  EXPECT_EQ(h->drops("ra", Drop::kNatTooBig), 0u);
+  EXPECT_EQ(h->event(WorkerEvent::kNatFragmentsMade), 2u);
   auto got = h->recv_mbufs("ra");
   ASSERT_EQ(got.size(), 1u);
   auto* ip = rte_pktmbuf_mtod_offset(got[0], rte_ipv4_hdr*, 14);
@@ -425,6 +438,27 @@ TEST_F(NatTest, OversizeWithDontFragmentGetsFragmentationNeeded) {
   auto* quoted = reinterpret_cast<rte_ipv4_hdr*>(ic + 1);
   EXPECT_EQ(rte_be_to_cpu_16(quoted->total_length), 1401);
   rte_pktmbuf_free(got[0]);
+}
+
+TEST_F(NatTest, InboundLargerThanTheGuestMtuIsFragmentedUnlessDf) {
+  start(
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1, "
+      "mtu: 9000}}\n"
+      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
+  auto o = out("ra", 1, kS1, IPPROTO_UDP, 6000, 7000);
+  ASSERT_EQ(o.size(), 1u);
+  h->send("rup", h->ipv4(kRouter, h->own_mac("rup"), kS1, kOut, IPPROTO_UDP, 7000, o[0].sport, 0,
+                         1900, false));
+  h->send("rup", h->ipv4(kRouter, h->own_mac("rup"), kS1, kOut, IPPROTO_UDP, 7000, o[0].sport, 0,
+                         1900, true));
+  h->step(3);
+  auto frags = h->recv_mbufs("ra");
+  ASSERT_EQ(frags.size(), 2u);
+  Reassembled r = reassemble(frags);
+  EXPECT_EQ(r.dst, rte_cpu_to_be_32(kGuest));
+  EXPECT_EQ(r.dport, 6000);
+  EXPECT_TRUE(r.ip_ok && r.l4_ok);
+  EXPECT_EQ(h->drops("rup", Drop::kNatTooBig), 1u);  // the DF one
 }
 
 TEST_F(NatTest, TtlExpiringAtTheGatewayGetsTimeExceeded) {

@@ -209,3 +209,39 @@ def test_fragmented_datagrams_cross_the_nat_both_ways(lab):
     assert r.stdout.strip() == "True", r.stdout + r.stderr
     drops = d.port("vm/vm1/1")["drop_reasons"]
     assert drops.get("nat_fragment", 0) == 0 and drops.get("oversize", 0) == 0, drops
+
+
+def test_nat_fragments_what_exceeds_the_uplink_mtu(lab):
+    """The uplink has MTU 1400, the guest 1500: a 1472-byte UDP datagram sent without DF
+    leaves the NAT in two fragments (the outside kernel reassembles it); the echo comes
+    back fragmented by the outside kernel and reaches the guest whole. With DF the guest
+    learns the smaller MTU from the gateway (ICMP fragmentation needed)."""
+    wan, wan_dev = outside(lab)
+    lab.ns(wan, "ip", "link", "set", "eth0", "mtu", "1400")
+    g, dev = lab.guest("f2", MAC[1], None)
+    yaml = config(af_xdp(wan_dev, 0), {1: af_xdp(dev, 1)}).replace(
+        f"gateway: {GATEWAY},", f"gateway: {GATEWAY}, mtu: 1400,")
+    d = lab.start(yaml)
+    assert dhcp(lab, g, hook(lab)) == "10.0.2.15"
+    path = f"/tmp/gpt-udp-echo2-{lab.tag}.py"
+    with open(path, "w") as f:
+        f.write(UDP_ECHO)
+    lab.paths.append(path)
+    lab.spawn(wan, "/usr/bin/python3", path, SERVER, "9998")
+    wait_listening(lab, wan, 9998, "u")
+    code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
+            "s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT\n"
+            "data=bytes(range(256))*5+bytes(192)\n"
+            "for _ in range(3):\n"
+            f"  s.sendto(data, ('{SERVER}', 9998))\n"
+            "  try:\n"
+            "    got=s.recv(65535); print(got == data); break\n"
+            "  except socket.timeout: pass\n")
+    r = lab.ns(g, "/usr/bin/python3", "-c", code, check=False, timeout=20)
+    stats = d.ctl("stats")
+    assert r.stdout.strip() == "True", (r.stdout + r.stderr, stats["workers"],
+                                        [(p["name"], p["drop_reasons"]) for p in d.ctl("ports")])
+    assert sum(w["nat_fragments_made"] for w in stats["workers"]) >= 2
+    # With DF (ping -M do) the gateway tells the guest the uplink's MTU.
+    r = lab.ns(g, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1450", SERVER, check=False)
+    assert "1400" in r.stdout + r.stderr, r.stdout + r.stderr
