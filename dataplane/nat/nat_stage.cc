@@ -202,6 +202,56 @@ Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t i
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
+// The burst's session lookups, done in bulk before the packets are handled one by one:
+// for each packet that will need one, its key; ids[i] is the session found, or kInvalid
+// (not looked up, or not there yet: the per-packet path looks again, so a session an
+// earlier packet of the burst created is found). Sessions are only removed between
+// bursts, so a hit stays valid for the whole burst.
+void prelookup(WorkerContext& ctx, const Snapshot& snap, const Batch& batch, bool inside,
+               bool shared, const rte_ether_addr& router, uint32_t* ids) noexcept {
+  nat::InKey in_keys[kBurst];
+  nat::OutKey out_keys[kBurst];
+  uint16_t which[kBurst];
+  uint32_t n = 0;
+  const uint16_t nat_id = inside ? snap.nat[snap.ports[batch.in_port].segment].nat_id : 0;
+  for (uint16_t i = 0; i < batch.n; ++i) {
+    ids[i] = NatTable::kInvalid;
+    const rte_mbuf* m = batch.pkts[i];
+    const PacketMeta& pm = batch.meta[i];
+    if (!(pm.flags & kMetaIpv4) || !l4_complete(m, pm)) continue;
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, pm.l3_offset);
+    const void* l4 = rte_pktmbuf_mtod_offset(m, const void*, pm.l4_offset);
+    const uint8_t proto = ip->next_proto_id;
+    if (later_fragment(ip) || (proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
+                               (proto != IPPROTO_ICMP ||
+                                static_cast<const rte_icmp_hdr*>(l4)->icmp_type !=
+                                    (inside ? RTE_IP_ICMP_ECHO_REQUEST : RTE_IP_ICMP_ECHO_REPLY))))
+      continue;
+    if (shared && !mac_equal(rte_pktmbuf_mtod(m, const rte_ether_hdr*)->dst_addr, router)) continue;
+    const Endpoint src = nat::endpoint_of(ip, l4, Side::kSource);
+    const Endpoint dst = nat::endpoint_of(ip, l4, Side::kDestination);
+    if (inside) {
+      in_keys[n] = nat::in_key(src.ip, src.port, dst.ip, dst.port, nat_id, proto);
+    } else {
+      nat::OutKey& k = out_keys[n];
+      k = nat::OutKey{};
+      k.remote_ip = src.ip;
+      k.outside_ip = dst.ip;
+      k.remote_port = src.port;
+      k.outside_port = dst.port;
+      k.proto = proto;
+    }
+    which[n++] = i;
+  }
+  if (n == 0) return;
+  uint32_t found[kBurst];
+  if (inside)
+    ctx.nat->find_in_bulk(in_keys, n, found);
+  else
+    ctx.nat->find_out_bulk(out_keys, n, found);
+  for (uint32_t j = 0; j < n; ++j) ids[which[j]] = found[j];
+}
+
 // Guest -> outside, a later fragment.
 Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
                           bool owned, rte_ipv4_hdr* ip) noexcept {
@@ -221,7 +271,7 @@ Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_
 
 // Guest -> outside.
 Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
-                 const PacketMeta& pm, bool owned) noexcept {
+                 const PacketMeta& pm, bool owned, uint32_t hint) noexcept {
   const PortPolicy& pp = snap.ports[in_port];
   const NatSegment& ns = snap.nat[pp.segment];
   const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
@@ -272,7 +322,7 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   }
 
   const nat::InKey k = nat::in_key(src.ip, src.port, dst.ip, dst.port, ns.nat_id, proto);
-  uint32_t id = ctx.nat->find_in(k);
+  uint32_t id = hint != NatTable::kInvalid ? hint : ctx.nat->find_in(k);
   if (id == NatTable::kInvalid) {
     const rte_be32_t remote = dns_proxy ? up.dns[0] : dst.ip;
     if (remote != up.address) {
@@ -311,8 +361,8 @@ bool forward_target(const WorkerContext& ctx, const Snapshot& snap, const NatSeg
 
 // An inbound packet's session: existing, or made for a port forward or by filtering.
 uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t uplink,
-                         const nat::OutKey& k, bool owned, Verdict* v) noexcept {
-  uint32_t id = ctx.nat->find_out(k);
+                         const nat::OutKey& k, bool owned, uint32_t hint, Verdict* v) noexcept {
+  uint32_t id = hint != NatTable::kInvalid ? hint : ctx.nat->find_out(k);
   if (id != NatTable::kInvalid) return id;
   // A port forward?
   for (const PortForwardRule& r : snap.port_forwards) {
@@ -388,7 +438,7 @@ Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in
 
 // Outside -> guest (also the second half of a hairpinned packet).
 Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
-                const PacketMeta& pm, bool owned) noexcept {
+                const PacketMeta& pm, bool owned, uint32_t hint) noexcept {
   const UplinkNat& up = snap.uplink_nat[in_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
@@ -427,7 +477,7 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   k.proto = proto;
   Verdict v = drop(Drop::kNatUnsolicited);
   const nat::FragKey fk = frag_key(ip, nat::FragDir::kIn, in_port);
-  const uint32_t id = inbound_session(ctx, snap, in_port, k, owned, &v);
+  const uint32_t id = inbound_session(ctx, snap, in_port, k, owned, hint, &v);
   if (id == NatTable::kInvalid) {
     if (v.kind == Verdict::kHandoff) remember_first(ctx, pm, fk, NatTable::kInvalid, v.port);
     return v;
@@ -538,6 +588,8 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
   }
   const bool shared = inside && snap.nat[pp.segment].shared;
   const rte_ether_addr& router = inside ? snap.segments[pp.segment].service_mac : rte_ether_addr{};
+  uint32_t hints[kBurst];
+  prelookup(ctx, snap, batch, inside, shared, router, hints);
   uint16_t kept = 0;  // NAT network frames between guests stay for the L2 stage
   for (uint16_t i = 0; i < batch.n; ++i) {
     rte_mbuf* m = batch.pkts[i];
@@ -546,13 +598,13 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
       batch.pkts[kept++] = m;
       continue;
     }
-    Verdict v = inside ? outbound(ctx, snap, in_port, m, batch.meta[i], from_handoff)
-                       : inbound(ctx, snap, in_port, m, batch.meta[i], from_handoff);
+    Verdict v = inside ? outbound(ctx, snap, in_port, m, batch.meta[i], from_handoff, hints[i])
+                       : inbound(ctx, snap, in_port, m, batch.meta[i], from_handoff, hints[i]);
     uint16_t as_port = in_port;
     if (v.kind == Verdict::kHairpin) {
       as_port = snap.nat[pp.segment].uplink_port;
       ctx.counters->event(WorkerEvent::kNatHairpinned);
-      v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false);
+      v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false, NatTable::kInvalid);
     }
     dispatch(ctx, pc, m, v, as_port);
   }

@@ -101,6 +101,28 @@ uint32_t NatTable::find_out(const OutKey& k) const noexcept {
                                                     : kInvalid;
 }
 
+namespace {
+template <typename Key>
+void lookup_bulk(const rte_hash* h, const Key* keys, uint32_t n, uint32_t* ids) noexcept {
+  const void* ptrs[RTE_HASH_LOOKUP_BULK_MAX];
+  void* data[RTE_HASH_LOOKUP_BULK_MAX];
+  uint64_t hits = 0;
+  for (uint32_t i = 0; i < n; ++i) ptrs[i] = &keys[i];
+  rte_hash_lookup_bulk_data(h, ptrs, n, &hits, data);
+  for (uint32_t i = 0; i < n; ++i)
+    ids[i] = (hits >> i) & 1 ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i]))
+                             : NatTable::kInvalid;
+}
+}  // namespace
+
+void NatTable::find_in_bulk(const InKey* keys, uint32_t n, uint32_t* ids) const noexcept {
+  lookup_bulk(by_in_, keys, n, ids);
+}
+
+void NatTable::find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) const noexcept {
+  lookup_bulk(by_out_, keys, n, ids);
+}
+
 uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
                               uint8_t proto) const noexcept {
   const MapKey k = map_key(outside_ip, port, proto, 0);

@@ -110,6 +110,9 @@ class NatTable {
 
   uint32_t find_in(const InKey& k) const noexcept;
   uint32_t find_out(const OutKey& k) const noexcept;
+  // Bulk forms for a burst (n <= RTE_HASH_LOOKUP_BULK_MAX): ids[i] = session or kInvalid.
+  void find_in_bulk(const InKey* keys, uint32_t n, uint32_t* ids) const noexcept;
+  void find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) const noexcept;
   // The mapping on this outside port (EIF), kInvalid if none; has it sent to remote_ip (ADF)?
   uint32_t mapping_at(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto) const noexcept;
   const Mapping& mapping(uint32_t id) const noexcept { return maps_[id]; }
