@@ -70,6 +70,7 @@ enum PuntReason : uint32_t {
   kPuntNeedsFrag = 1,      // NAT: DF set and larger than the uplink MTU (RFC 1191)
   kPuntTtlExpired = 2,     // NAT: TTL would reach 0 at the gateway (RFC 792 time exceeded)
   kPuntDnsNoUpstream = 3,  // NAT: a UDP query to the DNS proxy, no resolver: SERVFAIL
+  kPuntResolve = 4,        // NAT: to an on-link host of the uplink whose MAC is unknown
 };
 
 // Queues m for `port`; at most one copy of a frame per port per burst, so n <= kBurst.

@@ -100,7 +100,15 @@ inline Verdict to_uplink(WorkerContext& ctx, const UplinkNat& up, uint16_t uplin
                          const rte_ipv4_hdr* ip) noexcept {
   if (ip->dst_addr == up.address) return hairpin();
   rte_ether_addr next_hop;
-  if (!ctx.neighbors->next_hop(uplink, &next_hop)) return drop(Drop::kNatNoNeighbor);
+  const bool onlink =
+      (ip->dst_addr & up.netmask) == (up.address & up.netmask) && ip->dst_addr != up.gateway;
+  if (onlink) {
+    // On the uplink's own subnet: straight to the host, as any router would; its MAC
+    // is asked for by the slow path, which takes this packet meanwhile.
+    if (!ctx.neighbors->onlink(uplink, ip->dst_addr, &next_hop)) return punt(kPuntResolve);
+  } else if (!ctx.neighbors->next_hop(uplink, &next_hop)) {
+    return drop(Drop::kNatNoNeighbor);
+  }
   auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   eh->src_addr = ctx.neighbors->own_mac(uplink);
   eh->dst_addr = next_hop;
@@ -325,7 +333,8 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   uint32_t id = hint != NatTable::kInvalid ? hint : ctx.nat->find_in(k);
   if (id == NatTable::kInvalid) {
     const rte_be32_t remote = dns_proxy ? up.dns[0] : dst.ip;
-    if (remote != up.address) {
+    const bool onlink = (remote & up.netmask) == (up.address & up.netmask);
+    if (remote != up.address && !onlink) {
       rte_ether_addr unused;  // no session for a flow that cannot leave yet
       if (!ctx.neighbors->next_hop(ns.uplink_port, &unused)) return drop(Drop::kNatNoNeighbor);
     }

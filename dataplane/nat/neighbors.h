@@ -1,8 +1,9 @@
 // Link-layer addresses the NAT needs at run time: each port's own MAC (set when the
 // port is opened, before any worker sees the port), each NAT uplink's next hop (the
-// gateway's MAC, learned by the slow path from ARP), and the inside hosts of NAT
-// routers (a NAT network has many guests: port forwards name them by IP, and the
-// router must know their MAC and port; learned by the slow path from the guests' ARP).
+// gateway's MAC, learned by the slow path from ARP), the inside hosts of NAT routers (a
+// NAT network has many guests: port forwards name them by IP, and the router must know
+// their MAC and port; learned by the slow path from the guests' ARP), and the hosts on
+// an uplink's own subnet, which are sent to directly.
 //
 // Ordering: next_hop_ is written by the control thread with release and read by
 // workers with acquire; bit 63 marks a valid entry, so a reader sees either nothing or
@@ -63,6 +64,13 @@ class Neighbors {
     *mac = u64_to_mac(v >> 16);
     *port = static_cast<uint16_t>(v);
     return true;
+  }
+  // Hosts on an uplink's own subnet (sent to directly, not through the gateway) share
+  // the table under a scope of their own: the uplink port with the top bit set.
+  static constexpr uint16_t onlink_scope(uint16_t uplink) noexcept { return 0x8000 | uplink; }
+  bool onlink(uint16_t uplink, rte_be32_t ip, rte_ether_addr* mac) const noexcept {
+    uint16_t unused;
+    return inside(onlink_scope(uplink), ip, mac, &unused);
   }
   // The single writer (control thread). learn: true when new or changed; false also
   // when the table is full.

@@ -162,6 +162,13 @@ void SlowPath::resolve_forward_guests(const Snapshot& snap, uint64_t now_s) {
 void SlowPath::age_inside(uint64_t now_s) {
   if (neighbors_ == nullptr || now_s < inside_aged_s_ + 10) return;
   inside_aged_s_ = now_s;
+  for (auto it = inside_asked_.begin(); it != inside_asked_.end();) {
+    // Questions nobody answered: forgotten after a while, so the map stays small.
+    if (now_s >= it->second + 60 && !inside_seen_.count(it->first))
+      it = inside_asked_.erase(it);
+    else
+      ++it;
+  }
   for (auto it = inside_seen_.begin(); it != inside_seen_.end();) {
     if (now_s < it->second + kInsideAgeS) {
       ++it;
@@ -172,6 +179,26 @@ void SlowPath::age_inside(uint64_t now_s) {
     inside_asked_.erase(it->first);
     it = inside_seen_.erase(it);
   }
+}
+
+void SlowPath::resolve_onlink(const Snapshot& snap, uint16_t seg_id, const rte_mbuf* m,
+                              uint64_t now_s) {
+  if (neighbors_ == nullptr || pool_ == nullptr ||
+      snap.segments[seg_id].kind != SegmentKind::kNat ||
+      rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr))
+    return;
+  const uint16_t uplink = snap.nat[seg_id].uplink_port;
+  const UplinkNat& up = snap.uplink_nat[uplink];
+  const rte_be32_t ip =
+      rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr))->dst_addr;
+  if ((ip & up.netmask) != (up.address & up.netmask)) return;
+  uint64_t& asked = inside_asked_[(uint64_t{Neighbors::onlink_scope(uplink)} << 32) | ip];
+  if (asked != 0 && now_s < asked + 1) return;
+  asked = now_s == 0 ? 1 : now_s;
+  rte_mbuf* req = arp_request(neighbors_->own_mac(uplink), up.address, ip, uplink);
+  if (req == nullptr) return;
+  ++stats_.arp_requests;
+  inject(req);
 }
 
 unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
@@ -203,7 +230,7 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   const uint16_t port = m->port;
   if (port >= kMaxPorts) return false;
   if (snap.ports[port].segment >= snap.segments.size())
-    return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m);
+    return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m, now_s);
   const uint16_t seg_id = snap.ports[port].segment;
   const Segment& seg = snap.segments[seg_id];
   if (m->hash.usr == kPuntNeedsFrag) {
@@ -211,6 +238,11 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
     if (!icmp_error_to_guest(snap, m, 3, 4, mtu)) return false;  // dest unreachable, DF
     ++stats_.frag_needed_sent;
     return true;
+  }
+  if (m->hash.usr == kPuntResolve) {
+    resolve_onlink(snap, seg_id, m, now_s);
+    ++stats_.onlink_unresolved;
+    return false;
   }
   if (m->hash.usr == kPuntDnsNoUpstream) {
     if (!answer_dns_servfail(seg, m)) return false;
@@ -270,7 +302,7 @@ bool SlowPath::answer_arp(const Snapshot& snap, uint16_t seg_id, rte_mbuf* m, ui
   return true;
 }
 
-bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m) {
+bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m, uint64_t now_s) {
   const UplinkNat& up = snap.uplink_nat[port];
   const rte_ether_addr mine = neighbors_ != nullptr ? neighbors_->own_mac(port) : rte_ether_addr{};
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
@@ -291,6 +323,17 @@ bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m) {
       gateway_of_[port] = up.gateway;
       ++stats_.gateways_learned;
     }
+  }
+  // A host of the uplink's subnet that speaks to us (asks for us, or answers our
+  // question) is sent to directly from now on.
+  const rte_be32_t sip = a->arp_data.arp_sip;
+  if (neighbors_ != nullptr && a->arp_data.arp_tip == up.address && sip != 0 && sip != up.address &&
+      sip != up.gateway && (sip & up.netmask) == (up.address & up.netmask) &&
+      !rte_is_multicast_ether_addr(&a->arp_data.arp_sha) &&
+      !rte_is_zero_ether_addr(&a->arp_data.arp_sha)) {
+    const uint16_t scope = Neighbors::onlink_scope(port);
+    if (neighbors_->learn_inside(scope, sip, a->arp_data.arp_sha, port)) ++stats_.inside_learned;
+    inside_seen_[(uint64_t{scope} << 32) | sip] = now_s;
   }
   if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) || a->arp_data.arp_tip != up.address)
     return false;  // not a question for us: nothing to send

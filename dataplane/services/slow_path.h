@@ -30,8 +30,9 @@ struct SlowPathStats {
   uint64_t frag_needed_sent = 0;    // ICMP "fragmentation needed" to NAT guests
   uint64_t time_exceeded_sent = 0;  // ICMP "time exceeded" to NAT guests
   uint64_t gateways_learned = 0;
-  uint64_t inside_learned = 0;  // NAT inside hosts learned or moved (port forward targets)
-  uint64_t inside_probes = 0;   // ARP requests from NAT routers for port forward guests
+  uint64_t inside_learned = 0;     // NAT inside hosts learned or moved (port forward targets)
+  uint64_t inside_probes = 0;      // ARP requests from NAT routers for port forward guests
+  uint64_t onlink_unresolved = 0;  // NAT packets dropped while an on-link host is asked for
   uint64_t dhcp_replies = 0;
   uint64_t dns_servfail = 0;  // DNS proxy answers of its own (no upstream resolver)
   uint64_t dhcp_silent = 0;   // requests answered with nothing (RFC 2131), or not ours
@@ -66,7 +67,10 @@ class SlowPath {
   void age_inside(uint64_t now_s);
   rte_mbuf* arp_request(const rte_ether_addr& from_mac, rte_be32_t from_ip, rte_be32_t asked,
                         uint16_t port);
-  bool answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m);
+  bool answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m, uint64_t now_s);
+  // A NAT packet for an on-link host of the uplink whose MAC is unknown: ask (ARP, at most
+  // once a second per host); the packet itself is dropped.
+  void resolve_onlink(const Snapshot& snap, uint16_t seg_id, const rte_mbuf* m, uint64_t now_s);
   bool answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac);
   // Turns a guest's packet into an ICMP error from its NAT gateway, in place.
   bool icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,

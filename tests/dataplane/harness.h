@@ -61,6 +61,11 @@ class Harness {
   void set_next_hop(const std::string& uplink, const rte_ether_addr& mac) {
     neighbors_.set_next_hop(port_id(uplink), mac);
   }
+  // An on-link host of the uplink's subnet, as if it had answered ARP.
+  void set_onlink(const std::string& uplink, uint32_t ip, const rte_ether_addr& mac) {
+    neighbors_.learn_inside(Neighbors::onlink_scope(port_id(uplink)), rte_cpu_to_be_32(ip), mac,
+                            port_id(uplink));
+  }
   const rte_ether_addr& own_mac(const std::string& port) {
     return neighbors_.own_mac(port_id(port));
   }

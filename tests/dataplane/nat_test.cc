@@ -3,6 +3,7 @@
 // kept apart, table-full and per-VM limits, the DNS proxy, handoff between two
 // workers; no mbuf leaked.
 #include <netinet/in.h>
+#include <rte_arp.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_mempool.h>
@@ -185,11 +186,14 @@ rte_mbuf* dns_query(Harness& h, uint32_t dst, uint16_t sport) {
 
 TEST_F(NatTest, DnsProxyForwardsToTheUplinksResolver) {
   start(config());
+  const rte_ether_addr resolver_mac{{0x02, 0, 0, 0, 0, 0x53}};
+  h->set_onlink("rup", kResolver, resolver_mac);  // 198.51.100.53 is on the uplink's subnet
   h->send("ra", dns_query(*h, kDns, 41000));
   h->step(3);
   auto q = h->recv_ipv4("rup");
   ASSERT_EQ(q.size(), 1u);
   EXPECT_EQ(q[0].dst_ip, kResolver);
+  EXPECT_TRUE(mac_equal(q[0].dst_mac, resolver_mac));  // directly, not via the gateway
   EXPECT_TRUE(q[0].checksums_ok);
   auto a = in(kResolver, 53, q[0].sport, IPPROTO_UDP, "ra");
   ASSERT_EQ(a.size(), 1u);
@@ -222,6 +226,39 @@ TEST_F(NatTest, DnsProxyWithoutResolverAnswersServfail) {
   EXPECT_EQ(d[3] & 0x0f, 2) << "RCODE SERVFAIL";
   EXPECT_EQ(h->slow().stats().dns_servfail, 1u);
   rte_pktmbuf_free(got[0]);
+}
+
+// 198.51.100.0/24 is the uplink's own subnet: its hosts are sent to directly once they
+// answer the router's ARP; everything else goes to the gateway.
+TEST_F(NatTest, OnLinkHostsAreResolvedByArpAndSentToDirectly) {
+  start(config());
+  h->enable_probes();  // the slow path now resolves the gateway itself: it answers
+  h->send("rup", h->arp(kRouter, h->own_mac("rup"), RTE_ARP_OP_REPLY, ip4(198, 51, 100, 1), kOut,
+                        h->own_mac("rup")));
+  const uint32_t neighbour = ip4(198, 51, 100, 77);
+  const rte_ether_addr neighbour_mac{{0x02, 0, 0, 0, 0, 0x77}};
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, neighbour, IPPROTO_UDP, 5000, 9));
+  h->step(3);  // the packet is taken while the router asks
+  bool asked = false;
+  for (rte_mbuf* m : h->recv_mbufs("rup")) {
+    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    const auto* a = reinterpret_cast<const rte_arp_hdr*>(eh + 1);
+    asked |= eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP) &&
+             a->arp_data.arp_tip == rte_cpu_to_be_32(neighbour) &&
+             a->arp_data.arp_sip == rte_cpu_to_be_32(kOut);
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_TRUE(asked) << "an ARP request for 198.51.100.77 from the outside address";
+  EXPECT_EQ(h->slow().stats().onlink_unresolved, 1u);
+  h->send("rup", h->arp(neighbour_mac, h->own_mac("rup"), RTE_ARP_OP_REPLY, neighbour, kOut,
+                        h->own_mac("rup")));
+  h->step(2);
+  auto o = out("ra", 1, neighbour, IPPROTO_UDP, 5000, 9);
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_TRUE(mac_equal(o[0].dst_mac, neighbour_mac));
+  auto far = out("ra", 1, kS1, IPPROTO_UDP, 5000, 9);  // off-link: the gateway
+  ASSERT_EQ(far.size(), 1u);
+  EXPECT_TRUE(mac_equal(far[0].dst_mac, kRouter));
 }
 
 TEST_F(NatTest, GatewayAnswersPingAndOtherInsideTrafficIsDropped) {

@@ -245,3 +245,18 @@ def test_nat_fragments_what_exceeds_the_uplink_mtu(lab):
     # With DF (ping -M do) the gateway tells the guest the uplink's MTU.
     r = lab.ns(g, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1450", SERVER, check=False)
     assert "1400" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_on_link_hosts_of_the_uplink_are_reached_directly(lab):
+    """A host on the uplink's own subnet (203.0.113.20, not the gateway) is resolved by
+    ARP from the outside address and sent to directly, as a router does."""
+    wan, wan_dev = outside(lab)
+    lab.ns(wan, "ip", "addr", "add", "203.0.113.20/24", "dev", "eth0")
+    g, dev = lab.guest("o1", MAC[1], None)
+    d = lab.start(config(wan_dev, {1: dev}))
+    assert dhcp(lab, g, hook(lab)) == "10.0.2.15"
+    # The first echo waits for ARP (the router drops it while asking); later ones pass.
+    r = lab.ns(g, "ping", "-c", "4", "-i", "0.3", "-W", "2", "203.0.113.20", check=False)
+    assert " 0 received" not in r.stdout, r.stdout
+    slow = d.ctl("stats")["slow_path"]
+    assert slow["onlink_unresolved"] >= 1 and slow["inside_learned"] >= 1, slow
