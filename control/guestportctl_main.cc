@@ -38,10 +38,10 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
       for (const auto& m : n["members"]) std::printf("  %s\n", s(m).c_str());
     }
   } else if (what == "nat") {
-    std::printf("%-14s %-5s %-21s %-21s %-21s %-12s %6s\n", "network", "proto", "inside", "outside",
+    std::printf("%-18s %-5s %-21s %-21s %-21s %-12s %6s\n", "network", "proto", "inside", "outside",
                 "remote", "tcp", "idle_s");
     for (const auto& r : rows)
-      std::printf("%-14s %-5s %-21s %-21s %-21s %-12s %6s\n", s(r["network"]).c_str(),
+      std::printf("%-18s %-5s %-21s %-21s %-21s %-12s %6s\n", s(r["network"]).c_str(),
                   s(r["proto"]).c_str(), s(r["inside"]).c_str(), s(r["outside"]).c_str(),
                   s(r["remote"]).c_str(), s(r["tcp_state"]).c_str(), s(r["idle_s"]).c_str());
   } else if (what == "dhcp") {
