@@ -174,6 +174,27 @@ while True:
 """
 
 
+def udp_echo_round_trip(lab, wan, g, port, size, clear_df=False):
+    """Starts a UDP echo server on SERVER:port in the outside namespace; the guest sends
+    `size` bytes (DF cleared if asked) and reports whether the same bytes came back."""
+    path = f"/tmp/gpt-udp-echo-{lab.tag}-{port}.py"
+    with open(path, "w") as f:
+        f.write(UDP_ECHO)
+    lab.paths.append(path)
+    lab.spawn(wan, "/usr/bin/python3", path, SERVER, str(port))
+    wait_listening(lab, wan, port, "u")
+    code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
+            + ("" if not clear_df else
+               "s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT\n")
+            + f"data=bytes(i % 256 for i in range({size}))\n"
+            "for _ in range(3):\n"
+            f"  s.sendto(data, ('{SERVER}', {port}))\n"
+            "  try:\n"
+            "    got=s.recv(65535); print(got == data); break\n"
+            "  except socket.timeout: pass\n")
+    return lab.ns(g, "/usr/bin/python3", "-c", code, check=False, timeout=20)
+
+
 def af_xdp(devargs, index):
     """The same veth opened with net_af_xdp. DPDK 22.11's af_packet PMD joins its socket
     to a PACKET_FANOUT group with the DEFRAG flag, so the kernel reassembles fragments
@@ -192,20 +213,7 @@ def test_fragmented_datagrams_cross_the_nat_both_ways(lab):
     assert dhcp(lab, g, hook(lab)) == "10.0.2.15"
     r = lab.ns(g, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", SERVER, check=False)
     assert r.returncode == 0, (r.stdout, [(p["name"], p["drop_reasons"]) for p in d.ctl("ports")])
-    path = f"/tmp/gpt-udp-echo-{lab.tag}.py"
-    with open(path, "w") as f:
-        f.write(UDP_ECHO)
-    lab.paths.append(path)
-    lab.spawn(wan, "/usr/bin/python3", path, SERVER, "9999")
-    wait_listening(lab, wan, 9999, "u")
-    code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2);"
-            "data=bytes(range(256))*12\n"
-            "for _ in range(3):\n"
-            f"  s.sendto(data, ('{SERVER}', 9999))\n"
-            "  try:\n"
-            "    got=s.recv(65535); print(got == data); break\n"
-            "  except socket.timeout: pass\n")
-    r = lab.ns(g, "/usr/bin/python3", "-c", code, check=False, timeout=20)
+    r = udp_echo_round_trip(lab, wan, g, 9999, 3072)
     assert r.stdout.strip() == "True", r.stdout + r.stderr
     drops = d.port("vm/vm1/1")["drop_reasons"]
     assert drops.get("nat_fragment", 0) == 0 and drops.get("oversize", 0) == 0, drops
@@ -223,21 +231,7 @@ def test_nat_fragments_what_exceeds_the_uplink_mtu(lab):
         f"gateway: {GATEWAY},", f"gateway: {GATEWAY}, mtu: 1400,")
     d = lab.start(yaml)
     assert dhcp(lab, g, hook(lab)) == "10.0.2.15"
-    path = f"/tmp/gpt-udp-echo2-{lab.tag}.py"
-    with open(path, "w") as f:
-        f.write(UDP_ECHO)
-    lab.paths.append(path)
-    lab.spawn(wan, "/usr/bin/python3", path, SERVER, "9998")
-    wait_listening(lab, wan, 9998, "u")
-    code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
-            "s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT\n"
-            "data=bytes(range(256))*5+bytes(192)\n"
-            "for _ in range(3):\n"
-            f"  s.sendto(data, ('{SERVER}', 9998))\n"
-            "  try:\n"
-            "    got=s.recv(65535); print(got == data); break\n"
-            "  except socket.timeout: pass\n")
-    r = lab.ns(g, "/usr/bin/python3", "-c", code, check=False, timeout=20)
+    r = udp_echo_round_trip(lab, wan, g, 9998, 1472, clear_df=True)
     stats = d.ctl("stats")
     assert r.stdout.strip() == "True", (r.stdout + r.stderr, stats["workers"],
                                         [(p["name"], p["drop_reasons"]) for p in d.ctl("ports")])
