@@ -535,6 +535,17 @@ bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t
   return true;
 }
 
+// Onto an SP/SC ring (another worker, the slow path), or dropped and counted when full.
+inline void enqueue(WorkerContext& ctx, PortCounters& pc, rte_ring* r, rte_mbuf* m,
+                    WorkerEvent done, Drop full) noexcept {
+  if (rte_ring_sp_enqueue(r, m) == 0) {
+    ctx.counters->event(done);
+  } else {
+    pc.drop(full);
+    rte_pktmbuf_free(m);
+  }
+}
+
 // Carries out a verdict for m, which arrived on `ingress` (counters) and, if handed to
 // another worker, is processed there as coming from `as_port`.
 void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
@@ -553,22 +564,12 @@ void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
       return;
     case Verdict::kHandoff:
       m->port = as_port;
-      if (rte_ring_sp_enqueue(ctx.handoff_to[v.port], m) == 0) {
-        ctx.counters->event(WorkerEvent::kNatHandoffs);
-      } else {
-        pc.drop(Drop::kNatHandoffFull);
-        rte_pktmbuf_free(m);
-      }
+      enqueue(ctx, pc, ctx.handoff_to[v.port], m, WorkerEvent::kNatHandoffs, Drop::kNatHandoffFull);
       return;
     case Verdict::kPunt:
       m->port = as_port;
       m->hash.usr = v.port;  // the PuntReason
-      if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
-        ctx.counters->event(WorkerEvent::kPunted);
-      } else {
-        pc.drop(Drop::kPuntRingFull);
-        rte_pktmbuf_free(m);
-      }
+      enqueue(ctx, pc, ctx.punt_ring, m, WorkerEvent::kPunted, Drop::kPuntRingFull);
       return;
     case Verdict::kDrop:
     case Verdict::kHairpin:  // never reaches here (handled by the caller)
