@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "control/compile.h"
 #include "control/config_loader.h"
 #include "control/validate.h"
@@ -58,16 +59,10 @@ struct Bench {
     std::map<std::string, uint16_t> ids;
     for (const auto& p : plans) {
       std::string n = "bench_" + p.devargs + std::to_string(seq);
-      rte_ring* rx = rte_ring_create((n + "rx").c_str(), 1024, SOCKET_ID_ANY, 0);
-      rte_ring* tx = rte_ring_create((n + "tx").c_str(), 1024, SOCKET_ID_ANY, 0);
-      int id = rte_eth_from_rings(n.c_str(), &rx, 1, &tx, 1, SOCKET_ID_ANY);
-      rte_eth_conf conf{};
-      rte_eth_dev_configure(id, 1, 1, &conf);
-      rte_eth_rx_queue_setup(id, 0, 1024, SOCKET_ID_ANY, nullptr, g_pool);
-      rte_eth_tx_queue_setup(id, 0, 1024, SOCKET_ID_ANY, nullptr);
-      rte_eth_dev_start(id);
-      ids[p.key] = static_cast<uint16_t>(id);
-      port_ids[p.devargs] = static_cast<uint16_t>(id);
+      rte_ring* tx = nullptr;
+      const uint16_t id = gp::bench::ring_port(n, g_pool, &tx);
+      ids[p.key] = id;
+      port_ids[p.devargs] = id;
       tx_rings[p.devargs] = tx;
     }
     holder->publish(compile_snapshot(plans, ids, 1));
@@ -163,15 +158,8 @@ BENCHMARK(BM_L2Broadcast4Ports);
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string prefix = "--file-prefix=gp-bench-" + std::to_string(getpid());
-  std::vector<std::string> args = {"bench",    "--no-huge", "-m", "256",
-                                   "--no-pci", "-l",        "0",  "--log-level=lib.eal:error",
-                                   prefix};
-  std::vector<char*> eal;
-  for (auto& s : args) eal.push_back(s.data());
-  if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) return 1;
-  g_pool =
-      rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  g_pool = gp::bench::init_eal("l2bench", 256);
+  if (g_pool == nullptr) return 1;
   g_bench = new Bench(kFour);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "control/compile.h"
 #include "control/config_loader.h"
 #include "control/validate.h"
@@ -72,20 +73,14 @@ struct Bench {
     std::map<std::string, uint16_t> ids;
     for (const auto& p : plans) {
       std::string n = "natbench_" + p.devargs;
-      rte_ring* rx = rte_ring_create((n + "rx").c_str(), 1024, SOCKET_ID_ANY, 0);
-      rte_ring* tx = rte_ring_create((n + "tx").c_str(), 1024, SOCKET_ID_ANY, 0);
-      int id = rte_eth_from_rings(n.c_str(), &rx, 1, &tx, 1, SOCKET_ID_ANY);
-      rte_eth_conf conf{};
-      rte_eth_dev_configure(id, 1, 1, &conf);
-      rte_eth_rx_queue_setup(id, 0, 1024, SOCKET_ID_ANY, nullptr, g_pool);
-      rte_eth_tx_queue_setup(id, 0, 1024, SOCKET_ID_ANY, nullptr);
-      rte_eth_dev_start(id);
-      ids[p.key] = static_cast<uint16_t>(id);
-      port_ids[p.devargs] = static_cast<uint16_t>(id);
+      rte_ring* tx = nullptr;
+      const uint16_t id = gp::bench::ring_port(n, g_pool, &tx);
+      ids[p.key] = id;
+      port_ids[p.devargs] = id;
       tx_rings[p.devargs] = tx;
       rte_ether_addr mac;
-      rte_eth_macaddr_get(static_cast<uint16_t>(id), &mac);
-      neighbors.set_own_mac(static_cast<uint16_t>(id), mac);
+      rte_eth_macaddr_get(id, &mac);
+      neighbors.set_own_mac(id, mac);
     }
     holder->publish(
         compile_snapshot(plans, ids, 1, plan_segments(*r.config), plan_globals(*r.config)));
@@ -187,15 +182,8 @@ BENCHMARK(BM_NatInboundEstablished)->Arg(32)->Arg(kFlows);
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string prefix = "--file-prefix=gp-natbench-" + std::to_string(getpid());
-  std::vector<std::string> args = {"bench",    "--no-huge", "-m", "512",
-                                   "--no-pci", "-l",        "0",  "--log-level=lib.eal:error",
-                                   prefix};
-  std::vector<char*> eal;
-  for (auto& s : args) eal.push_back(s.data());
-  if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) return 1;
-  g_pool =
-      rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  g_pool = gp::bench::init_eal("natbench", 512);
+  if (g_pool == nullptr) return 1;
   g_bench = new Bench();
   // Establish the flows once; remember their outside ports for the inbound runs.
   std::vector<rte_mbuf*> f(kBurst);
