@@ -58,6 +58,7 @@ enum class Drop : uint8_t {
   kNatGuestUnresolved,  // a port forward's guest_ip has not answered the router's ARP
   kNatErrorNoSession,   // an ICMP error from a guest about no flow the NAT knows
   kNatDnsMalformed,     // to the DNS proxy over UDP, but not a DNS query
+  kNatGroupDst,         // from a guest to a multicast or broadcast address: not routed
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -90,6 +91,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_guest_unresolved",
     "nat_error_no_session",
     "nat_dns_malformed",
+    "nat_group_dst",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

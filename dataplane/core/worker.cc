@@ -73,23 +73,29 @@ uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept {
   return n;
 }
 
+void send_staged(WorkerContext& ctx, uint16_t port) noexcept {
+  TxStaging::Queue& q = ctx.tx.q[port];
+  if (q.n == 0) return;
+  uint32_t lens[kBurst];
+  for (uint16_t i = 0; i < q.n; ++i) lens[i] = rte_pktmbuf_pkt_len(q.pkts[i]);
+  const uint16_t sent = rte_eth_tx_burst(port, ctx.queue_id, q.pkts, q.n);
+  PortCounters& pc = ctx.counters->ports[port];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < sent; ++i) bytes += lens[i];
+  pc.tx_packets.add(sent);
+  pc.tx_bytes.add(bytes);
+  if (sent < q.n) {
+    pc.drop(Drop::kTxFull, q.n - sent);
+    rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+  }
+  q.n = 0;
+}
+
 void flush_tx(WorkerContext& ctx) noexcept {
   for (uint16_t d = 0; d < ctx.tx.n_dirty; ++d) {
     const uint16_t port = ctx.tx.dirty[d];
-    TxStaging::Queue& q = ctx.tx.q[port];
-    uint32_t lens[kBurst];
-    for (uint16_t i = 0; i < q.n; ++i) lens[i] = rte_pktmbuf_pkt_len(q.pkts[i]);
-    const uint16_t sent = rte_eth_tx_burst(port, ctx.queue_id, q.pkts, q.n);
-    PortCounters& pc = ctx.counters->ports[port];
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < sent; ++i) bytes += lens[i];
-    pc.tx_packets.add(sent);
-    pc.tx_bytes.add(bytes);
-    if (sent < q.n) {
-      pc.drop(Drop::kTxFull, q.n - sent);
-      rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
-    }
-    q.n = 0;
+    send_staged(ctx, port);
+    ctx.tx.q[port].listed = false;
   }
   ctx.tx.n_dirty = 0;
 }

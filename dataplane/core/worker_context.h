@@ -31,9 +31,13 @@ struct LearnEvent {
 };
 static_assert(sizeof(LearnEvent) == 16);
 
+// Frames staged per egress port during a burst. A port is listed in `dirty` once per
+// flush however often its queue fills and is sent in between, so neither array can
+// overflow whatever a stage stages (flooding, fragments, hairpins, injections).
 struct TxStaging {
   struct Queue {
     uint16_t n = 0;
+    bool listed = false;  // in `dirty` since the last flush_tx
     rte_mbuf* pkts[kBurst];
   };
   std::array<Queue, kMaxPorts> q;
@@ -73,10 +77,18 @@ enum PuntReason : uint32_t {
   kPuntResolve = 4,        // NAT: to an on-link host of the uplink whose MAC is unknown
 };
 
-// Queues m for `port`; at most one copy of a frame per port per burst, so n <= kBurst.
+// Sends what is staged for `port` now (worker.cc); the port stays listed for flush_tx.
+void send_staged(WorkerContext& ctx, uint16_t port) noexcept;
+
+// Queues m for `port`. A full queue is sent first, so staging is safe whatever the
+// number of frames a burst turns into (kBurst frames at most wait per port).
 inline void stage_tx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) noexcept {
   TxStaging::Queue& q = ctx.tx.q[port];
-  if (q.n == 0) ctx.tx.dirty[ctx.tx.n_dirty++] = port;
+  if (!q.listed) {
+    q.listed = true;
+    ctx.tx.dirty[ctx.tx.n_dirty++] = port;
+  }
+  if (q.n == kBurst) send_staged(ctx, port);
   q.pkts[q.n++] = m;
 }
 

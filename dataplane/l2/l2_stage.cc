@@ -28,7 +28,8 @@ inline void deliver(WorkerContext& ctx, PortCounters& in_pc, rte_mbuf* m, const 
     rte_pktmbuf_free(m);
     return;
   }
-  if (n > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
+  // Every segment of a chain: tx frees each segment, so each must hold n references.
+  if (n > 1) rte_pktmbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
   for (uint16_t i = 0; i < n; ++i) stage_tx(ctx, outs[i], m);
 }
 

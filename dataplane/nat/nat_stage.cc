@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "dataplane/core/mbuf_chain.h"
 #include "dataplane/core/worker.h"
 #include "dataplane/nat/checksum.h"
 #include "dataplane/nat/frag_table.h"
@@ -46,6 +47,23 @@ inline void decrement_ttl(rte_ipv4_hdr* ip) noexcept {
   ip->hdr_checksum = nat::csum_update16(ip->hdr_checksum, before, after);
 }
 
+// Undoes decrement_ttl (a hairpinned packet passes the router once, not twice).
+inline void increment_ttl(rte_ipv4_hdr* ip) noexcept {
+  uint16_t before;
+  std::memcpy(&before, &ip->time_to_live, 2);
+  ++ip->time_to_live;
+  uint16_t after;
+  std::memcpy(&after, &ip->time_to_live, 2);
+  ip->hdr_checksum = nat::csum_update16(ip->hdr_checksum, before, after);
+}
+
+// Ethernet padding past the IP datagram is not part of it: cut before the packet is
+// rewritten, so it never leaves the router (nor becomes fragment payload).
+inline void trim_padding(rte_mbuf* m, const PacketMeta& pm) noexcept {
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, pm.l3_offset);
+  mbuf_trim_to(m, uint32_t{pm.l3_offset} + rte_be_to_cpu_16(ip->total_length));
+}
+
 inline uint8_t tcp_flags(const rte_ipv4_hdr* ip, const void* l4) noexcept {
   return ip->next_proto_id == IPPROTO_TCP ? static_cast<const rte_tcp_hdr*>(l4)->tcp_flags : 0;
 }
@@ -63,10 +81,6 @@ inline Verdict tx_fragmented(uint16_t port, uint16_t mtu) {
 }
 inline bool dont_fragment(const rte_ipv4_hdr* ip) noexcept {
   return (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) != 0;
-}
-inline bool is_fragment(const rte_ipv4_hdr* ip) noexcept {
-  return (ip->fragment_offset &
-          rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
 }
 inline Verdict drop(Drop d) { return {Verdict::kDrop, 0, d}; }
 inline Verdict handoff(uint16_t w) { return {Verdict::kHandoff, w, Drop::kCount}; }
@@ -126,10 +140,15 @@ inline Verdict to_guest(const Snapshot& snap, rte_mbuf* m, const nat::Session& s
   const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eh + 1);
   const uint16_t mtu = static_cast<uint16_t>(guest.max_frame - sizeof(rte_ether_hdr));
   if (rte_be_to_cpu_16(ip->total_length) > mtu) {
-    if (dont_fragment(ip) || is_fragment(ip)) return drop(Drop::kNatTooBig);
-    return tx_fragmented(s.guest_port, mtu);
+    if (dont_fragment(ip)) return drop(Drop::kNatTooBig);
+    return tx_fragmented(s.guest_port, mtu);  // fragments are fragmented again
   }
   return tx(s.guest_port);
+}
+
+inline bool group_address(rte_be32_t a) noexcept {
+  const uint32_t h = rte_be_to_cpu_32(a);
+  return (h >> 28) == 0xe || h == 0xffffffffu;  // 224.0.0.0/4, 255.255.255.255
 }
 
 inline bool wrong_worker(const WorkerContext& ctx, bool owned, uint16_t owner) noexcept {
@@ -269,7 +288,8 @@ Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_
   const nat::Session* s = fragment_session(ctx, ip, nat::FragDir::kOut, ns.nat_id, owned, &v);
   if (s == nullptr) return v;
   if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
-  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) return drop(Drop::kNatTooBig);
+  if (rte_be_to_cpu_16(ip->total_length) > up.mtu && dont_fragment(ip))
+    return drop(Drop::kNatTooBig);  // DF on a later fragment: nobody to tell
   nat::rewrite_address(ip, Side::kSource, s->out.outside_ip);
   if (s->out.remote_ip != s->in.dst_ip)
     nat::rewrite_address(ip, Side::kDestination, s->out.remote_ip);
@@ -285,6 +305,9 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
+  // Multicast and limited broadcast (mDNS, SSDP, NetBIOS, DHCP not for us) stay on the
+  // guest's side: a router does not forward them, and they would take sessions.
+  if (group_address(ip->dst_addr)) return drop(Drop::kNatGroupDst);
   if (later_fragment(ip)) return outbound_fragment(ctx, snap, in_port, m, owned, ip);
   if (!l4_complete(m, pm)) return drop(Drop::kNatMalformed);
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
@@ -316,12 +339,9 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   }
   if (dns_proxy && up.n_dns == 0) return drop(Drop::kNatNoUpstreamDns);
   if (ip->time_to_live <= 1) return punt(kPuntTtlExpired);  // "time exceeded" (traceroute)
-  if (rte_be_to_cpu_16(ip->total_length) > up.mtu) {
-    // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: sent in
-    // fragments after translation (to_uplink), unless it is a fragment already.
-    if (dont_fragment(ip)) return punt(kPuntNeedsFrag);
-    if (is_fragment(ip)) return drop(Drop::kNatTooBig);
-  }
+  // DF set: the gateway answers "fragmentation needed" (slow path). DF clear: sent in
+  // fragments after translation (to_uplink), a first fragment too (RFC 791).
+  if (rte_be_to_cpu_16(ip->total_length) > up.mtu && dont_fragment(ip)) return punt(kPuntNeedsFrag);
   const nat::FragKey fk = frag_key(ip, nat::FragDir::kOut, ns.nat_id);
   const uint16_t owner = nat_owner_inside(ns.nat_id, src.ip, src.port, ctx.n_workers);
   if (wrong_worker(ctx, owned, owner)) {
@@ -441,6 +461,13 @@ Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in
   if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kSource, {s.in.src_ip, s.in.src_port},
                                Side::kDestination, s.in.src_ip))
     return drop(Drop::kNatMalformed);
+  // About a DNS-proxy query: the guest asked .3, so the error must name .3 (and come
+  // from it when the resolver itself sent it), or the guest's stack matches nothing.
+  if (s.out.remote_ip != s.in.dst_ip &&
+      !nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kDestination, {s.in.dst_ip, s.in.dst_port},
+                               Side::kSource,
+                               ip->src_addr == s.out.remote_ip ? s.in.dst_ip : ip->src_addr))
+    return drop(Drop::kNatMalformed);
   decrement_ttl(ip);
   return to_guest(snap, m, s);
 }
@@ -503,22 +530,29 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
 }
 
 // RFC 791 fragmentation with rte_ip_frag: the IP header is copied into a new mbuf for
-// each fragment, the payload is attached (indirect mbufs from the packet's own pool), then
-// each fragment is made contiguous again so that every PMD can send it. Returns false
-// (m untouched but for its Ethernet header) when it cannot.
+// each fragment, the payload is attached (indirect mbufs from the packet's own pool). A
+// fragment that fits one mbuf is made contiguous again so that every PMD can send it;
+// a larger one (an egress MTU above the data room) leaves as a chain, which the ports
+// that carry such MTUs (vhost-user, tap, af_packet, rings) send whole. A fragment
+// (DF clear) is fragmented again, its offset and MF kept. Returns false (m untouched
+// but for its Ethernet header) when it cannot.
 bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept {
-  constexpr uint16_t kMaxFragments = 8;  // a 64 KB datagram at MTU 9000; 1500 takes 44
+  constexpr uint16_t kMaxFragments = 64;  // a 64 KB datagram at MTU 1280 takes 52
   const rte_ether_hdr eh = *rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   if (rte_pktmbuf_adj(m, sizeof(rte_ether_hdr)) == nullptr) return false;
   rte_mbuf* out[kMaxFragments];
   const int n = rte_ipv4_fragment_packet(m, out, kMaxFragments, mtu, m->pool, m->pool);
-  if (n <= 0) return false;
-  TxStaging::Queue& q = ctx.tx.q[port];
-  if (q.n + n > kBurst) flush_tx(ctx);  // one packet became several
+  if (n <= 0) {
+    rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr));  // as it came, for the caller to free
+    return false;
+  }
+  const uint32_t room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
+  uint64_t made = 0;
   for (int i = 0; i < n; ++i) {
     rte_mbuf* f = out[i];
     auto* feh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(f, sizeof(rte_ether_hdr)));
-    if (feh == nullptr || rte_pktmbuf_linearize(f) != 0) {
+    if (feh == nullptr ||
+        (rte_pktmbuf_pkt_len(f) <= room && f->nb_segs > 1 && rte_pktmbuf_linearize(f) != 0)) {
       ctx.counters->ports[port].drop(Drop::kNatTooBig);
       rte_pktmbuf_free(f);
       continue;
@@ -529,8 +563,9 @@ bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t
     ip->hdr_checksum = 0;
     ip->hdr_checksum = rte_ipv4_cksum(ip);
     stage_tx(ctx, port, f);
+    ++made;
   }
-  ctx.counters->event(WorkerEvent::kNatFragmentsMade, static_cast<uint64_t>(n));
+  ctx.counters->event(WorkerEvent::kNatFragmentsMade, made);
   rte_pktmbuf_free(m);  // the fragments hold their own references to its data
   return true;
 }
@@ -608,12 +643,15 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
       batch.pkts[kept++] = m;
       continue;
     }
+    if (batch.meta[i].flags & kMetaIpv4) trim_padding(m, batch.meta[i]);
     Verdict v = inside ? outbound(ctx, snap, in_port, m, batch.meta[i], from_handoff, hints[i])
                        : inbound(ctx, snap, in_port, m, batch.meta[i], from_handoff, hints[i]);
     uint16_t as_port = in_port;
     if (v.kind == Verdict::kHairpin) {
       as_port = snap.nat[pp.segment].uplink_port;
       ctx.counters->event(WorkerEvent::kNatHairpinned);
+      // One hop through the router: the inbound half decrements the TTL again.
+      increment_ttl(rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, batch.meta[i].l3_offset));
       v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false, NatTable::kInvalid);
     }
     dispatch(ctx, pc, m, v, as_port);

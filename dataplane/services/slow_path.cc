@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "dataplane/core/mbuf_chain.h"
 #include "dataplane/core/worker_context.h"
 #include "dataplane/services/dns_message.h"
 
@@ -229,6 +230,7 @@ unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
 bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   const uint16_t port = m->port;
   if (port >= kMaxPorts) return false;
+  if (!mbuf_exclusive(m)) return ++stats_.malformed, false;  // answers are built in place
   if (snap.ports[port].segment >= snap.segments.size())
     return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m, now_s);
   const uint16_t seg_id = snap.ports[port].segment;
@@ -295,9 +297,7 @@ bool SlowPath::answer_arp(const Snapshot& snap, uint16_t seg_id, rte_mbuf* m, ui
   a->arp_data.arp_sip = asked;
   eh->dst_addr = a->arp_data.arp_tha;
   eh->src_addr = seg.service_mac;
-  // Trim any trailer the request carried.
-  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
-                                            sizeof(rte_arp_hdr)));
+  mbuf_trim_to(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr));  // any trailer or segments
   ++stats_.arp_replies;
   return true;
 }
@@ -344,8 +344,7 @@ bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m, u
   a->arp_data.arp_sip = up.address;
   eh->dst_addr = a->arp_data.arp_tha;
   eh->src_addr = mine;
-  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
-                                            sizeof(rte_arp_hdr)));
+  mbuf_trim_to(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr));
   ++stats_.arp_replies;
   return true;
 }
@@ -374,8 +373,7 @@ bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, total - ihl));
   eh->dst_addr = eh->src_addr;
   eh->src_addr = our_mac;
-  rte_pktmbuf_trim(m,
-                   static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) - total));
+  mbuf_trim_to(m, sizeof(rte_ether_hdr) + total);
   ++stats_.icmp_replies;
   return true;
 }
@@ -398,8 +396,7 @@ bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t ty
   const rte_ether_addr guest = rte_pktmbuf_mtod(m, const rte_ether_hdr*)->src_addr;
   const rte_be32_t guest_ip = orig->src_addr;
 
-  rte_pktmbuf_reset(m);
-  m->port = port;
+  mbuf_reset_single(m);
   const uint32_t icmp_len = sizeof(rte_icmp_hdr) + quote;
   const uint32_t len = kL3 + sizeof(rte_ipv4_hdr) + icmp_len;
   auto* eh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
@@ -446,9 +443,7 @@ bool SlowPath::answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m
   std::memcpy(dst_mac.addr_bytes, req->chaddr.data(), 6);
   if (bcast) std::memset(dst_mac.addr_bytes, 0xff, 6);
 
-  const uint16_t port = m->port;
-  rte_pktmbuf_reset(m);
-  m->port = port;
+  mbuf_reset_single(m);
   const size_t len =
       sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size();
   auto* eh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
@@ -507,7 +502,7 @@ bool SlowPath::answer_dns_servfail(const Segment& seg, rte_mbuf* m) {
   udp->dgram_cksum = 0;
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
   const uint32_t frame = sizeof(rte_ether_hdr) + rte_be_to_cpu_16(ip->total_length);
-  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - frame));
+  mbuf_trim_to(m, frame);
   return true;
 }
 

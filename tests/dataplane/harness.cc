@@ -13,8 +13,10 @@
 #include <rte_udp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
 
 #include "control/config_loader.h"
 #include "control/validate.h"
@@ -51,6 +53,58 @@ const auto* g_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
 rte_mempool* test_pool() { return g_pool; }
 
 rte_ether_addr mac(uint8_t last) { return rte_ether_addr{{0x08, 0x00, 0x27, 0, 0, last}}; }
+
+rte_mbuf* chained(rte_mbuf* m, uint16_t seg_len, uint16_t first_len) {
+  const std::vector<uint8_t> b = bytes_of(m);
+  rte_pktmbuf_free(m);
+  rte_mbuf* head = nullptr;
+  size_t off = 0;
+  while (off < b.size()) {
+    const size_t want = head == nullptr && first_len != 0 ? first_len : seg_len;
+    const size_t n = std::min(want, b.size() - off);
+    rte_mbuf* seg = rte_pktmbuf_alloc(g_pool);
+    EXPECT_NE(seg, nullptr);
+    char* p = rte_pktmbuf_append(seg, static_cast<uint16_t>(n));
+    EXPECT_NE(p, nullptr);
+    std::memcpy(p, b.data() + off, n);
+    off += n;
+    if (head == nullptr)
+      head = seg;
+    else
+      EXPECT_EQ(rte_pktmbuf_chain(head, seg), 0);
+  }
+  return head;
+}
+
+std::vector<uint8_t> bytes_of(const rte_mbuf* m) {
+  std::vector<uint8_t> b(rte_pktmbuf_pkt_len(m));
+  const void* p = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(b.size()), b.data());
+  if (p != b.data()) std::memcpy(b.data(), p, b.size());
+  return b;
+}
+
+std::string pool_problems(rte_mempool* pool) {
+  std::vector<rte_mbuf*> all;
+  for (rte_mbuf* m; (m = rte_pktmbuf_alloc(pool)) != nullptr;) all.push_back(m);
+  std::string problems;
+  if (all.size() < pool->size)
+    problems += std::to_string(pool->size - all.size()) + " mbufs still in use (leak); ";
+  if (all.size() > pool->size) problems += "more mbufs than the pool holds (double free); ";
+  std::vector<rte_mbuf*> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup_end = std::unique(sorted.begin(), sorted.end());
+  if (dup_end != sorted.end())
+    problems += std::to_string(sorted.end() - dup_end) + " mbufs handed out twice (double free); ";
+  size_t bad_refs = 0;
+  for (auto it = sorted.begin(); it != dup_end; ++it) {
+    if (rte_mbuf_refcnt_read(*it) != 1) ++bad_refs;
+    rte_mbuf_refcnt_set(*it, 1);
+    rte_pktmbuf_free(*it);  // each one once
+  }
+  if (bad_refs != 0)
+    problems += std::to_string(bad_refs) + " free mbufs with a reference count != 1";
+  return problems;
+}
 
 Harness::Harness(bool register_main) : register_main_(register_main) {
   holder_ = std::make_unique<SnapshotHolder>(2);
@@ -195,8 +249,22 @@ rte_mbuf* Harness::arp(const rte_ether_addr& src_mac, const rte_ether_addr& dst_
   return m;
 }
 
+Harness::RingPort& Harness::known_port(const std::string& name) {
+  auto it = ports_.find(name);
+  if (it == ports_.end()) {
+    ADD_FAILURE() << "no port '" << name << "' in the applied config";
+    throw std::invalid_argument("unknown test port " + name);
+  }
+  return it->second;
+}
+
+const Harness::RingPort& Harness::known_port(const std::string& name) const {
+  return const_cast<Harness*>(this)->known_port(name);
+}
+
 void Harness::send(const std::string& port, rte_mbuf* m) {
-  ASSERT_EQ(rte_ring_enqueue(ring_port(port).rx, m), 0);
+  RingPort& p = known_port(port);
+  ASSERT_EQ(rte_ring_enqueue(p.rx, m), 0);
 }
 
 void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
@@ -253,8 +321,14 @@ rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst
                         uint8_t ttl) {
   const uint32_t l4 = proto == IPPROTO_TCP ? 20 : 8;
   const uint32_t len = 14 + 20 + l4 + payload;
-  rte_mbuf* m = frame(src_mac, dst_mac, len);
-  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+  // Built in plain memory first: a frame larger than one data room becomes a chain.
+  std::vector<uint8_t> b(len, 0);
+  for (uint32_t i = 14 + 20 + l4; i < len; ++i) b[i] = static_cast<uint8_t>(i * 7);
+  auto* eh = reinterpret_cast<rte_ether_hdr*>(b.data());
+  eh->dst_addr = dst_mac;
+  eh->src_addr = src_mac;
+  eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
   ip->time_to_live = ttl;
@@ -270,6 +344,7 @@ rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst
     t->dst_port = rte_cpu_to_be_16(dport);
     t->data_off = 5 << 4;
     t->tcp_flags = flags_or_type;
+    t->rx_win = RTE_BE16(65535);
     t->cksum = rte_ipv4_udptcp_cksum(ip, t);
   } else if (proto == IPPROTO_UDP) {
     auto* u = static_cast<rte_udp_hdr*>(p);
@@ -283,38 +358,71 @@ rte_mbuf* Harness::ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst
     ic->icmp_ident = rte_cpu_to_be_16(sport);
     ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, l4 + payload));
   }
-  return m;
+  return from_bytes(b);
+}
+
+rte_mbuf* Harness::from_bytes(const std::vector<uint8_t>& b, uint16_t seg_len) {
+  const uint16_t room =
+      static_cast<uint16_t>(rte_pktmbuf_data_room_size(g_pool) - RTE_PKTMBUF_HEADROOM);
+  if (seg_len == 0) seg_len = room;
+  rte_mbuf* head = nullptr;
+  for (size_t off = 0; off < b.size() || head == nullptr;) {
+    const size_t n = std::min<size_t>(seg_len, b.size() - off);
+    rte_mbuf* seg = rte_pktmbuf_alloc(g_pool);
+    EXPECT_NE(seg, nullptr);
+    char* p = rte_pktmbuf_append(seg, static_cast<uint16_t>(n));
+    EXPECT_NE(p, nullptr);
+    if (n != 0) std::memcpy(p, b.data() + off, n);
+    off += n;
+    if (head == nullptr)
+      head = seg;
+    else
+      EXPECT_EQ(rte_pktmbuf_chain(head, seg), 0);
+  }
+  return head;
 }
 
 std::vector<Harness::Ipv4View> Harness::recv_ipv4(const std::string& port) {
   std::vector<Ipv4View> out;
   for (rte_mbuf* m : recv_mbufs(port)) {
+    std::vector<uint8_t> b = bytes_of(m);  // whole frame, whatever its segments
+    rte_pktmbuf_free(m);
     Ipv4View v{};
-    auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    v.frame_len = static_cast<uint32_t>(b.size());
+    if (b.size() < sizeof(rte_ether_hdr)) {
+      out.push_back(v);
+      continue;
+    }
+    auto* eh = reinterpret_cast<rte_ether_hdr*>(b.data());
     v.src_mac = eh->src_addr;
     v.dst_mac = eh->dst_addr;
-    if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+    if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) && b.size() >= 14 + 20) {
       auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
       v.src_ip = rte_be_to_cpu_32(ip->src_addr);
       v.dst_ip = rte_be_to_cpu_32(ip->dst_addr);
       v.proto = ip->next_proto_id;
       v.ttl = ip->time_to_live;
+      v.ip_len = rte_be_to_cpu_16(ip->total_length);
+      v.id = rte_be_to_cpu_16(ip->packet_id);
+      v.frag = rte_be_to_cpu_16(ip->fragment_offset);
       void* l4 = ip + 1;
-      const uint32_t l4len = rte_be_to_cpu_16(ip->total_length) - 20;
-      v.checksums_ok = rte_ipv4_cksum(ip) == 0;
-      if (v.proto == IPPROTO_TCP || v.proto == IPPROTO_UDP) {
+      const bool whole = v.ip_len <= b.size() - 14 && v.ip_len >= 20;
+      const uint32_t l4len = whole ? v.ip_len - 20u : 0;
+      v.checksums_ok = whole && rte_ipv4_cksum(ip) == 0;
+      const bool first = (v.frag & RTE_IPV4_HDR_OFFSET_MASK) == 0;
+      const bool unfragmented = first && !(v.frag & RTE_IPV4_HDR_MF_FLAG);
+      if (first && l4len >= 4 && (v.proto == IPPROTO_TCP || v.proto == IPPROTO_UDP)) {
         uint16_t ports[2];
         std::memcpy(ports, l4, 4);
         v.sport = rte_be_to_cpu_16(ports[0]);
         v.dport = rte_be_to_cpu_16(ports[1]);
-        v.checksums_ok &= rte_ipv4_udptcp_cksum_verify(ip, l4) == 0;
-      } else if (v.proto == IPPROTO_ICMP) {
+        if (unfragmented) v.checksums_ok &= rte_ipv4_udptcp_cksum_verify(ip, l4) == 0;
+      } else if (first && l4len >= 8 && v.proto == IPPROTO_ICMP) {
         v.sport = v.dport = rte_be_to_cpu_16(static_cast<rte_icmp_hdr*>(l4)->icmp_ident);
-        v.checksums_ok &= rte_raw_cksum(l4, l4len) == 0xffff;
+        if (unfragmented) v.checksums_ok &= rte_raw_cksum(l4, l4len) == 0xffff;
       }
     }
     out.push_back(v);
-    rte_pktmbuf_free(m);
   }
   return out;
 }
@@ -340,14 +448,14 @@ void Harness::step(unsigned passes) {
 std::vector<rte_mbuf*> Harness::recv_mbufs(const std::string& port) {
   std::vector<rte_mbuf*> out;
   rte_mbuf* m = nullptr;
-  while (rte_ring_dequeue(ring_port(port).tx, reinterpret_cast<void**>(&m)) == 0) out.push_back(m);
+  while (rte_ring_dequeue(known_port(port).tx, reinterpret_cast<void**>(&m)) == 0) out.push_back(m);
   return out;
 }
 
 std::vector<Frame> Harness::recv(const std::string& port) {
   std::vector<Frame> out;
   rte_mbuf* m = nullptr;
-  while (rte_ring_dequeue(ring_port(port).tx, reinterpret_cast<void**>(&m)) == 0) {
+  while (rte_ring_dequeue(known_port(port).tx, reinterpret_cast<void**>(&m)) == 0) {
     Frame f{};
     f.len = rte_pktmbuf_pkt_len(m);
     if (f.len >= sizeof(rte_ether_hdr)) {
@@ -364,7 +472,7 @@ std::vector<Frame> Harness::recv(const std::string& port) {
 PortTotals Harness::totals(const std::string& port) const {
   std::vector<const WorkerCounters*> w = {counters_.get()};
   for (const auto& c : extra_counters_) w.push_back(c.get());
-  return sum_port(w, ports_.at(port).id);
+  return sum_port(w, known_port(port).id);
 }
 
 }  // namespace gp::test

@@ -34,6 +34,17 @@ struct Frame {
 };
 
 rte_ether_addr mac(uint8_t last);  // 08:00:27:00:00:<last>
+
+// The same frame as m, copied into a chain of segments of at most seg_len bytes each
+// (the first holds first_len when given): what vhost-user hands over for large frames.
+// m is freed.
+rte_mbuf* chained(rte_mbuf* m, uint16_t seg_len, uint16_t first_len = 0);
+// The frame's bytes, across all its segments.
+std::vector<uint8_t> bytes_of(const rte_mbuf* m);
+// Every mbuf of the pool taken out and checked: none still in use (a leak), none
+// handed out twice (a double free puts one mbuf in the pool twice), none with a
+// reference count other than 1. "" when all is well, else what is wrong.
+std::string pool_problems(rte_mempool* pool);
 inline const rte_ether_addr kBroadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 
 class Harness {
@@ -45,7 +56,7 @@ class Harness {
   // Parses, validates and compiles `yaml`, creating ring ports as needed; publishes.
   void apply(const std::string& yaml);
   const Snapshot& snap() const { return *holder_->current(); }
-  uint16_t port_id(const std::string& name) const { return ports_.at(name).id; }
+  uint16_t port_id(const std::string& name) const { return known_port(name).id; }
 
   rte_mbuf* frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len = 60);
   void send(const std::string& port, rte_mbuf* m);
@@ -74,11 +85,14 @@ class Harness {
     return worker == 0 ? *counters_ : *extra_counters_[worker - 1];
   }
   uint64_t event(WorkerEvent e) const;
-  // An Ethernet/IPv4 frame with a UDP, TCP (flags) or ICMP echo (type) header.
+  // An Ethernet/IPv4 frame with a UDP, TCP (flags) or ICMP echo (type) header; the
+  // payload is a fixed pattern; a frame larger than one mbuf's room comes as a chain.
   rte_mbuf* ipv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
                  uint32_t dst_ip, uint8_t proto, uint16_t sport, uint16_t dport,
                  uint8_t flags_or_type = 0, uint16_t payload = 10, bool dont_fragment = false,
                  uint8_t ttl = 64);
+  // A frame from raw bytes: segments of seg_len (0: as large as the pool's data room).
+  rte_mbuf* from_bytes(const std::vector<uint8_t>& bytes, uint16_t seg_len = 0);
   // An ARP request or reply (op: RTE_ARP_OP_*), sender sha/sip, target tha/tip.
   rte_mbuf* arp(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint16_t op,
                 uint32_t sip, uint32_t tip, const rte_ether_addr& tha = {});
@@ -92,7 +106,9 @@ class Harness {
     uint16_t sport, dport;
     uint8_t proto, ttl;
     rte_ether_addr src_mac, dst_mac;
-    bool checksums_ok;
+    bool checksums_ok;          // IP header; L4 too for unfragmented packets
+    uint32_t frame_len;         // bytes on the wire, all segments
+    uint16_t ip_len, id, frag;  // total length, identification, flags+offset (host order)
   };
   // Frames sent out of `port`, parsed (and freed).
   std::vector<Ipv4View> recv_ipv4(const std::string& port);
@@ -106,8 +122,8 @@ class Harness {
   SnapshotHolder& holder() { return *holder_; }
   WorkerContext& ctx() { return *ctx_; }
   Fdb& fdb() { return *fdb_; }
-  rte_ring* tx_ring(const std::string& port) const { return ports_.at(port).tx; }
-  rte_ring* rx_ring(const std::string& port) const { return ports_.at(port).rx; }
+  rte_ring* tx_ring(const std::string& port) const { return known_port(port).tx; }
+  rte_ring* rx_ring(const std::string& port) const { return known_port(port).rx; }
   const std::vector<PortPlan>& plans() const { return plans_; }
   const SlowPath& slow() const { return slow_; }
   // The slow path also sends its own ARP requests (uplink gateways, forward targets).
@@ -128,6 +144,10 @@ class Harness {
     rte_ring* tx;
   };
   RingPort& ring_port(const std::string& name);
+  // A port of the applied config; an unknown name fails the test (a misspelt port
+  // would otherwise make "nothing arrived" checks pass).
+  RingPort& known_port(const std::string& name);
+  const RingPort& known_port(const std::string& name) const;
 
   bool register_main_;
   uint64_t now_ = kHz;
@@ -151,13 +171,14 @@ class Harness {
   uint64_t version_ = 0;
 };
 
-// Base fixture: a fresh Harness per test, and no mbuf may stay in use afterwards.
+// Base fixture: a fresh Harness per test; afterwards no mbuf may be in use, freed
+// twice or left with a stray reference.
 class HarnessTest : public ::testing::Test {
  protected:
   void SetUp() override { h = std::make_unique<Harness>(); }
   void TearDown() override {
     h.reset();
-    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), 0u) << "mbuf leak";
+    EXPECT_EQ(pool_problems(test_pool()), "");
   }
   std::unique_ptr<Harness> h;
 };
