@@ -59,6 +59,7 @@ enum class Drop : uint8_t {
   kNatErrorNoSession,   // an ICMP error from a guest about no flow the NAT knows
   kNatDnsMalformed,     // to the DNS proxy over UDP, but not a DNS query
   kNatGroupDst,         // from a guest to a multicast or broadcast address: not routed
+  kNatConflict,         // new session refused: its keys belong to another session
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -92,6 +93,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_error_no_session",
     "nat_dns_malformed",
     "nat_group_dst",
+    "nat_conflict",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
@@ -110,15 +112,16 @@ enum class WorkerEvent : uint8_t {
   kNatTranslated,     // packets translated
   kNatHairpinned,     // packets from a guest to our outside address, turned around
   kNatFragmentsMade,  // fragments sent for packets larger than the egress MTU (DF clear)
+  kNatRstIgnored,     // TCP RST outside the receiver's window: forwarded, session kept
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
 inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNames = {
-    "learn_queued",      "learn_ring_full", "floods",
-    "snoop_copies",      "punted",          "injected",
-    "inject_dropped",    "nat_created",     "nat_expired",
-    "nat_handoffs",      "nat_translated",  "nat_hairpinned",
-    "nat_fragments_made"};
+    "learn_queued",       "learn_ring_full", "floods",
+    "snoop_copies",       "punted",          "injected",
+    "inject_dropped",     "nat_created",     "nat_expired",
+    "nat_handoffs",       "nat_translated",  "nat_hairpinned",
+    "nat_fragments_made", "nat_rst_ignored"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

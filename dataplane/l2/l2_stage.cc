@@ -66,7 +66,9 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = batch.pkts[i];
     const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    // Compared with each egress adapter's largest frame; a tag may come on top.
+    const uint32_t len =
+        rte_pktmbuf_pkt_len(m) - ((batch.meta[i].flags & kMetaVlan) ? kVlanTagLen : 0);
 
     // Learn or refresh the source.
     const bool src_hit = (hits >> i) & 1;

@@ -32,6 +32,8 @@ Drop refusal_drop(nat::Refusal r) noexcept {
       return Drop::kNatVmLimit;
     case nat::Refusal::kPortsExhausted:
       return Drop::kNatPortsExhausted;
+    case nat::Refusal::kConflict:
+      return Drop::kNatConflict;
     default:
       return Drop::kNatTableFull;
   }
@@ -64,8 +66,44 @@ inline void trim_padding(rte_mbuf* m, const PacketMeta& pm) noexcept {
   mbuf_trim_to(m, uint32_t{pm.l3_offset} + rte_be_to_cpu_16(ip->total_length));
 }
 
-inline uint8_t tcp_flags(const rte_ipv4_hdr* ip, const void* l4) noexcept {
-  return ip->next_proto_id == IPPROTO_TCP ? static_cast<const rte_tcp_hdr*>(l4)->tcp_flags : 0;
+// The TCP segment's numbers for the session's tracking; nullptr for other protocols.
+// The window scale option is read from a SYN whose options lie in the first segment.
+const nat::TcpSegment* tcp_segment(const rte_mbuf* m, const PacketMeta& pm, const rte_ipv4_hdr* ip,
+                                   const void* l4, nat::TcpSegment* out) noexcept {
+  if (ip->next_proto_id != IPPROTO_TCP) return nullptr;
+  const auto* t = static_cast<const rte_tcp_hdr*>(l4);
+  out->flags = t->tcp_flags;
+  out->seq = rte_be_to_cpu_32(t->sent_seq);
+  out->ack = rte_be_to_cpu_32(t->recv_ack);
+  out->window = rte_be_to_cpu_16(t->rx_win);
+  const uint32_t hdr = (t->data_off >> 4) * 4u;
+  const uint32_t l4_len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
+  out->len = l4_len > hdr ? l4_len - hdr : 0;
+  out->wscale = -1;
+  if ((t->tcp_flags & RTE_TCP_SYN_FLAG) && hdr > sizeof(rte_tcp_hdr) &&
+      uint32_t{pm.l4_offset} + hdr <= rte_pktmbuf_data_len(m)) {
+    const auto* o = reinterpret_cast<const uint8_t*>(t + 1);
+    for (uint32_t i = 0, n = hdr - sizeof(rte_tcp_hdr); i < n;) {
+      if (o[i] == 0) break;  // end of options
+      if (o[i] == 1) {       // no-operation
+        ++i;
+        continue;
+      }
+      if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n) break;  // malformed: stop
+      if (o[i] == 3 && o[i + 1] == 3) out->wscale = static_cast<int8_t>(o[i + 2]);
+      i += o[i + 1];
+    }
+  }
+  return out;
+}
+
+// Refreshes the session; a RST its receiver would not accept is forwarded (the
+// endpoint decides) but leaves the session as it was, and is counted.
+inline void touch(WorkerContext& ctx, uint32_t id, nat::Dir d, const rte_mbuf* m,
+                  const PacketMeta& pm, const rte_ipv4_hdr* ip, const void* l4) noexcept {
+  nat::TcpSegment seg;
+  if (!ctx.nat->touch(id, ctx.now_tsc, d, tcp_segment(m, pm, ip, l4, &seg)))
+    ctx.counters->event(WorkerEvent::kNatRstIgnored);
 }
 
 struct Verdict {
@@ -367,12 +405,11 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
     ctx.counters->event(WorkerEvent::kNatCreated);
   }
   const nat::Session& s = ctx.nat->session(id);
-  const uint8_t flags = tcp_flags(ip, l4);
+  touch(ctx, id, nat::Dir::kOut, m, pm, ip, l4);  // before rewriting: checksums stay
   nat::rewrite(ip, l4, Side::kSource, {s.out.outside_ip, s.out.outside_port});
   if (s.out.remote_ip != s.in.dst_ip)
     nat::rewrite(ip, l4, Side::kDestination, {s.out.remote_ip, s.out.remote_port});
   decrement_ttl(ip);
-  ctx.nat->touch(id, ctx.now_tsc, nat::Dir::kOut, flags);
   remember_first(ctx, pm, fk, id, ctx.worker_id);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
@@ -520,12 +557,11 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   }
   remember_first(ctx, pm, fk, id, ctx.worker_id);
   const nat::Session& s = ctx.nat->session(id);
-  const uint8_t flags = tcp_flags(ip, l4);
+  touch(ctx, id, nat::Dir::kIn, m, pm, ip, l4);
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
   if (s.out.remote_ip != s.in.dst_ip)  // DNS proxy: the answer comes from .3
     nat::rewrite(ip, l4, Side::kSource, {s.in.dst_ip, s.in.dst_port});
   decrement_ttl(ip);
-  ctx.nat->touch(id, ctx.now_tsc, nat::Dir::kIn, flags);
   return to_guest(snap, m, s);
 }
 

@@ -49,6 +49,12 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers)
   mapping_out_ = make_hash("mapo", entries, sizeof(MapKey));
   filter_ = make_hash("flt", entries, sizeof(MapKey));
   for (auto& b : port_bits_) b.assign(65536 / 64, 0);
+  for (auto& b : queued_) b.assign(65536 / 64, 0);
+  for (unsigned pi = 0; pi < 3; ++pi) {
+    for (unsigned r = 0; r < 2; ++r) fifo_[pi][r].ring.resize(r == 0 ? 1024 : 65536);
+    for (uint32_t p = 1; p < 65536; ++p)
+      if (p % workers_ == worker_) fifo_push(pi, p);
+  }
   head_.fill(kInvalid);
   tail_.fill(kInvalid);
 }
@@ -159,31 +165,54 @@ bool NatTable::port_used(uint8_t proto, uint16_t port) const noexcept {
   return (port_bits_[proto_index(proto)][port >> 6] >> (port & 63)) & 1;
 }
 
+void NatTable::fifo_push(unsigned pi, uint32_t port) noexcept {
+  auto& q = queued_[pi];
+  if ((q[port >> 6] >> (port & 63)) & 1) return;  // already waiting
+  PortFifo& f = fifo_[pi][port < 1024 ? 0 : 1];
+  f.ring[(f.head + f.count) % f.ring.size()] = static_cast<uint16_t>(port);
+  ++f.count;
+  q[port >> 6] |= uint64_t{1} << (port & 63);
+}
+
 void NatTable::release_port(uint8_t proto, uint16_t port) noexcept {
-  port_bits_[proto_index(proto)][port >> 6] &= ~(uint64_t{1} << (port & 63));
+  const unsigned pi = proto_index(proto);
+  port_bits_[pi][port >> 6] &= ~(uint64_t{1} << (port & 63));
+  fifo_push(pi, port);
+}
+
+bool NatTable::forwarded(uint8_t proto, uint32_t port, const Snapshot& snap,
+                         rte_be32_t outside_ip) const noexcept {
+  for (const PortForwardRule& r : snap.port_forwards)
+    if (r.proto == proto && rte_be_to_cpu_16(r.host_port) == port &&
+        (r.host_ip == 0 || r.host_ip == outside_ip))
+      return true;
+  return false;
 }
 
 uint16_t NatTable::allocate_port(uint8_t proto, uint16_t wanted, const Snapshot& snap,
                                  rte_be32_t outside_ip) noexcept {
-  const uint32_t W = workers_, w = worker_;
-  const bool low = wanted != 0 && wanted < 1024;
-  const uint32_t lo = low ? 1 : 1024, hi = low ? 1023 : 65535;
-  const uint32_t first = lo + (w + W - lo % W) % W;  // first port of our slice in range
-  if (first > hi) return 0;
-  const uint32_t n = (hi - first) / W + 1;
-  const uint32_t start = wanted - wanted % W + w;  // wanted itself when it is ours
-  const uint32_t idx0 = start >= first && start <= hi ? (start - first) / W : 0;
-  auto& bits = port_bits_[proto_index(proto)];
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t p = first + ((idx0 + i) % n) * W;
-    if ((bits[p >> 6] >> (p & 63)) & 1) continue;
-    bool forwarded = false;  // a port-forward rule owns this port
-    for (const PortForwardRule& r : snap.port_forwards)
-      forwarded |= r.proto == proto && rte_be_to_cpu_16(r.host_port) == p &&
-                   (r.host_ip == 0 || r.host_ip == outside_ip);
-    if (forwarded) continue;
+  const unsigned pi = proto_index(proto);
+  auto& bits = port_bits_[pi];
+  auto take = [&](uint32_t p) {
     bits[p >> 6] |= uint64_t{1} << (p & 63);
     return static_cast<uint16_t>(p);
+  };
+  if (wanted != 0 && wanted % workers_ == worker_ && !((bits[wanted >> 6] >> (wanted & 63)) & 1) &&
+      !forwarded(proto, wanted, snap, outside_ip))
+    return take(wanted);  // stays queued; skipped when its turn comes while in use
+  PortFifo& f = fifo_[pi][wanted != 0 && wanted < 1024 ? 0 : 1];
+  auto& q = queued_[pi];
+  for (uint32_t probes = 0; f.count != 0 && probes < kMaxProbes; ++probes) {
+    const uint32_t p = f.ring[f.head];
+    f.head = (f.head + 1) % static_cast<uint32_t>(f.ring.size());
+    --f.count;
+    q[p >> 6] &= ~(uint64_t{1} << (p & 63));
+    if ((bits[p >> 6] >> (p & 63)) & 1) continue;  // taken by preservation meanwhile
+    if (forwarded(proto, p, snap, outside_ip)) {
+      fifo_push(pi, p);  // a forward owns it now; it may not later
+      continue;
+    }
+    return take(p);
   }
   return 0;
 }
@@ -204,6 +233,15 @@ uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal
 
 uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
                                   const InsideRef& at, uint64_t now) noexcept {
+  // A key another session holds is never overwritten: replies would go to the wrong
+  // session, and removing one would delete the other's key.
+  if (find_in(in) != kInvalid || find_out(out) != kInvalid ||
+      rte_hash_add_key_data(by_in_, &in, as_data(id)) != 0)
+    return kInvalid;
+  if (rte_hash_add_key_data(by_out_, &out, as_data(id)) != 0) {
+    rte_hash_del_key(by_in_, &in);
+    return kInvalid;
+  }
   Session& s = sessions_[id];
   s = Session{};
   s.in = in;
@@ -217,13 +255,50 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
   s.cls = class_of(in.proto, s.tcp);
   s.in_use = true;
   s.mapping = mapping;
-  rte_hash_add_key_data(by_in_, &in, as_data(id));
-  rte_hash_add_key_data(by_out_, &out, as_data(id));
   add_filter_ref(out);
   lru_append(id);
   ++per_vm_[at.guest_port % kMaxPorts];
   ++used_;
   return id;
+}
+
+uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const InsideRef& at,
+                               const Snapshot& snap) noexcept {
+  if (free_maps_.empty()) return kInvalid;
+  const uint16_t port = allocate_port(mk.proto, rte_be_to_cpu_16(mk.src_port), snap, outside_ip);
+  if (port == 0) return kInvalid;
+  const uint32_t m = free_maps_.back();
+  Mapping& mp = maps_[m];
+  mp = Mapping{};
+  mp.inside = mk;
+  mp.outside_ip = outside_ip;
+  mp.outside_port = rte_cpu_to_be_16(port);
+  mp.segment = at.segment;
+  mp.guest_port = at.guest_port;
+  mp.uplink_port = at.uplink_port;
+  mp.guest_mac = at.guest_mac;
+  const MapKey ok = map_key(outside_ip, mp.outside_port, mk.proto, 0);
+  if (rte_hash_add_key_data(mappings_, &mk, as_data(m)) != 0) {
+    release_port(mk.proto, port);
+    return kInvalid;
+  }
+  if (rte_hash_add_key_data(mapping_out_, &ok, as_data(m)) != 0) {
+    rte_hash_del_key(mappings_, &mk);
+    release_port(mk.proto, port);
+    return kInvalid;
+  }
+  free_maps_.pop_back();
+  return m;
+}
+
+void NatTable::unref_mapping(uint32_t m) noexcept {
+  Mapping& mp = maps_[m];
+  if (--mp.refs != 0) return;
+  rte_hash_del_key(mappings_, &mp.inside);
+  const MapKey ok = map_key(mp.outside_ip, mp.outside_port, mp.inside.proto, 0);
+  rte_hash_del_key(mapping_out_, &ok);
+  release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
+  free_maps_.push_back(m);
 }
 
 uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
@@ -232,45 +307,55 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
                                    uint64_t now, Refusal* why) noexcept {
   const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
+  OutKey out{};
+  out.remote_ip = out_remote_ip;
+  out.outside_ip = outside_ip;
+  out.proto = in.proto;
+  if (out_remote_ip != in.dst_ip) {
+    // The DNS proxy: .3's query goes to the resolver from an outside port of its own.
+    // Sharing the guest's EIM mapping would give it the same outside view as a query
+    // the guest sends the resolver directly from the same port.
+    const uint16_t port = allocate_port(in.proto, rte_be_to_cpu_16(in.src_port), snap, outside_ip);
+    if (port == 0) {
+      free_.push_back(id);
+      *why = Refusal::kPortsExhausted;
+      return kInvalid;
+    }
+    out.remote_port = out_remote_port;
+    out.outside_port = rte_cpu_to_be_16(port);
+    if (finish_session(id, in, out, kInvalid, at, now) == kInvalid) {
+      release_port(in.proto, port);
+      free_.push_back(id);
+      *why = Refusal::kConflict;
+      return kInvalid;
+    }
+    sessions_[id].owns_port = true;
+    *why = Refusal::kNone;
+    return id;
+  }
   const InKey mk = mapping_key(in);
   void* d = nullptr;
   uint32_t m;
   if (rte_hash_lookup_data(mappings_, &mk, &d) >= 0) {
     m = static_cast<uint32_t>(from_data(d));
-  } else {
-    const uint16_t port = allocate_port(in.proto, rte_be_to_cpu_16(in.src_port), snap, outside_ip);
-    if (port == 0 || free_maps_.empty()) {
-      if (port != 0) release_port(in.proto, port);
-      free_.push_back(id);
-      *why = Refusal::kPortsExhausted;
-      return kInvalid;
-    }
-    m = free_maps_.back();
-    free_maps_.pop_back();
-    Mapping& mp = maps_[m];
-    mp = Mapping{};
-    mp.inside = mk;
-    mp.outside_ip = outside_ip;
-    mp.outside_port = rte_cpu_to_be_16(port);
-    mp.segment = at.segment;
-    mp.guest_port = at.guest_port;
-    mp.uplink_port = at.uplink_port;
-    mp.guest_mac = at.guest_mac;
-    rte_hash_add_key_data(mappings_, &mk, as_data(m));
-    const MapKey ok = map_key(outside_ip, mp.outside_port, in.proto, 0);
-    rte_hash_add_key_data(mapping_out_, &ok, as_data(m));
+  } else if ((m = new_mapping(mk, outside_ip, at, snap)) == kInvalid) {
+    free_.push_back(id);
+    *why = Refusal::kPortsExhausted;
+    return kInvalid;
   }
   Mapping& mp = maps_[m];
   ++mp.refs;
-  OutKey out{};
-  out.remote_ip = out_remote_ip;
-  out.outside_ip = outside_ip;
   // ICMP echo has no ports: the identifier stands on both sides.
   out.remote_port = in.proto == IPPROTO_ICMP ? mp.outside_port : out_remote_port;
   out.outside_port = mp.outside_port;
-  out.proto = in.proto;
+  if (finish_session(id, in, out, m, at, now) == kInvalid) {
+    unref_mapping(m);
+    free_.push_back(id);
+    *why = Refusal::kConflict;
+    return kInvalid;
+  }
   *why = Refusal::kNone;
-  return finish_session(id, in, out, m, at, now);
+  return id;
 }
 
 uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t mapping,
@@ -279,8 +364,14 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
   const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
+  if (finish_session(id, in, out, mapping, at, now) == kInvalid) {
+    if (mapping != kInvalid) unref_mapping(mapping);
+    free_.push_back(id);
+    *why = Refusal::kConflict;
+    return kInvalid;
+  }
   *why = Refusal::kNone;
-  return finish_session(id, in, out, mapping, at, now);
+  return id;
 }
 
 void NatTable::lru_unlink(uint32_t id) noexcept {
@@ -309,13 +400,19 @@ void NatTable::lru_append(uint32_t id) noexcept {
   tail_[c] = id;
 }
 
-void NatTable::touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept {
+bool NatTable::touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
   Session& s = sessions_[id];
+  if (s.in.proto == IPPROTO_TCP && seg != nullptr) {
+    if ((seg->flags & RTE_TCP_RST_FLAG) && !s.track.rst_acceptable(d, *seg))
+      return false;  // blind or stale: the session keeps its state and its time
+    s.track.update(d, *seg);
+    s.tcp = tcp_next(s.tcp, d, seg->flags);
+  }
   s.last_tsc = now;
-  if (s.in.proto == IPPROTO_TCP) s.tcp = tcp_next(s.tcp, d, tcp_flags);
   lru_unlink(id);
   s.cls = class_of(s.in.proto, s.tcp);
   lru_append(id);
+  return true;
 }
 
 void NatTable::remove(uint32_t id) noexcept {
@@ -325,14 +422,8 @@ void NatTable::remove(uint32_t id) noexcept {
   rte_hash_del_key(by_in_, &s.in);
   rte_hash_del_key(by_out_, &s.out);
   drop_filter_ref(s.out);
-  if (s.mapping != kInvalid && --maps_[s.mapping].refs == 0) {
-    Mapping& mp = maps_[s.mapping];
-    rte_hash_del_key(mappings_, &mp.inside);
-    const MapKey ok = map_key(mp.outside_ip, mp.outside_port, mp.inside.proto, 0);
-    rte_hash_del_key(mapping_out_, &ok);
-    release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
-    free_maps_.push_back(s.mapping);
-  }
+  if (s.mapping != kInvalid) unref_mapping(s.mapping);
+  if (s.owns_port) release_port(s.in.proto, rte_be_to_cpu_16(s.out.outside_port));
   --per_vm_[s.guest_port % kMaxPorts];
   --used_;
   s.in_use = false;

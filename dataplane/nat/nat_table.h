@@ -5,9 +5,9 @@
 //
 // Outside ports are sliced between workers (port % workers == worker), so an inbound
 // packet names its owner. Allocation keeps the inside port when it is free and in the
-// slice (REQ-3 port preservation), else picks the nearest free one of the slice in the
-// same range (0-1023 or 1024-65535, REQ-3/4). Sessions expire from LRU lists, one per
-// timeout class, so expiry touches only what expires. Memory is allocated once.
+// slice (REQ-3 port preservation), else takes the longest-free port of the slice in the
+// same range (1-1023 or 1024-65535, REQ-3/4) from a FIFO, in O(1). Sessions expire from LRU lists,
+// one per timeout class, so expiry touches only what expires. Memory is allocated once.
 #pragma once
 
 #include <rte_hash.h>
@@ -83,10 +83,13 @@ struct Session {
   TcpState tcp;
   TimeoutClass cls;
   bool in_use;
-  uint32_t mapping;  // kInvalid for port-forward sessions
+  bool owns_port;    // a DNS-proxy session: its outside port is its own, not a mapping's
+  uint32_t mapping;  // kInvalid for port-forward and DNS-proxy sessions
+  TcpTrack track;    // TCP: each side's sequence space (RST checks)
 };
 
-enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted };
+// kConflict: the flow's keys are taken by another session (never overwritten).
+enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted, kConflict };
 
 // An EIM mapping: one inside endpoint of one NAT router, one outside port.
 struct Mapping {
@@ -133,8 +136,15 @@ class NatTable {
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
-  // A packet went through: refresh, advance TCP state, move to its LRU tail.
-  void touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept;
+  // A packet went through: refresh, advance TCP state, move to its LRU tail. A TCP RST
+  // the receiver would not accept (TcpTrack::rst_acceptable) changes nothing and
+  // returns false. seg: nullptr for UDP and ICMP.
+  bool touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept;
+  bool touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept {
+    TcpSegment seg;
+    seg.flags = tcp_flags;
+    return touch(id, now, d, &seg);
+  }
   // Removes sessions idle past their timeout; at most `budget`. Returns how many.
   uint32_t expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
                   uint32_t budget) noexcept;
@@ -148,11 +158,15 @@ class NatTable {
     return per_vm_[guest_port % kMaxPorts];
   }
 
-  // Port allocation, exposed for tests. Returns 0 when the slice's range is full.
+  // Port allocation, exposed for tests. `wanted` if it is free and ours (REQ-3), else
+  // the longest-free port of the slice in the same range, from a FIFO of free ports:
+  // O(1), at most kMaxProbes candidates looked at (ports taken by preservation or by a
+  // port-forward rule are skipped). Returns 0 when none is found.
   uint16_t allocate_port(uint8_t proto, uint16_t wanted, const Snapshot& snap,
                          rte_be32_t outside_ip) noexcept;
   void release_port(uint8_t proto, uint16_t port) noexcept;
   bool port_used(uint8_t proto, uint16_t port) const noexcept;
+  static constexpr uint32_t kMaxProbes = 64;
 
  private:
   static unsigned proto_index(uint8_t proto) noexcept;
@@ -167,6 +181,10 @@ class NatTable {
   static MapKey filter_key(const OutKey& o) noexcept;
   void add_filter_ref(const OutKey& o) noexcept;
   void drop_filter_ref(const OutKey& o) noexcept;
+  // A new EIM mapping for mapping key mk (refs 0), or kInvalid when no port is left.
+  uint32_t new_mapping(const InKey& mk, rte_be32_t outside_ip, const InsideRef& at,
+                       const Snapshot& snap) noexcept;
+  void unref_mapping(uint32_t m) noexcept;  // frees it with its port when unused
   uint32_t finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
                           const InsideRef& at, uint64_t now) noexcept;
 
@@ -183,6 +201,17 @@ class NatTable {
   std::unique_ptr<Mapping[]> maps_;
   std::vector<uint32_t> free_maps_;
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
+  // Free ports of this worker's slice, per proto and range (0: 1-1023, 1: 1024-65535),
+  // oldest first; a port is in its FIFO at most once (queued_ bits).
+  struct PortFifo {
+    std::vector<uint16_t> ring;
+    uint32_t head = 0, count = 0;
+  };
+  std::array<std::array<PortFifo, 2>, 3> fifo_;
+  std::array<std::vector<uint64_t>, 3> queued_;
+  bool forwarded(uint8_t proto, uint32_t port, const Snapshot& snap,
+                 rte_be32_t outside_ip) const noexcept;
+  void fifo_push(unsigned proto_idx, uint32_t port) noexcept;
   std::array<uint32_t, static_cast<size_t>(TimeoutClass::kCount)> head_, tail_;
   std::array<uint32_t, kMaxPorts> per_vm_{};  // by guest port
 };

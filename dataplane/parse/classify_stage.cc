@@ -59,18 +59,28 @@ void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noex
     Drop why = Drop::kCount;
     if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) {
       why = Drop::kRunt;
-    } else if (rte_pktmbuf_pkt_len(m) > in.max_frame) {
-      why = Drop::kOversize;
     } else {
       const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-      if (src_mac_bad(eh->src_addr)) why = Drop::kBadSrcMac;
+      PacketMeta& pm = batch.meta[kept];
+      pm = PacketMeta{};
+      pm.l3_offset = sizeof(rte_ether_hdr);
+      pm.ether_type = rte_be_to_cpu_16(eh->ether_type);
+      pm.flags = rte_is_multicast_ether_addr(&eh->dst_addr) ? kMetaDstGroup : 0;
+      if (pm.ether_type == RTE_ETHER_TYPE_VLAN || pm.ether_type == RTE_ETHER_TYPE_QINQ) {
+        if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)) {
+          why = Drop::kRunt;
+        } else {
+          const auto* vh = reinterpret_cast<const rte_vlan_hdr*>(eh + 1);
+          pm.flags |= kMetaVlan;
+          pm.ether_type = rte_be_to_cpu_16(vh->eth_proto);
+          pm.l3_offset = sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr);
+        }
+      }
+      if (why == Drop::kCount && rte_pktmbuf_pkt_len(m) > max_frame_for(in.max_frame, pm))
+        why = Drop::kOversize;
+      if (why == Drop::kCount && src_mac_bad(eh->src_addr)) why = Drop::kBadSrcMac;
       if (why == Drop::kCount) {
-        PacketMeta& pm = batch.meta[kept];
-        pm = PacketMeta{};
-        pm.l3_offset = sizeof(rte_ether_hdr);
-        pm.ether_type = rte_be_to_cpu_16(eh->ether_type);
-        pm.flags = rte_is_multicast_ether_addr(&eh->dst_addr) ? kMetaDstGroup : 0;
-        classify_l3(m, pm);
+        if (!(pm.flags & kMetaVlan)) classify_l3(m, pm);
         batch.pkts[kept++] = m;
         continue;
       }

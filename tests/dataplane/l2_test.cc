@@ -256,11 +256,49 @@ TEST_F(L2Test, GenerationBumpFlushesASegment) {
   auto next = std::make_unique<Snapshot>(h->snap());
   next->segments[next->ports[h->port_id("ra")].segment].fdb_generation = 2;
   h->holder().publish(std::move(next));
-  h->send("rb", mac(2), mac(3));  // c's own MAC, unknown: flooded to c only
+  // b sends to a, whose entry the table still holds under generation 1: the worker must
+  // not use it, so the frame is flooded, not sent straight to a.
+  const uint64_t floods = h->event(WorkerEvent::kFloods);
+  h->send("rb", mac(2), mac(1));
   h->step();
-  EXPECT_EQ(h->recv("rc").size(), 1u);
-  h->age();                         // reaps the stale entry
-  EXPECT_EQ(h->fdb().count(), 1u);  // only b, learned under generation 2
+  EXPECT_EQ(h->recv("ra").size(), 1u);
+  EXPECT_EQ(h->event(WorkerEvent::kFloods), floods + 1) << "the stale entry was used";
+  // a speaks again: learned under generation 2, and b's next frame goes straight to it.
+  h->send("ra", mac(1), mac(2));
+  h->step();
+  h->recv("rb");
+  h->send("rb", mac(2), mac(1));
+  h->step();
+  EXPECT_EQ(h->recv("ra").size(), 1u);
+  EXPECT_EQ(h->event(WorkerEvent::kFloods), floods + 1);
+  h->age();                         // reaps nothing live
+  EXPECT_EQ(h->fdb().count(), 2u);  // a and b, both under generation 2
+}
+
+// An 802.1Q tag on top of a full-size frame: 1518 bytes pass where the MTU is 1500, and
+// the tag reaches the other guest as it was sent.
+TEST_F(L2Test, TaggedFramesMayBeFourBytesLonger) {
+  h->apply(lab());
+  auto tagged = [&](uint32_t len) {
+    rte_mbuf* m = h->frame(mac(1), mac(2), len);
+    auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+    auto* vh = reinterpret_cast<rte_vlan_hdr*>(eh + 1);
+    vh->vlan_tci = rte_cpu_to_be_16(42);
+    vh->eth_proto = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    return m;
+  };
+  h->send("ra", tagged(1518));
+  h->send("ra", tagged(1519));
+  h->send("ra", mac(1), mac(2), 1518);  // untagged: 4 bytes too long
+  h->step();
+  auto b = h->recv_mbufs("rb");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(b[0]), 1518u);
+  const auto* vh = rte_pktmbuf_mtod_offset(b[0], const rte_vlan_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(rte_be_to_cpu_16(vh->vlan_tci), 42);
+  rte_pktmbuf_free(b[0]);
+  EXPECT_EQ(h->drops("ra", Drop::kOversize), 2u);
 }
 
 TEST_F(L2Test, ManyFramesInOneBurstAndTxFullCounted) {

@@ -5,6 +5,8 @@
 
 #include <netinet/in.h>
 
+#include <vector>
+
 #include "tests/dataplane/harness.h"
 
 namespace gp::nat {
@@ -73,7 +75,56 @@ TEST_F(Fixture, PortForwardPortsAreNeverAllocated) {
   snap.port_forwards.push_back(r);
   NatTable t(1024, 0, 1);
   uint32_t a = out(t, flow(IPPROTO_TCP, 40000, ip4(203, 0, 113, 7), 80));
-  EXPECT_EQ(rte_be_to_cpu_16(t.session(a).out.outside_port), 40001);
+  ASSERT_NE(a, NatTable::kInvalid);
+  EXPECT_NE(rte_be_to_cpu_16(t.session(a).out.outside_port), 40000);
+  EXPECT_GE(rte_be_to_cpu_16(t.session(a).out.outside_port), 1024);
+}
+
+TEST_F(Fixture, AnExhaustedSliceRefusesAtOnceAndReusesWhatIsReleased) {
+  // 16 workers: worker 5 owns the ports p % 16 == 5 of 1024-65535, 4032 of them.
+  NatTable t(8192, 5, 16);
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 4032; ++i) {
+    const uint32_t id =
+        out(t, flow(IPPROTO_UDP, static_cast<uint16_t>(1024 + i), ip4(203, 0, 113, 7), 53));
+    ASSERT_NE(id, NatTable::kInvalid) << i;
+    EXPECT_EQ(rte_be_to_cpu_16(t.session(id).out.outside_port) % 16, 5);
+    ids.push_back(id);
+  }
+  EXPECT_EQ(out(t, flow(IPPROTO_UDP, 60000, ip4(203, 0, 113, 7), 53)), NatTable::kInvalid);
+  EXPECT_EQ(why, Refusal::kPortsExhausted);
+  // Other protocols have ports of their own.
+  EXPECT_NE(out(t, flow(IPPROTO_TCP, 1111, ip4(203, 0, 113, 7), 53)), NatTable::kInvalid);
+  const uint16_t freed = rte_be_to_cpu_16(t.session(ids[100]).out.outside_port);
+  t.remove(ids[100]);
+  const uint32_t again = out(t, flow(IPPROTO_UDP, 60000, ip4(203, 0, 113, 7), 53));
+  ASSERT_NE(again, NatTable::kInvalid);
+  EXPECT_EQ(rte_be_to_cpu_16(t.session(again).out.outside_port), freed);
+}
+
+TEST_F(Fixture, KeysAreNeverOverwritten) {
+  // A DNS-proxy session (the guest asked .3, the query goes to the resolver) and a
+  // direct query to the same resolver from the same source port: two outside views.
+  NatTable t(1024, 0, 1);
+  const rte_be32_t resolver = ip4(198, 51, 100, 53), proxy = ip4(10, 0, 2, 3);
+  const InKey via_proxy = flow(IPPROTO_UDP, 5353, proxy, 53);
+  const uint32_t p = t.create_outbound(via_proxy, resolver, via_proxy.dst_port, kOutside,
+                                       InsideRef{0, 1, 2, {}}, 0, snap, 0, &why);
+  const uint32_t d = out(t, flow(IPPROTO_UDP, 5353, resolver, 53));
+  ASSERT_NE(p, NatTable::kInvalid);
+  ASSERT_NE(d, NatTable::kInvalid);
+  EXPECT_NE(t.session(p).out.outside_port, t.session(d).out.outside_port);
+  EXPECT_EQ(t.find_out(t.session(p).out), p);
+  EXPECT_EQ(t.find_out(t.session(d).out), d);
+  const OutKey direct_view = t.session(d).out;
+  t.remove(p);  // removing one leaves the other's keys
+  EXPECT_EQ(t.find_out(direct_view), d);
+  EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 5353, resolver, 53)), d);
+  // Creating a session whose inside key exists is refused, not overwritten.
+  EXPECT_EQ(out(t, flow(IPPROTO_UDP, 5353, resolver, 53)), NatTable::kInvalid);
+  EXPECT_EQ(why, Refusal::kConflict);
+  EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 5353, resolver, 53)), d);
+  EXPECT_EQ(t.size(), 1u);
 }
 
 TEST_F(Fixture, FilteringStateFollowsSessions) {
@@ -101,7 +152,7 @@ TEST_F(Fixture, ExpiryPerTimeoutClassWithInjectedClock) {
   EXPECT_EQ(t.session(tc).tcp, TcpState::kEstablished);
   EXPECT_EQ(t.expire(61, timeouts, 100), 1u);  // ICMP
   EXPECT_FALSE(t.session(ic).in_use);
-  t.touch(u, 200, Dir::kOut, 0);
+  t.touch(u, 200, Dir::kOut, uint8_t{0});
   EXPECT_EQ(t.expire(400, timeouts, 100), 0u);  // UDP refreshed at 200; TCP established
   EXPECT_EQ(t.expire(501, timeouts, 100), 1u);
   EXPECT_FALSE(t.session(u).in_use);

@@ -48,5 +48,68 @@ TEST(TcpState, DataWithoutSynChangesNothing) {
   EXPECT_EQ(run({{Dir::kOut, SYN}, {Dir::kOut, SYN}}), TcpState::kSynOut);  // retransmit
 }
 
+TcpSegment seg(uint8_t flags, uint32_t seq, uint32_t ack = 0, uint32_t len = 0,
+               uint16_t window = 1000, int8_t wscale = -1) {
+  TcpSegment s;
+  s.flags = flags;
+  s.seq = seq;
+  s.ack = ack;
+  s.len = len;
+  s.window = window;
+  s.wscale = wscale;
+  return s;
+}
+
+TEST(TcpTrack, RstMustFallInTheReceiversWindow) {
+  TcpTrack t;
+  t.update(Dir::kOut, seg(SYN, 1000, 0, 0, 64240, 7));
+  t.update(Dir::kIn, seg(SYN | ACK, 5000, 1001, 0, 65535, 7));
+  t.update(Dir::kOut, seg(ACK, 1001, 5001, 0, 502));  // 502 << 7 = 64256
+  t.update(Dir::kIn, seg(ACK, 5001, 1001, 3000, 501));
+  EXPECT_EQ(t.next[0], 1001u);
+  EXPECT_EQ(t.next[1], 8001u);
+  EXPECT_EQ(t.max_win[0], 64256u) << "scaled: both SYNs offered scaling";
+  // From outside: in window of where the outside is (8001) against the guest's window.
+  EXPECT_TRUE(t.rst_acceptable(Dir::kIn, seg(RST, 8001)));
+  EXPECT_TRUE(t.rst_acceptable(Dir::kIn, seg(RST, 8001 + 60000)));
+  EXPECT_TRUE(t.rst_acceptable(Dir::kIn, seg(RST, 8001 - 2000)));  // guest still behind
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST, 8001 + 100000))) << "a blind guess";
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST, 12345678)));
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST, 8001u - 200000u)));
+  // The same from the inside, against the outside's window (501 << 7).
+  EXPECT_TRUE(t.rst_acceptable(Dir::kOut, seg(RST, 1001)));
+  EXPECT_FALSE(t.rst_acceptable(Dir::kOut, seg(RST, 1001 + 70000)));
+}
+
+TEST(TcpTrack, NoScalingUnlessBothSynsOfferIt) {
+  TcpTrack t;
+  t.update(Dir::kOut, seg(SYN, 1, 0, 0, 1000, 7));
+  t.update(Dir::kIn, seg(SYN | ACK, 100, 2, 0, 1000, -1));
+  t.update(Dir::kOut, seg(ACK, 2, 101, 0, 1000));
+  EXPECT_EQ(t.max_win[0], 1000u);
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST, 101 + 5000)));
+}
+
+TEST(TcpTrack, RstAnsweringASynIsAcceptedByItsAck) {
+  TcpTrack t;
+  t.update(Dir::kOut, seg(SYN, 777, 0, 0, 64240, 7));
+  // "Connection refused": RST+ACK acknowledging the SYN, from a side never seen before.
+  EXPECT_TRUE(t.rst_acceptable(Dir::kIn, seg(RST | ACK, 0, 778)));
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST | ACK, 0, 999)));
+  EXPECT_FALSE(t.rst_acceptable(Dir::kIn, seg(RST, 0)));
+}
+
+TEST(TcpTrack, FinAndPayloadAdvanceTheEdgeAndRetransmitsDoNot) {
+  TcpTrack t;
+  t.update(Dir::kOut, seg(SYN, 10));
+  t.update(Dir::kOut, seg(ACK, 11, 0, 100));
+  t.update(Dir::kOut, seg(ACK, 11, 0, 50));  // an old retransmission
+  EXPECT_EQ(t.next[0], 111u);
+  t.update(Dir::kOut, seg(FIN | ACK, 111));
+  EXPECT_EQ(t.next[0], 112u);
+  t.update(Dir::kOut, seg(RST, 5000));  // a RST moves no edge
+  EXPECT_EQ(t.next[0], 112u);
+}
+
 }  // namespace
 }  // namespace gp::nat
