@@ -34,7 +34,7 @@ rte_mempool* g_pool = nullptr;
 
 struct Bench {
   std::unique_ptr<SnapshotHolder> holder = std::make_unique<SnapshotHolder>(1);
-  std::unique_ptr<Fdb> fdb = std::make_unique<Fdb>(4096, holder->qsbr());
+  std::unique_ptr<Fdb> fdb = std::make_unique<Fdb>(4096, holder.get());
   Learner learner{*fdb};
   WorkerCounters counters;
   WorkerContext ctx;

@@ -50,7 +50,7 @@ const char* kConfig =
 
 struct Bench {
   std::unique_ptr<SnapshotHolder> holder = std::make_unique<SnapshotHolder>(1);
-  std::unique_ptr<Fdb> fdb = std::make_unique<Fdb>(4096, holder->qsbr());
+  std::unique_ptr<Fdb> fdb = std::make_unique<Fdb>(4096, holder.get());
   nat::NatTable table{65536, 0, 1};
   nat::FragTable frags{1024};
   Neighbors neighbors;

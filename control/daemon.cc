@@ -83,6 +83,8 @@ struct Runtime {
     ports.close_all();
     nat_tables.clear();
     learner.reset();
+    slow.reset();         // holds a pointer to neighbors
+    neighbors.release();  // its hash reclaims through the holder's QSBR variable
     fdb.reset();
     holder.reset();
     // Workers are stopped: whatever is still queued between them and the slow path goes.
@@ -132,8 +134,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
   }
   try {
     rt.holder = std::make_unique<SnapshotHolder>(W);
-    rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder->qsbr());
-    if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder->qsbr()))
+    rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder.get());
+    if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder.get()))
       throw std::runtime_error("cannot create the NAT inside-host table");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestportd: %s\n", e.what());

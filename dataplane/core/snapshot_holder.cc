@@ -3,6 +3,8 @@
 
 #include <rte_malloc.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -41,6 +43,13 @@ SnapshotHolder::SnapshotHolder(unsigned max_threads) {
 }
 
 SnapshotHolder::~SnapshotHolder() {
+  if (const int users = users_.load(std::memory_order_relaxed); users != 0) {
+    std::fprintf(stderr,
+                 "guestport: internal error: the QSBR variable is freed while %d table(s) "
+                 "still reclaim through it (teardown order)\n",
+                 users);
+    std::abort();
+  }
   // Workers are stopped and offline by now: everything can go.
   rte_rcu_qsbr_dq_delete(dq_);  // reclaims what is queued (grace period already over)
   delete current_.exchange(nullptr, std::memory_order_acq_rel);

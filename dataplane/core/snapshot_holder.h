@@ -42,6 +42,16 @@ class SnapshotHolder {
   void reclaim() noexcept;
 
   rte_rcu_qsbr* qsbr() const noexcept { return qsbr_; }
+  // Tables whose rte_hash reclaims through qsbr() (Fdb, Neighbors) hold it from
+  // attach_user() to detach_user(). Destroying the holder while one still does is a
+  // bug (the hash's defer queue would run on a freed QSBR variable) and aborts with a
+  // message, so a wrong teardown order shows in every test and every daemon exit.
+  rte_rcu_qsbr* attach_user() noexcept {
+    users_.fetch_add(1, std::memory_order_relaxed);
+    return qsbr_;
+  }
+  void detach_user() noexcept { users_.fetch_sub(1, std::memory_order_relaxed); }
+  int users() const noexcept { return users_.load(std::memory_order_relaxed); }
   uint64_t retired_total() const noexcept { return freed_.load(std::memory_order_relaxed); }
   uint64_t published_total() const noexcept { return published_; }
 
@@ -53,6 +63,7 @@ class SnapshotHolder {
   rte_rcu_qsbr_dq* dq_ = nullptr;
   uint64_t published_ = 0;
   std::atomic<uint64_t> freed_{0};  // written by the control thread, read by tests
+  std::atomic<int> users_{0};       // control thread only; atomic for the tests' threads
 };
 
 }  // namespace gp

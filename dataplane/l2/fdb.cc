@@ -21,7 +21,7 @@ uint64_t encode(uint16_t port, uint16_t generation, uint32_t position) {
 }
 }  // namespace
 
-Fdb::Fdb(uint32_t capacity, rte_rcu_qsbr* qsbr) : capacity_(capacity) {
+Fdb::Fdb(uint32_t capacity, SnapshotHolder* rcu) : capacity_(capacity) {
   std::string name = "gp_fdb" + std::to_string(g_fdb_seq.fetch_add(1));
   rte_hash_parameters p{};
   p.name = name.c_str();
@@ -33,20 +33,25 @@ Fdb::Fdb(uint32_t capacity, rte_rcu_qsbr* qsbr) : capacity_(capacity) {
   p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
   h_ = rte_hash_create(&p);
   if (h_ == nullptr) throw std::runtime_error("cannot create the MAC table (" + name + ")");
-  if (qsbr != nullptr) {
+  if (rcu != nullptr) {
     rte_hash_rcu_config rc{};
-    rc.v = qsbr;
+    rc.v = rcu->attach_user();
     rc.mode = RTE_HASH_QSBR_MODE_DQ;
     if (rte_hash_rcu_qsbr_add(h_, &rc) != 0) {
       rte_hash_free(h_);
+      rcu->detach_user();
       throw std::runtime_error("cannot attach RCU reclamation to the MAC table");
     }
+    rcu_ = rcu;
   }
   int32_t max_id = rte_hash_max_key_id(h_);
   seen_ = std::make_unique<std::atomic<uint64_t>[]>(static_cast<size_t>(max_id) + 1);
 }
 
-Fdb::~Fdb() { rte_hash_free(h_); }
+Fdb::~Fdb() {
+  rte_hash_free(h_);  // runs its defer queue: the QSBR variable must still be there
+  if (rcu_ != nullptr) rcu_->detach_user();
+}
 
 Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept {
   void* old = nullptr;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 
+#include "dataplane/core/snapshot_holder.h"
 #include "dataplane/core/types.h"
 
 namespace gp {
@@ -34,7 +35,9 @@ struct FdbEntryView {
 class Fdb {
  public:
   // Throws std::runtime_error when the table cannot be created (start-up only).
-  Fdb(uint32_t capacity, struct rte_rcu_qsbr* qsbr);
+  // rcu: the workers' QSBR (slot reuse waits for a grace period); null in tests that
+  // run no worker.
+  Fdb(uint32_t capacity, SnapshotHolder* rcu);
   ~Fdb();
   Fdb(const Fdb&) = delete;
   Fdb& operator=(const Fdb&) = delete;
@@ -79,6 +82,7 @@ class Fdb {
 
  private:
   rte_hash* h_ = nullptr;
+  SnapshotHolder* rcu_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t live_ = 0;  // writer only
   std::unique_ptr<std::atomic<uint64_t>[]> seen_;

@@ -13,9 +13,16 @@ namespace {
 std::atomic<unsigned> g_inside_seq{0};
 }
 
-Neighbors::~Neighbors() { rte_hash_free(inside_); }
+Neighbors::~Neighbors() { release(); }
 
-bool Neighbors::init_inside(uint32_t capacity, rte_rcu_qsbr* qsbr) noexcept {
+void Neighbors::release() noexcept {
+  rte_hash_free(inside_);  // runs its defer queue: the QSBR variable must still be there
+  inside_ = nullptr;
+  if (rcu_ != nullptr) rcu_->detach_user();
+  rcu_ = nullptr;
+}
+
+bool Neighbors::init_inside(uint32_t capacity, SnapshotHolder* rcu) noexcept {
   const std::string name = "gp_inside" + std::to_string(g_inside_seq.fetch_add(1));
   rte_hash_parameters p{};
   p.name = name.c_str();
@@ -26,13 +33,13 @@ bool Neighbors::init_inside(uint32_t capacity, rte_rcu_qsbr* qsbr) noexcept {
   p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
   inside_ = rte_hash_create(&p);
   if (inside_ == nullptr) return false;
-  if (qsbr != nullptr) {
+  if (rcu != nullptr) {
     rte_hash_rcu_config rc{};
-    rc.v = qsbr;
+    rc.v = rcu->attach_user();
     rc.mode = RTE_HASH_QSBR_MODE_DQ;
+    rcu_ = rcu;
     if (rte_hash_rcu_qsbr_add(inside_, &rc) != 0) {
-      rte_hash_free(inside_);
-      inside_ = nullptr;
+      release();
       return false;
     }
   }

@@ -20,9 +20,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "dataplane/core/snapshot_holder.h"
 #include "dataplane/core/types.h"
-
-struct rte_rcu_qsbr;
 
 namespace gp {
 
@@ -51,9 +50,11 @@ class Neighbors {
   }
 
   // --- inside hosts of NAT routers: (nat_id, IPv4) -> (MAC, port) ---
-  // Creates the table (control thread, before workers start). qsbr may be null in
+  // Creates the table (control thread, before workers start). rcu may be null in
   // single-threaded tests. Returns false when DPDK cannot create it.
-  bool init_inside(uint32_t capacity, rte_rcu_qsbr* qsbr) noexcept;
+  bool init_inside(uint32_t capacity, SnapshotHolder* rcu) noexcept;
+  // Frees the table (before the SnapshotHolder whose QSBR it reclaims through).
+  void release() noexcept;
   // Workers: false when unknown (or no table).
   bool inside(uint16_t nat_id, rte_be32_t ip, rte_ether_addr* mac, uint16_t* port) const noexcept {
     if (inside_ == nullptr) return false;
@@ -95,6 +96,7 @@ class Neighbors {
   std::array<rte_ether_addr, kMaxPorts> own_{};
   std::array<std::atomic<uint64_t>, kMaxPorts> next_hop_{};
   rte_hash* inside_ = nullptr;
+  SnapshotHolder* rcu_ = nullptr;
 };
 
 }  // namespace gp

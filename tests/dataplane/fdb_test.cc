@@ -13,7 +13,7 @@ class FdbTest : public ::testing::Test {
  protected:
   void SetUp() override {
     holder = std::make_unique<SnapshotHolder>(1);
-    fdb = std::make_unique<Fdb>(64, holder->qsbr());
+    fdb = std::make_unique<Fdb>(64, holder.get());
     snap.segments.resize(2);
     for (uint16_t p = 0; p < 4; ++p) snap.ports[p].segment = p < 2 ? 0 : 1;
   }

@@ -108,7 +108,7 @@ std::string pool_problems(rte_mempool* pool) {
 
 Harness::Harness(bool register_main) : register_main_(register_main) {
   holder_ = std::make_unique<SnapshotHolder>(2);
-  fdb_ = std::make_unique<Fdb>(1024, holder_->qsbr());
+  fdb_ = std::make_unique<Fdb>(1024, holder_.get());
   learner_ = std::make_unique<Learner>(*fdb_);
   std::string rn = "gp_t_learn" + std::to_string(g_seq.fetch_add(1));
   learn_ring_ = rte_ring_create_elem(rn.c_str(), sizeof(LearnEvent), 1024, SOCKET_ID_ANY,
@@ -122,7 +122,7 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   // gateways and forward targets) unless a test calls enable_probes().
   slow_ = SlowPath(&neighbors_, nullptr);
   slow_.add_worker(punt_ring_, inject_ring_);
-  EXPECT_TRUE(neighbors_.init_inside(1024, holder_->qsbr()));
+  EXPECT_TRUE(neighbors_.init_inside(1024, holder_.get()));
   counters_ = std::make_unique<WorkerCounters>();
   ctx_ = std::make_unique<WorkerContext>();
   ctx_->fdb = fdb_.get();
@@ -165,6 +165,7 @@ Harness::~Harness() {
     }
   nat_tables_.clear();
   learner_.reset();
+  neighbors_.release();  // before the QSBR variable it reclaims through
   fdb_.reset();
   holder_.reset();
   rte_ring_free(learn_ring_);
