@@ -98,15 +98,22 @@ struct Runtime {
   }
 };
 
-// Asks every worker for a copy of its NAT sessions. Workers poll without end, so each
-// answers within one loop; the control thread spins only for that long.
+// Asks every worker for a copy of its NAT sessions. Workers copy a slice of their
+// table per poll loop; one that has not answered within the deadline (stuck, or not
+// running) is reported in *late and its request left with it.
 std::vector<std::vector<nat::SessionRow>> collect_nat(
-    const std::vector<std::unique_ptr<nat::NatViewRequest>>& views) {
+    const std::vector<std::unique_ptr<nat::NatViewRequest>>& views, std::vector<size_t>* late) {
   constexpr uint32_t kMaxRows = 4096;
-  for (const auto& v : views) v->request(kMaxRows);
+  std::vector<bool> asked(views.size());
+  for (size_t w = 0; w < views.size(); ++w) asked[w] = views[w]->request(kMaxRows);
+  const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz();  // 1 s
   std::vector<std::vector<nat::SessionRow>> out(views.size());
   for (size_t w = 0; w < views.size(); ++w) {
-    while (!views[w]->done()) rte_pause();
+    while (asked[w] && !views[w]->done() && rte_rdtsc() < deadline) rte_pause();
+    if (!asked[w] || !views[w]->done()) {
+      late->push_back(w);
+      continue;
+    }
     out[w] = views[w]->rows();
     views[w]->finish();
   }
@@ -280,7 +287,13 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
         std::string error;
         const NatFilter f = req.size() > 9 ? parse_nat_filter(req.substr(9), &error) : NatFilter{};
         if (!error.empty()) return nlohmann::json({{"error", error}}).dump();
-        return view_nat(view, collect_nat(rt.nat_views), f).dump();
+        std::vector<size_t> late;
+        auto rows = collect_nat(rt.nat_views, &late);
+        if (!late.empty())
+          return nlohmann::json({{"error", "worker " + std::to_string(late[0]) +
+                                               " did not copy its NAT sessions within 1 s"}})
+              .dump();
+        return view_nat(view, rows, f).dump();
       }
       return handle_request(view, req);
     });

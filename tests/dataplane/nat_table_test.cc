@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "dataplane/nat/nat_view.h"
 #include "tests/dataplane/harness.h"
 
 namespace gp::nat {
@@ -187,6 +188,31 @@ TEST_F(Fixture, PortsExhaustedInARange) {
     ok += out(t, flow(IPPROTO_TCP, 22, ip4(203, 0, 113, 7), 80, i)) != NatTable::kInvalid;
   EXPECT_EQ(ok, 1023u);  // ports 1..1023, one per VM
   EXPECT_EQ(why, Refusal::kPortsExhausted);
+}
+
+TEST_F(Fixture, ShowNatCopiesASliceOfTheTablePerLoop) {
+  NatTable t(4096, 0, 1);
+  for (uint16_t i = 0; i < 3000; ++i)
+    ASSERT_NE(out(t, flow(IPPROTO_UDP, static_cast<uint16_t>(10000 + i), ip4(203, 0, 113, 7), 53)),
+              NatTable::kInvalid);
+  NatViewRequest v;
+  ASSERT_TRUE(v.request(4096));
+  EXPECT_FALSE(v.request(4096)) << "one request at a time";
+  unsigned loops = 0;
+  while (!v.done() && loops < 100) {
+    v.serve(t, 0);
+    ++loops;
+  }
+  // 4096 slots, 1024 a loop: four loops, never the whole table in one.
+  EXPECT_EQ(loops, 4096u / NatViewRequest::kSlotsPerLoop);
+  EXPECT_EQ(v.rows().size(), 3000u);
+  v.finish();
+  // A row limit ends the copy early.
+  ASSERT_TRUE(v.request(10));
+  v.serve(t, 0);
+  EXPECT_TRUE(v.done());
+  EXPECT_EQ(v.rows().size(), 10u);
+  v.finish();
 }
 
 }  // namespace
