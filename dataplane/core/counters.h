@@ -29,16 +29,17 @@ class RelaxedCounter {
 
 // Why a frame was dropped. Every drop in the dataplane names one of these.
 enum class Drop : uint8_t {
-  kRunt = 0,       // shorter than an Ethernet header
-  kBadSrcMac,      // source MAC is multicast/broadcast or all zero
-  kOversize,       // longer than the ingress adapter's MTU allows
-  kLinkDown,       // ingress or the only egress adapter is not attached / cable out
-  kNoSegment,      // ingress port is not part of any segment in the running config
-  kSamePort,       // destination was learned on the ingress port itself
-  kPolicy,         // the only destination's promiscuous policy refuses the frame
-  kNoDestination,  // flooded, but no other member of the segment may take it
-  kTxFull,         // the egress queue did not take the frame
-  kPuntRingFull,   // for the slow path, but its ring was full
+  kRunt = 0,         // shorter than an Ethernet header
+  kBadSrcMac,        // source MAC is multicast/broadcast or all zero
+  kOversize,         // longer than the ingress adapter's MTU allows
+  kLinkDown,         // ingress or the only egress adapter is not attached / cable out
+  kNoSegment,        // ingress port is not part of any segment in the running config
+  kSamePort,         // destination was learned on the ingress port itself
+  kPolicy,           // the only destination's promiscuous policy refuses the frame
+  kNoDestination,    // flooded, but no other member of the segment may take it
+  kTxFull,           // the egress queue did not take the frame
+  kPuntRingFull,     // for the slow path, but its ring was full
+  kPuntRateLimited,  // for the slow path, over the adapter's rate (Snapshot::punt_pps)
   // NAT (dataplane/nat/nat_stage.cc)
   kNatNotIp,            // not IPv4 (and not ARP) on a NAT inside or uplink
   kNatNotForUs,         // on the uplink, not addressed to the outside address
@@ -74,6 +75,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "no_destination",
     "tx_full",
     "punt_ring_full",
+    "punt_rate_limited",
     "nat_not_ip",
     "nat_not_for_us",
     "nat_inside_dst",

@@ -123,6 +123,11 @@ struct Snapshot {
   NatTimeouts nat_timeouts;
   uint32_t nat_sessions = 0;  // per worker
   std::vector<PortForwardRule> port_forwards;
+
+  // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
+  // errors), per worker: a token bucket, so one flooding guest cannot starve the others.
+  uint32_t punt_pps = 1000;
+  uint32_t punt_burst = 200;
 };
 
 }  // namespace gp

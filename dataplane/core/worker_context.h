@@ -45,6 +45,12 @@ struct TxStaging {
   uint16_t n_dirty = 0;
 };
 
+// A token bucket per ingress port for frames to the slow path (see punt_admit).
+struct PuntBucket {
+  uint64_t last_tsc = 0;
+  uint32_t tokens = 0;
+};
+
 struct alignas(64) WorkerContext {
   uint16_t worker_id = 0;
   uint16_t queue_id = 0;  // this worker's rx and tx queue on every port
@@ -65,7 +71,28 @@ struct alignas(64) WorkerContext {
   std::array<rte_ring*, kMaxWorkers> handoff_from{};
   WorkerCounters* counters = nullptr;
   TxStaging tx;
+  std::array<PuntBucket, kMaxPorts> punt_buckets{};
 };
+
+// May one more frame from `port` go to the slow path now? `pps` tokens a second, at
+// most `burst` saved up. Integer TSC arithmetic, no system call.
+inline bool punt_admit(WorkerContext& ctx, uint16_t port, uint32_t pps, uint32_t burst) noexcept {
+  if (pps == 0) return true;  // no limit
+  PuntBucket& b = ctx.punt_buckets[port];
+  const uint64_t per_token = ctx.tsc_hz / pps == 0 ? 1 : ctx.tsc_hz / pps;
+  if (b.tokens >= burst) {
+    b.last_tsc = ctx.now_tsc;
+  } else if (ctx.now_tsc > b.last_tsc) {
+    const uint64_t add = (ctx.now_tsc - b.last_tsc) / per_token;
+    if (add != 0) {
+      b.tokens = add >= burst - b.tokens ? burst : b.tokens + static_cast<uint32_t>(add);
+      b.last_tsc += add * per_token;
+    }
+  }
+  if (b.tokens == 0) return false;
+  --b.tokens;
+  return true;
+}
 
 // Why a frame was punted, when the slow path cannot tell from the frame itself
 // (stored in mbuf->hash.usr, which nothing else in guestport uses).

@@ -619,7 +619,7 @@ inline void enqueue(WorkerContext& ctx, PortCounters& pc, rte_ring* r, rte_mbuf*
 
 // Carries out a verdict for m, which arrived on `ingress` (counters) and, if handed to
 // another worker, is processed there as coming from `as_port`.
-void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
+void dispatch(WorkerContext& ctx, const Snapshot& snap, PortCounters& pc, rte_mbuf* m, Verdict v,
               uint16_t as_port) noexcept {
   switch (v.kind) {
     case Verdict::kTx:
@@ -638,6 +638,11 @@ void dispatch(WorkerContext& ctx, PortCounters& pc, rte_mbuf* m, Verdict v,
       enqueue(ctx, pc, ctx.handoff_to[v.port], m, WorkerEvent::kNatHandoffs, Drop::kNatHandoffFull);
       return;
     case Verdict::kPunt:
+      if (!punt_admit(ctx, as_port, snap.punt_pps, snap.punt_burst)) {
+        pc.drop(Drop::kPuntRateLimited);
+        rte_pktmbuf_free(m);
+        return;
+      }
       m->port = as_port;
       m->hash.usr = v.port;  // the PuntReason
       enqueue(ctx, pc, ctx.punt_ring, m, WorkerEvent::kPunted, Drop::kPuntRingFull);
@@ -690,7 +695,7 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
       increment_ttl(rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, batch.meta[i].l3_offset));
       v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false, NatTable::kInvalid);
     }
-    dispatch(ctx, pc, m, v, as_port);
+    dispatch(ctx, snap, pc, m, v, as_port);
   }
   batch.n = kept;
 }

@@ -83,7 +83,10 @@ void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept
     }
     m->port = batch.in_port;
     m->hash.usr = kPuntAnswer;
-    if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
+    if (!punt_admit(ctx, batch.in_port, snap.punt_pps, snap.punt_burst)) {
+      ctx.counters->ports[batch.in_port].drop(Drop::kPuntRateLimited);
+      rte_pktmbuf_free(m);
+    } else if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
       ctx.counters->event(WorkerEvent::kPunted);
     } else {
       ctx.counters->ports[batch.in_port].drop(Drop::kPuntRingFull);

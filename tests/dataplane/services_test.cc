@@ -145,8 +145,10 @@ TEST_F(ServicesTest, ArpForTheServerIsAnswered) {
 TEST_F(ServicesTest, OtherTrafficIsStillSwitchedAndGarbageIsCounted) {
   h->apply(kHostOnly);
   // ARP for the host interface's address is for the host: flooded as usual.
-  h->send("ra", mac(1), kBroadcast);
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 77, 101),
+                       ip4(192, 168, 77, 1)));
   h->step();
+  EXPECT_EQ(h->slow().stats().arp_replies, 0u);
   EXPECT_EQ(h->recv("rb").size(), 1u);
   EXPECT_EQ(h->recv("net_tap0,iface=gpt-dhcp0").size(), 1u);
   // A DHCP frame whose payload is garbage: punted, counted malformed, freed.
@@ -172,6 +174,37 @@ TEST_F(ServicesTest, InternalNetworksHaveNoServices) {
   h->step(3);
   EXPECT_EQ(h->recv("ra").size(), 0u);
   EXPECT_EQ(h->recv("rb").size(), 1u);  // just a broadcast on an internal network
+}
+
+TEST_F(ServicesTest, AFloodingGuestCannotStarveTheSlowPathForOthers) {
+  h->apply(kHostOnly);
+  const Snapshot& snap = h->snap();
+  // a asks for the server's MAC 1500 times at one instant; b then asks for an address.
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i < 30; ++i)
+      h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 77, 102),
+                           ip4(192, 168, 77, 100)));
+    h->step(1);
+    h->recv("ra");  // the answers (counted below by the slow path's own numbers)
+  }
+  dhcp::Request d{};
+  d.type = dhcp::MsgType::kDiscover;
+  d.xid = 7;
+  d.chaddr = {0x08, 0, 0x27, 0, 0, 2};
+  h->send("rb", dhcp_frame(*h, d));
+  h->step(3);
+  auto offer = answers(*h, "rb");
+  ASSERT_EQ(offer.size(), 1u) << "b's DISCOVER was starved by a's flood";
+  EXPECT_EQ(offer[0].type, 2);
+  EXPECT_EQ(h->slow().stats().arp_replies, snap.punt_burst);  // a's burst, no more
+  EXPECT_EQ(h->drops("ra", Drop::kPuntRateLimited), 1500u - snap.punt_burst);
+  EXPECT_EQ(h->drops("ra", Drop::kPuntRingFull), 0u);
+  // A second later a has tokens again.
+  h->advance_seconds(1);
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 77, 102),
+                       ip4(192, 168, 77, 100)));
+  h->step(3);
+  EXPECT_EQ(h->recv("ra").size(), 1u);
 }
 
 }  // namespace
