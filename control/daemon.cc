@@ -66,11 +66,13 @@ struct Runtime {
   std::vector<WorkerLaunch> launches;
   std::vector<rte_ring*> rings;       // learn rings (LearnEvent elements)
   std::vector<rte_ring*> mbuf_rings;  // punt, inject and handoff rings (mbuf pointers)
+  std::vector<rte_ring*> tx_rings;    // tx handoff rings (TxHandoff elements)
   Neighbors neighbors;
   std::unique_ptr<SlowPath> slow;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables;
   std::vector<std::unique_ptr<nat::FragTable>> frag_tables;
   std::vector<std::unique_ptr<nat::NatViewRequest>> nat_views;
+  TxQueueMap tx_queues;  // before ports: their vhost event callbacks write it
   PortSet ports;
   std::atomic<bool> stop_workers{false};
   bool launched = false;
@@ -91,6 +93,11 @@ struct Runtime {
     for (rte_ring* r : mbuf_rings) {
       void* m = nullptr;
       while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
+    for (rte_ring* r : tx_rings) {
+      TxHandoff h;
+      while (rte_ring_dequeue_elem(r, &h, sizeof(h)) == 0) rte_pktmbuf_free(h.m);
       rte_ring_free(r);
     }
     for (rte_ring* r : rings) rte_ring_free(r);
@@ -190,6 +197,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     ctx->inject_ring = inject;
     ctx->n_workers = static_cast<uint16_t>(W);
     ctx->neighbors = &rt.neighbors;
+    ctx->tx_queues = &rt.tx_queues;
     if (any_nat) {
       try {
         rt.nat_tables.push_back(std::make_unique<nat::NatTable>(
@@ -223,6 +231,18 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       rt.mbuf_rings.push_back(r);
       rt.contexts[from]->handoff_to[to] = r;
       rt.contexts[to]->handoff_from[from] = r;
+      // Frames for ports that lack the sender's tx queue (TxHandoff elements).
+      const std::string tname = "gp_txh" + std::to_string(from) + "_" + std::to_string(to);
+      rte_ring* t =
+          rte_ring_create_elem(tname.c_str(), sizeof(TxHandoff), kSlowRingSize,
+                               static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (t == nullptr) {
+        std::fprintf(stderr, "guestportd: cannot create tx handoff ring %s\n", tname.c_str());
+        return 1;
+      }
+      rt.tx_rings.push_back(t);
+      rt.contexts[from]->tx_to[to] = t;
+      rt.contexts[to]->tx_from[from] = t;
     }
   }
 
@@ -232,6 +252,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       PortOptions po;
       po.queues = static_cast<uint16_t>(W);
       po.mtu = p.mtu;
+      po.tx_queues = &rt.tx_queues;
       const OpenPort& op = rt.ports.open(p.devargs, rt.pool, po);
       ids[p.key] = op.port_id;
       rt.neighbors.set_own_mac(op.port_id, op.mac);

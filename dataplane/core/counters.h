@@ -38,6 +38,7 @@ enum class Drop : uint8_t {
   kPolicy,           // the only destination's promiscuous policy refuses the frame
   kNoDestination,    // flooded, but no other member of the segment may take it
   kTxFull,           // the egress queue did not take the frame
+  kTxNoQueue,        // the egress port has no tx queue enabled (a guest not up yet)
   kPuntRingFull,     // for the slow path, but its ring was full
   kPuntRateLimited,  // for the slow path, over the adapter's rate (Snapshot::punt_pps)
   // NAT (dataplane/nat/nat_stage.cc)
@@ -74,6 +75,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "policy",
     "no_destination",
     "tx_full",
+    "tx_no_queue",
     "punt_ring_full",
     "punt_rate_limited",
     "nat_not_ip",
@@ -115,6 +117,7 @@ enum class WorkerEvent : uint8_t {
   kNatHairpinned,     // packets from a guest to our outside address, turned around
   kNatFragmentsMade,  // fragments sent for packets larger than the egress MTU (DF clear)
   kNatRstIgnored,     // TCP RST outside the receiver's window: forwarded, session kept
+  kTxRedirected,      // frames handed to the worker whose tx queue the port has
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
@@ -123,7 +126,7 @@ inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNam
     "snoop_copies",       "punted",          "injected",
     "inject_dropped",     "nat_created",     "nat_expired",
     "nat_handoffs",       "nat_translated",  "nat_hairpinned",
-    "nat_fragments_made", "nat_rst_ignored"};
+    "nat_fragments_made", "nat_rst_ignored", "tx_redirected"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

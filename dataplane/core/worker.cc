@@ -73,9 +73,34 @@ uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept {
   return n;
 }
 
+namespace {
+// The port lacks this worker's tx queue: the frames go to the worker that owns queue
+// (queue_id % n), or are dropped when the port has no queue at all.
+void redirect_staged(WorkerContext& ctx, uint16_t port, uint16_t n_queues) noexcept {
+  TxStaging::Queue& q = ctx.tx.q[port];
+  PortCounters& pc = ctx.counters->ports[port];
+  rte_ring* r = n_queues == 0 ? nullptr : ctx.tx_to[ctx.queue_id % n_queues];
+  unsigned sent = 0;
+  if (r != nullptr) {
+    TxHandoff h[kBurst];
+    for (uint16_t i = 0; i < q.n; ++i) h[i] = {q.pkts[i], port};
+    sent = rte_ring_sp_enqueue_burst_elem(r, h, sizeof(TxHandoff), q.n, nullptr);
+    ctx.counters->event(WorkerEvent::kTxRedirected, sent);
+  }
+  if (sent < q.n) {
+    pc.drop(r == nullptr ? Drop::kTxNoQueue : Drop::kTxFull, q.n - sent);
+    rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+  }
+  q.n = 0;
+}
+}  // namespace
+
 void send_staged(WorkerContext& ctx, uint16_t port) noexcept {
   TxStaging::Queue& q = ctx.tx.q[port];
   if (q.n == 0) return;
+  const uint16_t n_queues =
+      ctx.tx_queues == nullptr ? TxQueueMap::kEvery : ctx.tx_queues->get(port);
+  if (ctx.queue_id >= n_queues) return redirect_staged(ctx, port, n_queues);
   uint32_t lens[kBurst];
   for (uint16_t i = 0; i < q.n; ++i) lens[i] = rte_pktmbuf_pkt_len(q.pkts[i]);
   const uint16_t sent = rte_eth_tx_burst(port, ctx.queue_id, q.pkts, q.n);
@@ -100,9 +125,30 @@ void flush_tx(WorkerContext& ctx) noexcept {
   ctx.tx.n_dirty = 0;
 }
 
+uint32_t send_redirected(WorkerContext& ctx, const Snapshot& snap) noexcept {
+  uint32_t total = 0;
+  for (uint16_t w = 0; w < ctx.n_workers; ++w) {
+    rte_ring* r = ctx.tx_from[w];
+    if (r == nullptr) continue;
+    TxHandoff h[kBurst];
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(r, h, sizeof(TxHandoff), kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto port = static_cast<uint16_t>(h[i].port);
+      if (port < kMaxPorts && snap.ports[port].role != PortRole::kUnused)
+        stage_tx(ctx, port, h[i].m);
+      else
+        rte_pktmbuf_free(h[i].m);  // the port left the config meanwhile
+    }
+    total += n;
+  }
+  if (total != 0) flush_tx(ctx);
+  return total;
+}
+
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   uint32_t total = 0;
   send_injected(ctx, snap);
+  if (ctx.n_workers > 1) send_redirected(ctx, snap);
   if (ctx.n_workers > 1) total += process_handoffs(ctx, snap);
   nat_expire(ctx, snap);
   Batch batch;

@@ -24,6 +24,9 @@ void flush_tx(WorkerContext& ctx) noexcept;
 // Sends what the slow path queued on ctx.inject_ring (replies it built).
 uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept;
 
+// Sends what other workers handed over for ports that lack their tx queue.
+uint32_t send_redirected(WorkerContext& ctx, const Snapshot& snap) noexcept;
+
 // Runs the NAT stage over packets other workers handed to this one.
 uint32_t process_handoffs(WorkerContext& ctx, const Snapshot& snap) noexcept;
 

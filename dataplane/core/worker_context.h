@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "dataplane/core/counters.h"
+#include "dataplane/core/tx_queues.h"
 #include "dataplane/core/types.h"
 
 namespace gp {
@@ -70,6 +71,12 @@ struct alignas(64) WorkerContext {
   std::array<rte_ring*, kMaxWorkers> handoff_to{};
   std::array<rte_ring*, kMaxWorkers> handoff_from{};
   WorkerCounters* counters = nullptr;
+  // Tx queues each port really has (null: every worker has its own on every port), and
+  // SP/SC rings of TxHandoff elements to and from every other worker for the frames of
+  // ports that lack this worker's queue. Index = the other worker.
+  const TxQueueMap* tx_queues = nullptr;
+  std::array<rte_ring*, kMaxWorkers> tx_to{};
+  std::array<rte_ring*, kMaxWorkers> tx_from{};
   TxStaging tx;
   std::array<PuntBucket, kMaxPorts> punt_buckets{};
 };

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
+#include <rte_eth_vhost.h>
 #include <rte_ethdev.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -12,11 +13,39 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/core/tx_queues.h"
+
 namespace gp {
 
 namespace {
 std::string err(const std::string& what, int rc) {
   return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
+}
+
+bool is_vhost(const std::string& device) { return device.rfind("net_vhost", 0) == 0; }
+
+// vhost-user, on the vhost events thread: the guest enabled or disabled rings, or went
+// away. Workers may use tx queues 0..n-1, n being the first queue not enabled.
+int on_vhost_event(uint16_t port, rte_eth_event_type type, void* arg, void*) {
+  auto* w = static_cast<QueueWatch*>(arg);
+  if (type == RTE_ETH_EVENT_QUEUE_STATE) {
+    rte_eth_vhost_queue_event ev{};
+    while (rte_eth_vhost_get_queue_event(port, &ev) == 0) {
+      if (ev.rx || ev.queue_id >= 64) continue;  // our rx queues: polling finds nothing
+      if (ev.enable)
+        w->enabled |= uint64_t{1} << ev.queue_id;
+      else
+        w->enabled &= ~(uint64_t{1} << ev.queue_id);
+    }
+  } else if (type == RTE_ETH_EVENT_INTR_LSC) {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_DOWN)
+      w->enabled = 0;  // the guest is gone; its rings come back with events
+  }
+  uint16_t n = 0;
+  while (n < w->queues && ((w->enabled >> n) & 1)) ++n;
+  w->map->set(port, n);
+  return 0;
 }
 }  // namespace
 
@@ -88,6 +117,19 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
   // af_packet reports max_rx_pktlen 1518 although larger frames pass (TESTING.md):
   // MTU is best effort here; the switch enforces it per adapter in the dataplane.
   rte_eth_dev_set_mtu(pid, opt.mtu);
+  if (opt.tx_queues != nullptr && is_vhost(device)) {
+    // No queue until the guest enables its rings (events follow rte_eth_dev_start).
+    auto w = std::make_unique<QueueWatch>();
+    w->map = opt.tx_queues;
+    w->queues = opt.queues;
+    opt.tx_queues->set(pid, 0);
+    for (auto ev : {RTE_ETH_EVENT_QUEUE_STATE, RTE_ETH_EVENT_INTR_LSC})
+      if ((rc = rte_eth_dev_callback_register(pid, ev, on_vhost_event, w.get())) != 0)
+        fail("cannot follow the guest's queues", rc);
+    watches_.emplace_back(pid, std::move(w));
+  } else if (opt.tx_queues != nullptr) {
+    opt.tx_queues->set(pid, opt.queues);
+  }
   if ((rc = rte_eth_dev_start(pid)) != 0) fail("start failed", rc);
   if (opt.promiscuous) rte_eth_promiscuous_enable(pid);
   OpenPort p{pid, device, devargs, {}, dev};
@@ -120,6 +162,10 @@ std::string PortSet::set_link(const OpenPort& port, bool up) noexcept {
 }
 
 void PortSet::close_all() noexcept {
+  for (auto& [pid, w] : watches_)
+    for (auto ev : {RTE_ETH_EVENT_QUEUE_STATE, RTE_ETH_EVENT_INTR_LSC})
+      rte_eth_dev_callback_unregister(pid, ev, on_vhost_event, w.get());
+  watches_.clear();
   for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) {
     rte_eth_dev_stop(it->port_id);
     rte_eth_dev_close(it->port_id);

@@ -1,14 +1,17 @@
 // Opening and closing DPDK ports from devargs (control path, start-up and shutdown).
 // Each port gets `queues` rx and `queues` tx queues: worker w polls rx queue w and
-// sends on tx queue w of every port, so no queue is ever shared between lcores.
+// sends on tx queue w of every port that has it (core/tx_queues.h for those that do
+// not), so no queue is ever shared between lcores.
 #pragma once
 
 #include <rte_ether.h>
 #include <rte_mempool.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct rte_device;
@@ -19,8 +22,22 @@ struct PortError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class TxQueueMap;
+
+// A vhost-user port's tx queues (the guest's rx rings) as the guest enables them.
+// Written only by the PMD's event callbacks (the vhost events thread).
+struct QueueWatch {
+  TxQueueMap* map = nullptr;
+  uint16_t queues = 0;   // configured
+  uint64_t enabled = 0;  // bit q: tx queue q is enabled
+};
+
 struct PortOptions {
   uint16_t queues = 1;
+  // Where the port's usable tx queues are published for the workers: `queues` for
+  // most ports; for vhost-user, the queue pairs the guest has enabled, followed from
+  // the PMD's queue-state events (0 until the guest is up).
+  TxQueueMap* tx_queues = nullptr;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;
@@ -64,6 +81,7 @@ class PortSet {
 
  private:
   std::vector<OpenPort> ports_;
+  std::vector<std::pair<uint16_t, std::unique_ptr<QueueWatch>>> watches_;
 };
 
 }  // namespace gp

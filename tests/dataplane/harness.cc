@@ -132,6 +132,7 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   ctx_->counters = counters_.get();
   ctx_->tsc_hz = kHz;
   ctx_->neighbors = &neighbors_;
+  ctx_->tx_queues = &tx_map_;
   if (register_main_) {
     rte_rcu_qsbr_thread_register(holder_->qsbr(), 0);
     rte_rcu_qsbr_thread_online(holder_->qsbr(), 0);
@@ -147,11 +148,17 @@ Harness::~Harness() {
     rte_eth_dev_stop(p.id);
     rte_eth_dev_close(p.id);
     rte_vdev_uninit(p.name.c_str());
-    rte_mbuf* m = nullptr;
-    while (rte_ring_dequeue(p.rx, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
-    while (rte_ring_dequeue(p.tx, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
-    rte_ring_free(p.rx);
-    rte_ring_free(p.tx);
+    for (auto* rings : {&p.rxq, &p.txq})
+      for (rte_ring* r : *rings) {
+        rte_mbuf* m = nullptr;
+        while (rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+        rte_ring_free(r);
+      }
+  }
+  for (rte_ring* r : tx_rings_) {
+    TxHandoff th;
+    while (rte_ring_dequeue_elem(r, &th, sizeof(th)) == 0) rte_pktmbuf_free(th.m);
+    rte_ring_free(r);
   }
   for (rte_ring* r : extra_rings_) {
     rte_mbuf* m = nullptr;
@@ -182,20 +189,50 @@ Harness::RingPort& Harness::ring_port(const std::string& name) {
   unsigned n = g_seq.fetch_add(1);
   RingPort p{};
   p.name = "gp_t_port" + std::to_string(n);
-  p.rx = rte_ring_create(("gp_t_rx" + std::to_string(n)).c_str(), 1024, SOCKET_ID_ANY,
-                         RING_F_SP_ENQ | RING_F_SC_DEQ);
-  p.tx = rte_ring_create(("gp_t_tx" + std::to_string(n)).c_str(), 1024, SOCKET_ID_ANY,
-                         RING_F_SP_ENQ | RING_F_SC_DEQ);
-  EXPECT_TRUE(p.rx != nullptr && p.tx != nullptr);
-  int id = rte_eth_from_rings(p.name.c_str(), &p.rx, 1, &p.tx, 1, SOCKET_ID_ANY);
+  for (uint16_t q = 0; q < queues_; ++q) {
+    const std::string sfx = std::to_string(n) + "_" + std::to_string(q);
+    p.rxq.push_back(rte_ring_create(("gp_t_rx" + sfx).c_str(), 1024, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ));
+    p.txq.push_back(rte_ring_create(("gp_t_tx" + sfx).c_str(), 1024, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ));
+    EXPECT_TRUE(p.rxq.back() != nullptr && p.txq.back() != nullptr);
+  }
+  p.rx = p.rxq[0];
+  p.tx = p.txq[0];
+  int id = rte_eth_from_rings(p.name.c_str(), p.rxq.data(), queues_, p.txq.data(), queues_,
+                              SOCKET_ID_ANY);
   EXPECT_GE(id, 0) << "rte_eth_from_rings failed";
   p.id = static_cast<uint16_t>(id);
   rte_eth_conf conf{};
-  EXPECT_EQ(rte_eth_dev_configure(p.id, 1, 1, &conf), 0);
-  EXPECT_EQ(rte_eth_rx_queue_setup(p.id, 0, 1024, SOCKET_ID_ANY, nullptr, g_pool), 0);
-  EXPECT_EQ(rte_eth_tx_queue_setup(p.id, 0, 1024, SOCKET_ID_ANY, nullptr), 0);
+  EXPECT_EQ(rte_eth_dev_configure(p.id, queues_, queues_, &conf), 0);
+  for (uint16_t q = 0; q < queues_; ++q) {
+    EXPECT_EQ(rte_eth_rx_queue_setup(p.id, q, 1024, SOCKET_ID_ANY, nullptr, g_pool), 0);
+    EXPECT_EQ(rte_eth_tx_queue_setup(p.id, q, 1024, SOCKET_ID_ANY, nullptr), 0);
+  }
   EXPECT_EQ(rte_eth_dev_start(p.id), 0);
   return ports_.emplace(name, p).first->second;
+}
+
+void Harness::send_on(const std::string& port, uint16_t q, rte_mbuf* m) {
+  RingPort& p = known_port(port);
+  ASSERT_LT(q, p.rxq.size());
+  ASSERT_EQ(rte_ring_enqueue(p.rxq[q], m), 0);
+}
+
+std::vector<Frame> Harness::recv_queue(const std::string& port, uint16_t q) {
+  RingPort& p = known_port(port);
+  std::vector<Frame> out;
+  rte_mbuf* m = nullptr;
+  while (q < p.txq.size() && rte_ring_dequeue(p.txq[q], reinterpret_cast<void**>(&m)) == 0) {
+    Frame f{};
+    f.len = rte_pktmbuf_pkt_len(m);
+    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    f.src = eh->src_addr;
+    f.dst = eh->dst_addr;
+    out.push_back(f);
+    rte_pktmbuf_free(m);
+  }
+  return out;
 }
 
 void Harness::apply(const std::string& yaml) {
@@ -282,7 +319,8 @@ void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
     extra_counters_.push_back(std::make_unique<WorkerCounters>());
     auto c = std::make_unique<WorkerContext>();
     c->worker_id = w;
-    c->queue_id = 0;  // the test thread polls every worker in turn: one queue suffices
+    c->queue_id = queues_ > 1 ? w : 0;  // by default all share queue 0: they run in turn
+    c->tx_queues = &tx_map_;
     c->tsc_hz = kHz;
     c->fdb = fdb_.get();
     c->learn_ring = learn_ring_;  // single producer still: workers run one at a time here
@@ -307,6 +345,12 @@ void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
       extra_rings_.push_back(r);
       from->handoff_to[to->worker_id] = r;
       to->handoff_from[from->worker_id] = r;
+      rte_ring* t = rte_ring_create_elem(("gp_t_txh" + std::to_string(g_seq.fetch_add(1))).c_str(),
+                                         sizeof(TxHandoff), 1024, SOCKET_ID_ANY,
+                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+      tx_rings_.push_back(t);
+      from->tx_to[to->worker_id] = t;
+      to->tx_from[from->worker_id] = t;
     }
 }
 
@@ -449,14 +493,14 @@ void Harness::step(unsigned passes) {
 std::vector<rte_mbuf*> Harness::recv_mbufs(const std::string& port) {
   std::vector<rte_mbuf*> out;
   rte_mbuf* m = nullptr;
-  while (rte_ring_dequeue(known_port(port).tx, reinterpret_cast<void**>(&m)) == 0) out.push_back(m);
+  for (rte_ring* r : known_port(port).txq)
+    while (rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) out.push_back(m);
   return out;
 }
 
 std::vector<Frame> Harness::recv(const std::string& port) {
   std::vector<Frame> out;
-  rte_mbuf* m = nullptr;
-  while (rte_ring_dequeue(known_port(port).tx, reinterpret_cast<void**>(&m)) == 0) {
+  for (rte_mbuf* m : recv_mbufs(port)) {
     Frame f{};
     f.len = rte_pktmbuf_pkt_len(m);
     if (f.len >= sizeof(rte_ether_hdr)) {

@@ -53,6 +53,13 @@ class Harness {
   explicit Harness(bool register_main = true);
   ~Harness();
 
+  // Ring ports made from now on get n rx and n tx queues, and worker w (enable_nat)
+  // uses queue w of each (by default every worker shares queue 0: they run in turn).
+  void set_queues(uint16_t n) { queues_ = n; }
+  // Frames on rx queue q of `port` (polled by worker q); what left tx queue q.
+  void send_on(const std::string& port, uint16_t q, rte_mbuf* m);
+  std::vector<Frame> recv_queue(const std::string& port, uint16_t q);
+  TxQueueMap& tx_map() { return tx_map_; }
   // Parses, validates and compiles `yaml`, creating ring ports as needed; publishes.
   void apply(const std::string& yaml);
   const Snapshot& snap() const { return *holder_->current(); }
@@ -140,8 +147,9 @@ class Harness {
   struct RingPort {
     uint16_t id;
     std::string name;
-    rte_ring* rx;
+    rte_ring* rx;  // queue 0
     rte_ring* tx;
+    std::vector<rte_ring*> rxq, txq;  // every queue (set_queues)
   };
   RingPort& ring_port(const std::string& name);
   // A port of the applied config; an unknown name fails the test (a misspelt port
@@ -150,6 +158,8 @@ class Harness {
   const RingPort& known_port(const std::string& name) const;
 
   bool register_main_;
+  uint16_t queues_ = 1;
+  TxQueueMap tx_map_;
   uint64_t now_ = kHz;
   std::unique_ptr<SnapshotHolder> holder_;
   std::unique_ptr<Fdb> fdb_;
@@ -167,6 +177,7 @@ class Harness {
   std::vector<std::unique_ptr<WorkerContext>> extra_ctx_;
   std::vector<std::unique_ptr<WorkerCounters>> extra_counters_;
   std::vector<rte_ring*> extra_rings_;
+  std::vector<rte_ring*> tx_rings_;  // TxHandoff elements
   std::vector<PortPlan> plans_;
   uint64_t version_ = 0;
 };
