@@ -93,7 +93,9 @@ nlohmann::json view_networks(const RuntimeView& v) {
 nlohmann::json view_stats(const RuntimeView& v) {
   nlohmann::json workers = nlohmann::json::array();
   for (const WorkerCounters* w : v.workers) {
-    nlohmann::json e = {{"loops", w->loops.get()}};
+    uint64_t rx = 0;
+    for (const PortCounters& pc : w->ports) rx += pc.rx_packets.get();
+    nlohmann::json e = {{"loops", w->loops.get()}, {"rx_packets", rx}};
     for (size_t i = 0; i < kWorkerEventCount; ++i)
       e[std::string(kWorkerEventNames[i])] = w->events[i].get();
     workers.push_back(e);

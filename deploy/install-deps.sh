@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   # build
   build-essential meson ninja-build pkg-config clang-format
-  libdpdk-dev dpdk libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
+  libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo and integration tests: real kernel network stacks in namespaces
   iproute2 ethtool iputils-ping iperf3 tcpdump python3 python3-pytest python3-scapy

@@ -71,6 +71,10 @@ std::string normalize_devargs(const std::string& devargs, uint16_t queues) {
     if (devargs_value(out, "qpairs").empty()) out += ",qpairs=" + std::to_string(queues);
     if (devargs_value(out, "framecnt").empty()) out += ",framecnt=4096";
   }
+  // net_vhost offers one queue pair unless told more: one per worker, of which the
+  // guest enables what its driver asks for (core/tx_queues.h).
+  if (devargs_device(devargs).rfind("net_vhost", 0) == 0 && devargs_value(out, "queues").empty())
+    out += ",queues=" + std::to_string(queues);
   return out;
 }
 

@@ -54,7 +54,8 @@ struct OpenPort {
 
 // Adds the options guestport needs to a user's devargs when they are missing:
 // net_af_packet gets qpairs=<queues> (one socket per worker, PACKET_FANOUT) and
-// framecnt=4096 (the default 512 loses frames silently under load).
+// framecnt=4096 (the default 512 loses frames silently under load); net_vhost gets
+// queues=<queues>.
 std::string normalize_devargs(const std::string& devargs, uint16_t queues);
 
 // The value of key=... in devargs, or "".

@@ -94,12 +94,12 @@ class Lab:
 
 
 class Daemon:
-    def __init__(self, lab, yaml_text, workers=1):
+    def __init__(self, lab, yaml_text, workers=1, hugepages="false"):
         self.lab = lab
         self.dir = tempfile.mkdtemp(prefix="gpt-")
         self.socket = os.path.join(self.dir, "control.sock")
         header = (f"appliance: {{workers: {workers}, control_socket: {self.socket}, "
-                  f"file_prefix: gpt{lab.tag}, hugepages: false}}\n")
+                  f"file_prefix: gpt{lab.tag}, hugepages: {hugepages}}}\n")
         self.config = os.path.join(self.dir, "guestport.yaml")
         with open(self.config, "w") as f:
             f.write(header + yaml_text)

@@ -159,5 +159,6 @@ def test_two_workers_share_the_ports(lab):
     server.wait(timeout=10)
     stats = d.ctl("stats")
     assert len(stats["workers"]) == 2
-    assert all(w["loops"] > 0 for w in stats["workers"])
+    # Both workers took frames from their own queues (PACKET_FANOUT spreads the flows).
+    assert all(w["rx_packets"] > 0 for w in stats["workers"]), stats["workers"]
     assert stats["fdb_entries"] >= 3

@@ -1,0 +1,104 @@
+"""A VM on a vhost-user adapter with two workers while the guest enables one queue pair.
+
+The VM stand-in is dpdk-testpmd with net_virtio_user (TESTING.md: QEMU cannot run a
+guest here), in icmpecho mode: it answers every ARP request and ICMP echo. The switch
+runs two workers and offers the VM two queue pairs; the VM enables one, so the worker
+whose tx queue the VM lacks must hand its frames to the other (core/tx_queues.h).
+Pings to many addresses spread the flows over both workers (PACKET_FANOUT hashes on
+the addresses); every one must be answered. Hugepages are reserved, and hugetlbfs
+mounted, for the test and given back afterwards.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import sh
+
+NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+MB_NEEDED = 1024  # the switch's 256 MB and the VM's pools
+
+
+def free_hugepage_mb():
+    for line in open("/proc/meminfo"):
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1]) * 2
+    return 0
+
+
+@pytest.fixture
+def hugepages():
+    """Enough free 2 MB pages and a hugetlbfs mount; both restored afterwards."""
+    if not os.path.exists(NR):
+        pytest.skip("no 2 MB hugepages on this kernel")
+    before = int(open(NR).read())
+    mounted_here = False
+    if not any(" hugetlbfs " in l for l in open("/proc/mounts")):
+        os.makedirs("/dev/hugepages", exist_ok=True)
+        sh("mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages")
+        mounted_here = True
+    need = MB_NEEDED - free_hugepage_mb()
+    if need > 0:
+        with open(NR, "w") as f:
+            f.write(str(before + (need + 1) // 2))
+    if free_hugepage_mb() < MB_NEEDED:
+        pytest.fail(f"could not reserve {MB_NEEDED} MB of hugepages "
+                    f"({free_hugepage_mb()} MB free)")
+    try:
+        yield
+    finally:
+        with open(NR, "w") as f:
+            f.write(str(before))
+        if mounted_here:
+            sh("umount", "/dev/hugepages", check=False)
+
+
+def start_vm(lab, sock, mac, queues):
+    """testpmd as the VM: virtio-user on `sock` with `queues` queue pairs enabled."""
+    log = open(os.path.join(os.path.dirname(sock), "vm.log"), "w+")
+    proc = subprocess.Popen(
+        ["stdbuf", "-oL", "dpdk-testpmd", "--in-memory", "--single-file-segments", "--no-pci", "-l", "0,1",
+         "-m", "256", f"--file-prefix=gpvm{lab.tag}",
+         f"--vdev=net_virtio_user0,path={sock},queues={queues},mac={mac}", "--",
+         "--forward-mode=icmpecho", f"--rxq={queues}", f"--txq={queues}", "--nb-cores=1",
+         "--total-num-mbufs=4096", "--stats-period=0"],
+        stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
+    lab.procs.append(proc)
+    return proc, log
+
+
+def vm_output(log):
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def test_one_queue_vm_with_two_workers_loses_nothing(lab, hugepages):
+    g, g_port = lab.guest("vq", "08:00:27:00:07:01", "10.77.0.1/24")
+    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(sock_dir, exist_ok=True)
+    lab.paths.append(sock_dir)
+    sock = os.path.join(sock_dir, "vm.sock")
+    d = lab.start(
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vq, model: virtio-net, "
+        f"mac: '08:00:27:00:07:02', port: 'net_vhost0,iface={sock}'}}}}}}\n"
+        f"  ns: {{adapters: {{1: {{attach: internal:vq, mac: '08:00:27:00:07:01', "
+        f"port: '{g_port}'}}}}}}\n",
+        workers=2, hugepages="true")
+    vm, log = start_vm(lab, sock, "08:00:27:00:07:02", queues=1)
+    deadline = time.time() + 30
+    while time.time() < deadline and "Press enter to exit" not in vm_output(log):
+        assert vm.poll() is None, "testpmd exited: " + vm_output(log)
+        time.sleep(0.2)
+    assert "Press enter to exit" in vm_output(log), vm_output(log)
+    failed = [ip for ip in (f"10.77.0.{i}" for i in range(10, 26))
+              if not lab.ping(g, ip, count=2)]
+    assert not failed, f"no answer from {failed}\n" + vm_output(log)
+    workers = d.ctl("stats")["workers"]
+    assert all(w["rx_packets"] > 0 for w in workers), f"one worker took every flow: {workers}"
+    assert sum(w["tx_redirected"] for w in workers) > 0, workers
+    # Before the VM came up its port had no queue (tx_no_queue); none lost since.
+    vmp = d.port("vm/vm/1")
+    assert vmp["drop_reasons"].get("tx_full", 0) == 0, vmp
