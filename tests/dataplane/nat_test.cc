@@ -10,7 +10,9 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -349,15 +351,20 @@ std::pair<rte_mbuf*, rte_mbuf*> split(Harness& h, rte_mbuf* whole, uint16_t firs
   return out;
 }
 
-// Puts fragments back together and checks every checksum, the L4 one over the whole.
+// Puts fragments back together and checks every checksum, the L4 one over the whole,
+// and every fragment's header against the first's: the same (translated) addresses,
+// identification and TTL, MF on all but the last, offsets without gap or overlap.
 struct Reassembled {
   rte_be32_t src, dst;
   uint16_t sport, dport;
+  uint8_t ttl = 0;
   bool ip_ok = true, l4_ok = false;
+  std::string header_problems;  // "" when every fragment's header is right
 };
 Reassembled reassemble(const std::vector<rte_mbuf*>& frags) {
   Reassembled r{};
   std::vector<uint8_t> buf(20);
+  std::vector<std::pair<uint16_t, const rte_ipv4_hdr*>> by_offset;
   for (rte_mbuf* m : frags) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
     r.ip_ok &= rte_ipv4_cksum(ip) == 0;
@@ -366,6 +373,23 @@ Reassembled reassemble(const std::vector<rte_mbuf*>& frags) {
     if (off == 0) std::memcpy(buf.data(), ip, 20);
     if (buf.size() < 20u + off + len) buf.resize(20u + off + len);
     std::memcpy(buf.data() + 20 + off, ip + 1, len);
+    by_offset.emplace_back(off, ip);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  uint32_t next = 0;
+  for (size_t i = 0; i < by_offset.size(); ++i) {
+    const rte_ipv4_hdr* f = by_offset[i].second;
+    const rte_ipv4_hdr* first = by_offset[0].second;
+    const bool mf = rte_be_to_cpu_16(f->fragment_offset) & RTE_IPV4_HDR_MF_FLAG;
+    const std::string at = "fragment at " + std::to_string(by_offset[i].first) + ": ";
+    if (f->src_addr != first->src_addr || f->dst_addr != first->dst_addr)
+      r.header_problems += at + "addresses differ from the first fragment's; ";
+    if (f->packet_id != first->packet_id) r.header_problems += at + "identification; ";
+    if (f->time_to_live != first->time_to_live) r.header_problems += at + "TTL; ";
+    if (mf != (i + 1 < by_offset.size())) r.header_problems += at + "MF; ";
+    if (by_offset[i].first != next) r.header_problems += at + "gap or overlap; ";
+    next = by_offset[i].first + rte_be_to_cpu_16(f->total_length) - 20u;
   }
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(buf.data());
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(buf.size()));
@@ -373,6 +397,7 @@ Reassembled reassemble(const std::vector<rte_mbuf*>& frags) {
   auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
   r.src = ip->src_addr;
   r.dst = ip->dst_addr;
+  r.ttl = ip->time_to_live;
   r.sport = rte_be_to_cpu_16(u->src_port);
   r.dport = rte_be_to_cpu_16(u->dst_port);
   r.l4_ok = rte_ipv4_udptcp_cksum_verify(ip, u) == 0;
@@ -390,6 +415,9 @@ void fragments_both_ways(Harness& h, uint16_t sport = 7000) {
   auto out = h.recv_mbufs("rup");
   ASSERT_EQ(out.size(), 2u);
   Reassembled o = reassemble(out);
+  EXPECT_EQ(o.header_problems, "");
+  EXPECT_EQ(o.ttl, 63);
+  EXPECT_EQ(o.dport, 9000);
   EXPECT_EQ(o.src, rte_cpu_to_be_32(kOut));
   EXPECT_EQ(o.dst, rte_cpu_to_be_32(kS1));
   EXPECT_TRUE(o.ip_ok);
@@ -403,6 +431,10 @@ void fragments_both_ways(Harness& h, uint16_t sport = 7000) {
   auto back = h.recv_mbufs("ra");
   ASSERT_EQ(back.size(), 2u);
   Reassembled b = reassemble(back);
+  EXPECT_EQ(b.header_problems, "");
+  EXPECT_EQ(b.ttl, 63);
+  EXPECT_EQ(b.sport, 9000);
+  EXPECT_EQ(b.src, rte_cpu_to_be_32(kS1));
   EXPECT_EQ(b.dst, rte_cpu_to_be_32(kGuest));
   EXPECT_EQ(b.dport, sport);
   EXPECT_TRUE(b.ip_ok);
@@ -454,7 +486,9 @@ TEST_F(NatTest, OversizeGetsFragmentationNeededWithDfAndIsFragmentedWithout) {
     EXPECT_EQ(f->nb_segs, 1);  // contiguous again, for PMDs that send one segment
   }
   Reassembled r = reassemble(frags);
+  EXPECT_EQ(r.header_problems, "");
   EXPECT_EQ(r.src, rte_cpu_to_be_32(kOut));
+  EXPECT_EQ(r.dst, rte_cpu_to_be_32(kS1));
   EXPECT_TRUE(r.ip_ok);
   EXPECT_TRUE(r.l4_ok) << "the translated UDP checksum over the whole datagram";
   EXPECT_EQ(h->drops("ra", Drop::kNatTooBig), 0u);
@@ -492,6 +526,8 @@ TEST_F(NatTest, InboundLargerThanTheGuestMtuIsFragmentedUnlessDf) {
   auto frags = h->recv_mbufs("ra");
   ASSERT_EQ(frags.size(), 2u);
   Reassembled r = reassemble(frags);
+  EXPECT_EQ(r.header_problems, "");
+  EXPECT_EQ(r.src, rte_cpu_to_be_32(kS1));
   EXPECT_EQ(r.dst, rte_cpu_to_be_32(kGuest));
   EXPECT_EQ(r.dport, 6000);
   EXPECT_TRUE(r.ip_ok && r.l4_ok);
