@@ -350,18 +350,23 @@ bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m, u
 }
 
 // An ICMP echo request to one of our addresses (the punt stage checked the address):
-// answered in place.
+// answered in place. The headers lie in the first segment; the payload may go on in
+// more (a jumbo guest's large ping), and the checksum is taken over all of it.
 bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   const uint32_t dl = rte_pktmbuf_data_len(m);
   auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
+  if (dl < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) return ++stats_.malformed, false;
   const uint32_t ihl = rte_ipv4_hdr_len(ip);
   const uint32_t total = rte_be_to_cpu_16(ip->total_length);
-  if (dl < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) || ihl < 20 ||
-      total < ihl + sizeof(rte_icmp_hdr) || sizeof(rte_ether_hdr) + total > dl)
+  if (ihl < 20 || total < ihl + sizeof(rte_icmp_hdr) ||
+      sizeof(rte_ether_hdr) + ihl + sizeof(rte_icmp_hdr) > dl ||
+      sizeof(rte_ether_hdr) + total > rte_pktmbuf_pkt_len(m) ||
+      (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
     return ++stats_.malformed, false;
   auto* ic = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
   if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST) return ++stats_.malformed, false;
+  mbuf_trim_to(m, sizeof(rte_ether_hdr) + total);  // padding and spare segments go
   const rte_be32_t from = ip->src_addr;
   ip->src_addr = ip->dst_addr;
   ip->dst_addr = from;
@@ -370,10 +375,11 @@ bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
   ic->icmp_cksum = 0;
-  ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, total - ihl));
+  uint16_t sum = 0;
+  rte_raw_cksum_mbuf(m, sizeof(rte_ether_hdr) + ihl, total - ihl, &sum);
+  ic->icmp_cksum = static_cast<uint16_t>(~sum);
   eh->dst_addr = eh->src_addr;
   eh->src_addr = our_mac;
-  mbuf_trim_to(m, sizeof(rte_ether_hdr) + total);
   ++stats_.icmp_replies;
   return true;
 }

@@ -5,6 +5,7 @@
 // and tx staging never overflows. The fixture checks the pool afterwards: no leak, no
 // double free, no stray reference.
 #include <netinet/in.h>
+#include <rte_arp.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
 
@@ -250,6 +251,41 @@ TEST_F(NatChainTest, BurstOfSmallPacketsAndOneToFragmentFitsTheStaging) {
   auto back = h->recv_ipv4("ra");
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].dst_ip, kGuest);
+}
+
+TEST_F(NatChainTest, TheGatewayAnswersALargePingInAChain) {
+  start(1500);
+  // 4000 bytes of echo payload from the jumbo guest, in three segments.
+  h->send("ra", h->ipv4(mac(1), kGwMac, kGuest, kGw, IPPROTO_ICMP, 77, 0, RTE_IP_ICMP_ECHO_REQUEST,
+                        4000));
+  h->step(3);
+  auto back = h->recv_ipv4("ra");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].src_ip, kGw);
+  EXPECT_EQ(back[0].dst_ip, kGuest);
+  EXPECT_EQ(back[0].ip_len, 20 + 8 + 4000);
+  EXPECT_TRUE(back[0].checksums_ok) << "ICMP checksum over every segment";
+  EXPECT_EQ(h->slow().stats().icmp_replies, 1u);
+}
+
+TEST_F(ChainTest, ArpAnsweredFromAChainFreesTheRest) {
+  h->apply(
+      "networks: {hn: {mode: hostonly, host_interface: {name: gpt-chain0, address: "
+      "192.168.78.1/24}}}\n"
+      "vms:\n  a: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:01', "
+      "port: ra}}}\n");
+  // A 60-byte ARP request whose padding sits in a second segment.
+  rte_mbuf* m = h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 78, 101),
+                       ip4(192, 168, 78, 100));
+  const std::vector<uint8_t> b = bytes_of(m);
+  rte_pktmbuf_free(m);
+  h->send("ra", h->from_bytes(b, 42));
+  h->step(3);
+  auto got = h->recv_mbufs("ra");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(got[0]), 42u);
+  EXPECT_EQ(got[0]->nb_segs, 1);
+  rte_pktmbuf_free(got[0]);
 }
 
 }  // namespace

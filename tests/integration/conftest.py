@@ -67,6 +67,19 @@ class Lab:
         self.procs.append(p)
         return p
 
+    def capture(self, ns, bpf, iface="eth0"):
+        """A tcpdump on `iface` of `ns` that is listening when this returns."""
+        return Capture(self, ns, bpf, iface)
+
+    def wait_listening(self, ns, port, proto="t"):
+        """Until something listens on `port` in `ns` (no fixed sleeps before clients)."""
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if f":{port} " in self.ns(ns, "ss", f"-ln{proto}").stdout:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"nothing listens on {port} in {ns}")
+
     def ping(self, ns, ip, count=3):
         r = self.ns(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "2", ip, check=False)
         return r.returncode == 0
@@ -91,6 +104,36 @@ class Lab:
                 shutil.rmtree(path, ignore_errors=True)
             elif os.path.exists(path):
                 os.unlink(path)
+
+
+class Capture:
+    """tcpdump that must really have run: start() returns once it says it is listening,
+    stop() checks its exit status. Tests pair every "saw nothing" with a positive
+    control in the same capture (a frame the observer must see)."""
+
+    def __init__(self, lab, ns, bpf, iface):
+        # --immediate-mode: every frame reaches us at once, none waits in a ring block
+        # that SIGINT would discard.
+        self.proc = lab.spawn(ns, "tcpdump", "--immediate-mode", "-l", "-nn", "-e", "-i", iface,
+                              bpf)
+        self.err = ""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:  # exited
+                break
+            self.err += line
+            if "listening on" in line:
+                return
+        self.proc.kill()
+        raise AssertionError(f"tcpdump did not start in {ns}: {self.err}")
+
+    def stop(self):
+        """Stops it (SIGINT, as at a terminal) and returns the captured lines."""
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=15)
+        assert self.proc.returncode == 0, f"tcpdump exited {self.proc.returncode}: {err}"
+        return out.splitlines()
 
 
 class Daemon:

@@ -125,14 +125,15 @@ def test_natnetwork_guests_direct_outside_forwards_and_hairpinning(lab):
     stats = d.ctl("stats")
     assert sum(w.get("nat_hairpinned", 0) for w in stats["workers"]) >= 4, stats["workers"]
     sessions = d.ctl("nat")
-    assert all(x["network"] == "natnetwork:lab" for x in sessions), sessions
+    assert sessions and all(x["network"] == "natnetwork:lab" for x in sessions), sessions
     # The operator's filters: one VM's UDP sessions only.
     r = sh(GUESTPORTCTL, "-s", d.socket, "show", "nat", "--vm", "vm2", "--proto", "udp", "--json")
     rows = json.loads(r.stdout)
     assert rows and all(x["port"] == "vm/vm2/1" and x["proto"] == "udp" for x in rows), rows
     assert len(rows) < len(sessions)
     r = sh(GUESTPORTCTL, "-s", d.socket, "show", "nat", "--ip", "10.9.0.4", "--json")
-    assert all("10.9.0.4:" in x["inside"] for x in json.loads(r.stdout))
+    rows = json.loads(r.stdout)
+    assert rows and all("10.9.0.4:" in x["inside"] for x in rows), rows
 
 
 def test_natnetwork_dns_proxy_at_the_router(lab):
