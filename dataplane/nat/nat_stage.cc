@@ -3,7 +3,6 @@
 
 #include <rte_icmp.h>
 #include <rte_ip.h>
-#include <rte_ip_frag.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
@@ -13,6 +12,7 @@
 #include "dataplane/core/worker.h"
 #include "dataplane/nat/checksum.h"
 #include "dataplane/nat/frag_table.h"
+#include "dataplane/nat/fragmenter.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/nat/translate.h"
@@ -563,47 +563,6 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
     nat::rewrite(ip, l4, Side::kSource, {s.in.dst_ip, s.in.dst_port});
   decrement_ttl(ip);
   return to_guest(snap, m, s);
-}
-
-// RFC 791 fragmentation with rte_ip_frag: the IP header is copied into a new mbuf for
-// each fragment, the payload is attached (indirect mbufs from the packet's own pool). A
-// fragment that fits one mbuf is made contiguous again so that every PMD can send it;
-// a larger one (an egress MTU above the data room) leaves as a chain, which the ports
-// that carry such MTUs (vhost-user, tap, af_packet, rings) send whole. A fragment
-// (DF clear) is fragmented again, its offset and MF kept. Returns false (m untouched
-// but for its Ethernet header) when it cannot.
-bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept {
-  constexpr uint16_t kMaxFragments = 64;  // a 64 KB datagram at MTU 1280 takes 52
-  const rte_ether_hdr eh = *rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  if (rte_pktmbuf_adj(m, sizeof(rte_ether_hdr)) == nullptr) return false;
-  rte_mbuf* out[kMaxFragments];
-  const int n = rte_ipv4_fragment_packet(m, out, kMaxFragments, mtu, m->pool, m->pool);
-  if (n <= 0) {
-    rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr));  // as it came, for the caller to free
-    return false;
-  }
-  const uint32_t room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
-  uint64_t made = 0;
-  for (int i = 0; i < n; ++i) {
-    rte_mbuf* f = out[i];
-    auto* feh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(f, sizeof(rte_ether_hdr)));
-    if (feh == nullptr ||
-        (rte_pktmbuf_pkt_len(f) <= room && f->nb_segs > 1 && rte_pktmbuf_linearize(f) != 0)) {
-      ctx.counters->ports[port].drop(Drop::kNatTooBig);
-      rte_pktmbuf_free(f);
-      continue;
-    }
-    feh = rte_pktmbuf_mtod(f, rte_ether_hdr*);
-    *feh = eh;
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(feh + 1);
-    ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-    stage_tx(ctx, port, f);
-    ++made;
-  }
-  ctx.counters->event(WorkerEvent::kNatFragmentsMade, made);
-  rte_pktmbuf_free(m);  // the fragments hold their own references to its data
-  return true;
 }
 
 // Onto an SP/SC ring (another worker, the slow path), or dropped and counted when full.
