@@ -54,28 +54,6 @@ rte_mempool* test_pool() { return g_pool; }
 
 rte_ether_addr mac(uint8_t last) { return rte_ether_addr{{0x08, 0x00, 0x27, 0, 0, last}}; }
 
-rte_mbuf* chained(rte_mbuf* m, uint16_t seg_len, uint16_t first_len) {
-  const std::vector<uint8_t> b = bytes_of(m);
-  rte_pktmbuf_free(m);
-  rte_mbuf* head = nullptr;
-  size_t off = 0;
-  while (off < b.size()) {
-    const size_t want = head == nullptr && first_len != 0 ? first_len : seg_len;
-    const size_t n = std::min(want, b.size() - off);
-    rte_mbuf* seg = rte_pktmbuf_alloc(g_pool);
-    EXPECT_NE(seg, nullptr);
-    char* p = rte_pktmbuf_append(seg, static_cast<uint16_t>(n));
-    EXPECT_NE(p, nullptr);
-    std::memcpy(p, b.data() + off, n);
-    off += n;
-    if (head == nullptr)
-      head = seg;
-    else
-      EXPECT_EQ(rte_pktmbuf_chain(head, seg), 0);
-  }
-  return head;
-}
-
 std::vector<uint8_t> bytes_of(const rte_mbuf* m) {
   std::vector<uint8_t> b(rte_pktmbuf_pkt_len(m));
   const void* p = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(b.size()), b.data());

@@ -35,10 +35,6 @@ struct Frame {
 
 rte_ether_addr mac(uint8_t last);  // 08:00:27:00:00:<last>
 
-// The same frame as m, copied into a chain of segments of at most seg_len bytes each
-// (the first holds first_len when given): what vhost-user hands over for large frames.
-// m is freed.
-rte_mbuf* chained(rte_mbuf* m, uint16_t seg_len, uint16_t first_len = 0);
 // The frame's bytes, across all its segments.
 std::vector<uint8_t> bytes_of(const rte_mbuf* m);
 // Every mbuf of the pool taken out and checked: none still in use (a leak), none
