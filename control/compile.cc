@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "control/validate.h"
+
 namespace gp {
 
 namespace {
@@ -203,7 +205,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.promisc = ad.promiscuous;
       p.mac = ad.mac;
       p.link_up = ad.attach != AttachMode::kNone && ad.cable_connected;
-      p.mtu = ad.mtu;
+      p.mtu = effective_mtu(ad);
+      p.model_capped = p.mtu != ad.mtu;
       p.loc = ad.port_loc;
       if (ad.attach == AttachMode::kNat) {
         p.segment = nat_segment_name(vm.name, slot);
@@ -237,6 +240,7 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     pp.promisc = p.promisc;
     pp.link_up = p.link_up;
     pp.max_frame = static_cast<uint16_t>(p.mtu + RTE_ETHER_HDR_LEN);
+    if (p.model_capped) pp.features |= kFeatureModelCapped;
     pp.mac = p.mac;
     s->port_names[port] = p.key;
     s->rx_ports.push_back(port);

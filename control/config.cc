@@ -9,9 +9,9 @@
 namespace gp {
 
 std::string Diagnostic::to_string() const {
-  if (loc.line == 0) return file + ": error: " + message;
-  return file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) +
-         ": error: " + message;
+  const std::string kind = warning ? ": warning: " : ": error: ";
+  if (loc.line == 0) return file + kind + message;
+  return file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + kind + message;
 }
 
 std::string_view attach_mode_name(AttachMode m) {

@@ -24,7 +24,8 @@ struct Diagnostic {
   std::string file;
   SourceLoc loc;
   std::string message;
-  std::string to_string() const;  // "file:line:column: error: message"
+  bool warning = false;           // accepted, but probably not what the user meant
+  std::string to_string() const;  // "file:line:column: error: message" (or warning:)
 };
 
 struct Ipv4Cidr {
@@ -121,7 +122,7 @@ struct AdapterConfig {
   std::string uplink;  // nat: the uplink to use (default: the only one with an address)
   std::vector<PortForward> port_forwards;
   std::optional<bool> endpoint_independent_filtering;  // nat; unset: appliance.nat
-  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc;
+  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc;
 };
 
 struct VmConfig {
@@ -146,6 +147,7 @@ struct Config {
 struct LoadResult {
   std::optional<Config> config;
   std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;  // printed by check, apply and start; change nothing
   bool ok() const { return config.has_value() && errors.empty(); }
 };
 

@@ -435,7 +435,7 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
       else if (s)
         error(val, "promiscuous must be deny, allow-vms or allow-all, got '" + *s + "'");
     } else if (k == "mtu") {
-      if (auto x = uint(val, "mtu", 68, 9000)) a.mtu = uint16_t(*x);
+      if (auto x = uint(val, "mtu", 68, 9000)) a.mtu = uint16_t(*x), a.mtu_loc = loc_of(val);
     } else if (k == "cable_connected") {
       if (auto b = boolean(val, "cable_connected")) a.cable_connected = *b;
     } else if (k == "port") {
@@ -543,6 +543,7 @@ LoadResult load_config(const std::string& path) {
   ss << in.rdbuf();
   LoadResult r = parse_config(ss.str(), path);
   if (r.errors.empty() && r.config) validate_config(*r.config, r.errors);
+  if (r.errors.empty() && r.config) nic_model_warnings(*r.config, r.warnings);
   return r;
 }
 

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   if (*check) {
     gp::LoadResult r = gp::load_config(file);
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
     if (!r.ok()) return 2;
     std::printf("%s: configuration is valid\n", file.c_str());
     return 0;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
                  r.errors.size() == 1 ? "" : "s");
     return 2;
   }
+  for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
   if (check_only) {
     std::printf("%s: configuration is valid\n", config.c_str());
     return 0;

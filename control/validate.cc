@@ -129,6 +129,33 @@ void validate_nat(const Config& c, const std::map<std::string, std::string>& upl
 
 }  // namespace
 
+uint16_t effective_mtu(const AdapterConfig& ad) {
+  if (ad.mtu <= kStandardMtu || nic_carries_jumbo(ad.model, ad.attach == AttachMode::kBridged))
+    return ad.mtu;
+  return kStandardMtu;
+}
+
+void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
+  for (const VmConfig& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) {
+      if (ad.attach == AttachMode::kNone || effective_mtu(ad) == ad.mtu) continue;
+      const NicProfile& p = nic_profile(ad.model);
+      const std::string why = p.jumbo_bridged
+                                  ? std::string(p.name) + " (" + std::string(p.description) +
+                                        ") carries jumbo frames only on bridged attachments"
+                                  : std::string(p.name) + " (" + std::string(p.description) +
+                                        ") never carries jumbo frames";
+      Diagnostic d{c.file, ad.mtu_loc.line != 0 ? ad.mtu_loc : ad.loc,
+                   "vm '" + vm.name + "' adapter " + std::to_string(slot) + ": mtu " +
+                       std::to_string(ad.mtu) + " but " + why +
+                       ": the adapter carries at most 1500 bytes, larger frames are dropped "
+                       "both ways (counted as nic_model_mtu); use model virtio-net for jumbo "
+                       "frames",
+                   true};
+      warnings.push_back(std::move(d));
+    }
+}
+
 void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   auto error = [&](SourceLoc loc, std::string msg) {
     errors.push_back({c.file, loc, std::move(msg)});

@@ -13,6 +13,16 @@ namespace gp {
 // Appends one Diagnostic per problem; the config is usable only if none was added.
 void validate_config(Config& c, std::vector<Diagnostic>& errors);
 
+// Warnings about what a valid config will do that the user probably did not mean: an
+// MTU above 1500 on an adapter whose NIC model does not carry jumbo frames on its
+// attachment (the adapter then carries at most 1500; larger frames are dropped both
+// ways and counted as nic_model_mtu).
+void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings);
+
+// The MTU an adapter really has: its own, capped at 1500 where its model carries no
+// jumbo frames on its attachment.
+uint16_t effective_mtu(const AdapterConfig& ad);
+
 // 08:00:27:xx:xx:xx derived from the VM name and adapter slot.
 rte_ether_addr default_mac(const std::string& vm, unsigned slot);
 

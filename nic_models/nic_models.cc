@@ -28,6 +28,11 @@ const NicProfile& nic_profile(NicModel m) {
   return kProfiles[1];
 }
 
+bool nic_carries_jumbo(NicModel m, bool bridged) {
+  const NicProfile& p = nic_profile(m);
+  return p.jumbo_elsewhere || (bridged && p.jumbo_bridged);
+}
+
 std::optional<NicModel> nic_model_from_name(std::string_view name) {
   for (const auto& p : kProfiles)
     if (p.name == name) return p.model;

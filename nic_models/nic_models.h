@@ -21,6 +21,12 @@ struct NicProfile {
 };
 
 inline constexpr NicModel kDefaultNicModel = NicModel::kAm79C973;
+// The largest IP packet of a standard Ethernet frame: what a NIC without jumbo
+// support carries (IEEE 802.3: 1518-byte frames with FCS, 1514 as DPDK sees them).
+inline constexpr uint16_t kStandardMtu = 1500;
+
+// Does this model carry jumbo frames (MTU above 1500) on this kind of attachment?
+bool nic_carries_jumbo(NicModel m, bool bridged);
 
 const NicProfile& nic_profile(NicModel m);
 std::optional<NicModel> nic_model_from_name(std::string_view name);

@@ -32,6 +32,7 @@ enum class Drop : uint8_t {
   kRunt = 0,         // shorter than an Ethernet header
   kBadSrcMac,        // source MAC is multicast/broadcast or all zero
   kOversize,         // longer than the ingress adapter's MTU allows
+  kNicModelMtu,      // a jumbo frame to or from an adapter whose NIC model carries none there
   kLinkDown,         // ingress or the only egress adapter is not attached / cable out
   kNoSegment,        // ingress port is not part of any segment in the running config
   kSamePort,         // destination was learned on the ingress port itself
@@ -69,6 +70,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "runt",
     "bad_src_mac",
     "oversize",
+    "nic_model_mtu",
     "link_down",
     "no_segment",
     "same_port",

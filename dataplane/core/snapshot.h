@@ -22,6 +22,9 @@ namespace gp {
 enum PortFeature : uint32_t {
   kFeatureNone = 0,
   kFeatureJumbo = 1u << 0,
+  // max_frame is the NIC model's limit, below the MTU the user asked for: frames over
+  // it are dropped as Drop::kNicModelMtu (VirtualBox drops them silently; we count).
+  kFeatureModelCapped = 1u << 1,
 };
 
 struct PortPolicy {

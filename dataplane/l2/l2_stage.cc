@@ -96,7 +96,8 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
       if (may_receive(in, out, eh->dst_addr, kind) && len <= out.max_frame)
         outs[n_out++] = dst_port;
       Drop why = out.link_up ? Drop::kPolicy : Drop::kLinkDown;
-      if (len > out.max_frame) why = Drop::kOversize;
+      if (len > out.max_frame)
+        why = (out.features & kFeatureModelCapped) ? Drop::kNicModelMtu : Drop::kOversize;
       const uint16_t direct = n_out;
       for (uint16_t s = 0; s < seg.n_sniffers; ++s) {
         const uint16_t p = seg.sniffers[s];
@@ -115,7 +116,11 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
       const uint16_t p = seg.members[s];
       if (p == in_port) continue;
       const PortPolicy& op = snap.ports[p];
-      if (may_receive(in, op, eh->dst_addr, kind) && len <= op.max_frame) outs[n_out++] = p;
+      if (!may_receive(in, op, eh->dst_addr, kind)) continue;
+      if (len <= op.max_frame)
+        outs[n_out++] = p;
+      else if (op.features & kFeatureModelCapped)  // its NIC model takes no jumbo frame
+        ctx.counters->ports[p].drop(Drop::kNicModelMtu);
     }
     ctx.counters->event(WorkerEvent::kFloods);
     deliver(ctx, pc, m, outs, n_out, Drop::kNoDestination);

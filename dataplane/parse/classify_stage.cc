@@ -77,7 +77,7 @@ void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noex
         }
       }
       if (why == Drop::kCount && rte_pktmbuf_pkt_len(m) > max_frame_for(in.max_frame, pm))
-        why = Drop::kOversize;
+        why = (in.features & kFeatureModelCapped) ? Drop::kNicModelMtu : Drop::kOversize;
       if (why == Drop::kCount && src_mac_bad(eh->src_addr)) why = Drop::kBadSrcMac;
       if (why == Drop::kCount) {
         if (!(pm.flags & kMetaVlan)) classify_l3(m, pm);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "control/config_loader.h"
 #include "control/eal_args.h"
@@ -253,6 +254,57 @@ TEST(Devargs, AfPacketGetsQueuesAndRing) {
             "net_af_packet0,iface=v0,framecnt=8192,qpairs=1");
   EXPECT_EQ(normalize_devargs("net_tap0,iface=t", 2), "net_tap0,iface=t");
   EXPECT_EQ(devargs_device("net_tap0,iface=t"), "net_tap0");
+}
+
+// VirtualBox's jumbo rule per NIC model: AMD never, Intel on bridged only, virtio always.
+const char* kModels = R"(uplinks: {lan: {device: "net_ring_up"}}
+networks: {office: {mode: bridged, uplink: lan}}
+vms:
+  a: {adapters: {1: {attach: internal:x, mtu: 9000, port: "net_ring_a"}}}
+  b: {adapters: {1: {attach: internal:x, model: 82540EM, mtu: 9000, port: "net_ring_b"}}}
+  c: {adapters: {1: {attach: bridged:office, model: 82545EM, mtu: 9000, port: "net_ring_c"}}}
+  d: {adapters: {1: {attach: internal:x, model: virtio-net, mtu: 9000, port: "net_ring_d"}}}
+  e: {adapters: {1: {attach: internal:x, model: Am79C970A, mtu: 1400, port: "net_ring_e"}}}
+)";
+
+TEST(Compile, NicModelsDecideWhetherJumboFramesPass) {
+  Config c = cfg(kModels);
+  std::vector<Diagnostic> errs;
+  auto plans = plan_ports(c, errs);
+  ASSERT_TRUE(errs.empty());
+  auto find = [&](const std::string& k) {
+    return *std::find_if(plans.begin(), plans.end(), [&](const PortPlan& p) { return p.key == k; });
+  };
+  EXPECT_EQ(find("vm/a/1").mtu, 1500);  // Am79C973, the default: never jumbo
+  EXPECT_TRUE(find("vm/a/1").model_capped);
+  EXPECT_EQ(find("vm/b/1").mtu, 1500);  // Intel, not bridged
+  EXPECT_TRUE(find("vm/b/1").model_capped);
+  EXPECT_EQ(find("vm/c/1").mtu, 9000);  // Intel, bridged
+  EXPECT_FALSE(find("vm/c/1").model_capped);
+  EXPECT_EQ(find("vm/d/1").mtu, 9000);  // virtio-net: everywhere
+  EXPECT_EQ(find("vm/e/1").mtu, 1400);  // smaller than 1500: as asked
+  EXPECT_FALSE(find("vm/e/1").model_capped);
+  std::map<std::string, uint16_t> ids;
+  for (size_t i = 0; i < plans.size(); ++i) ids[plans[i].key] = static_cast<uint16_t>(i);
+  auto snap = compile_snapshot(plans, ids, 1, plan_segments(c), plan_globals(c));
+  EXPECT_TRUE(snap->ports[ids["vm/a/1"]].features & kFeatureModelCapped);
+  EXPECT_EQ(snap->ports[ids["vm/a/1"]].max_frame, 1514);
+  EXPECT_FALSE(snap->ports[ids["vm/d/1"]].features & kFeatureModelCapped);
+  EXPECT_EQ(snap->ports[ids["vm/d/1"]].max_frame, 9014);
+}
+
+TEST(Compile, AJumboMtuTheModelCannotCarryIsWarnedAboutWhereItIsWritten) {
+  Config c = cfg(kModels);
+  std::vector<Diagnostic> warnings;
+  nic_model_warnings(c, warnings);
+  ASSERT_EQ(warnings.size(), 2u);  // a (AMD) and b (Intel on internal)
+  EXPECT_EQ(warnings[0].to_string().rfind("t.yaml:4:", 0), 0u) << warnings[0].to_string();
+  EXPECT_NE(warnings[0].to_string().find(": warning: vm 'a' adapter 1: mtu 9000"),
+            std::string::npos)
+      << warnings[0].to_string();
+  EXPECT_NE(warnings[0].message.find("never carries jumbo frames"), std::string::npos);
+  EXPECT_NE(warnings[1].message.find("only on bridged attachments"), std::string::npos);
+  EXPECT_EQ(warnings[0].loc.column, 47u) << "the column of the mtu value";
 }
 
 }  // namespace
