@@ -113,9 +113,13 @@ class Capture:
 
     def __init__(self, lab, ns, bpf, iface):
         # --immediate-mode: every frame reaches us at once, none waits in a ring block
-        # that SIGINT would discard.
-        self.proc = lab.spawn(ns, "tcpdump", "--immediate-mode", "-l", "-nn", "-e", "-i", iface,
-                              bpf)
+        # that SIGINT would discard. Lines go to a file: a full pipe would block tcpdump
+        # in write(), and SIGINT there makes it exit 14 ("Interrupted system call").
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-l", "-nn", "-e", "-i",
+             iface, bpf], stdout=self.out, stderr=subprocess.PIPE, text=True)
+        lab.procs.append(self.proc)
         self.err = ""
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -131,9 +135,12 @@ class Capture:
     def stop(self):
         """Stops it (SIGINT, as at a terminal) and returns the captured lines."""
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=15)
+        _, err = self.proc.communicate(timeout=15)
         assert self.proc.returncode == 0, f"tcpdump exited {self.proc.returncode}: {err}"
-        return out.splitlines()
+        self.out.seek(0)
+        lines = self.out.read().splitlines()
+        self.out.close()
+        return lines
 
 
 class Daemon:
