@@ -114,6 +114,7 @@ nlohmann::json view_stats(const RuntimeView& v) {
             {"dhcp_replies", v.slow.stats().dhcp_replies},
             {"icmp_replies", v.slow.stats().icmp_replies},
             {"frag_needed_sent", v.slow.stats().frag_needed_sent},
+            {"frag_needed_out", v.slow.stats().frag_needed_out},
             {"time_exceeded_sent", v.slow.stats().time_exceeded_sent},
             {"arp_requests", v.slow.stats().arp_requests},
             {"gateways_learned", v.slow.stats().gateways_learned},

@@ -109,6 +109,8 @@ enum PuntReason : uint32_t {
   kPuntTtlExpired = 2,     // NAT: TTL would reach 0 at the gateway (RFC 792 time exceeded)
   kPuntDnsNoUpstream = 3,  // NAT: a UDP query to the DNS proxy, no resolver: SERVFAIL
   kPuntResolve = 4,        // NAT: to an on-link host of the uplink whose MAC is unknown
+  kPuntNeedsFragOut = 5,   // NAT: from outside, DF set, larger than the guest's MTU; the
+                           // MTU rides in the upper 16 bits of mbuf->hash.usr
 };
 
 // Sends what is staged for `port` now (worker.cc); the port stays listed for flush_tx.

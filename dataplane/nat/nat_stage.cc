@@ -511,7 +511,7 @@ Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in
 
 // Outside -> guest (also the second half of a hairpinned packet).
 Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
-                const PacketMeta& pm, bool owned, uint32_t hint) noexcept {
+                const PacketMeta& pm, bool owned, uint32_t hint, bool hairpinned = false) noexcept {
   const UplinkNat& up = snap.uplink_nat[in_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
@@ -557,6 +557,20 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   }
   remember_first(ctx, pm, fk, id, ctx.worker_id);
   const nat::Session& s = ctx.nat->session(id);
+  // DF and larger than the guest takes: the outside sender hears "fragmentation needed"
+  // from our address, about the packet as it sent it (RFC 1191), so its PMTU discovery
+  // works through the NAT. (A hairpin comes from inside: the guest's stack learns the
+  // MTU from its own interface.)
+  const uint16_t guest_mtu =
+      s.guest_port < kMaxPorts
+          ? static_cast<uint16_t>(snap.ports[s.guest_port].max_frame - sizeof(rte_ether_hdr))
+          : 0;
+  if (!hairpinned && dont_fragment(ip) && guest_mtu != 0 &&
+      rte_be_to_cpu_16(ip->total_length) > guest_mtu) {
+    Verdict v = punt(kPuntNeedsFragOut);
+    v.mtu = guest_mtu;
+    return v;
+  }
   touch(ctx, id, nat::Dir::kIn, m, pm, ip, l4);
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
   if (s.out.remote_ip != s.in.dst_ip)  // DNS proxy: the answer comes from .3
@@ -603,7 +617,7 @@ void dispatch(WorkerContext& ctx, const Snapshot& snap, PortCounters& pc, rte_mb
         return;
       }
       m->port = as_port;
-      m->hash.usr = v.port;  // the PuntReason
+      m->hash.usr = v.port | (uint32_t{v.mtu} << 16);  // the PuntReason (and an MTU)
       enqueue(ctx, pc, ctx.punt_ring, m, WorkerEvent::kPunted, Drop::kPuntRingFull);
       return;
     case Verdict::kDrop:
@@ -652,7 +666,8 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
       ctx.counters->event(WorkerEvent::kNatHairpinned);
       // One hop through the router: the inbound half decrements the TTL again.
       increment_ttl(rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, batch.meta[i].l3_offset));
-      v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false, NatTable::kInvalid);
+      v = inbound(ctx, snap, as_port, m, batch.meta[i], /*owned=*/false, NatTable::kInvalid,
+                  /*hairpinned=*/true);
     }
     dispatch(ctx, snap, pc, m, v, as_port);
   }

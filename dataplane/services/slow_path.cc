@@ -231,6 +231,11 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
   const uint16_t port = m->port;
   if (port >= kMaxPorts) return false;
   if (!mbuf_exclusive(m)) return ++stats_.malformed, false;  // answers are built in place
+  if ((m->hash.usr & 0xffff) == kPuntNeedsFragOut) {
+    if (!icmp_error_to_outside(snap, m, static_cast<uint16_t>(m->hash.usr >> 16))) return false;
+    ++stats_.frag_needed_out;
+    return true;
+  }
   if (snap.ports[port].segment >= snap.segments.size())
     return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m, now_s);
   const uint16_t seg_id = snap.ports[port].segment;
@@ -384,14 +389,10 @@ bool SlowPath::answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac) {
   return true;
 }
 
-// RFC 792 (and RFC 1191 for the next-hop MTU of type 3 code 4): an error from the NAT
-// gateway to the guest, quoting the guest's IP header and 8 bytes of its payload.
-bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
-                                   uint16_t next_hop_mtu) {
-  const uint16_t port = m->port;
-  const uint16_t seg_id = snap.ports[port].segment;
-  if (snap.segments[seg_id].kind != SegmentKind::kNat) return ++stats_.malformed, false;
-  const NatSegment& ns = snap.nat[seg_id];
+// RFC 792 (and RFC 1191 for the next-hop MTU of type 3 code 4): an ICMP error built in
+// the offending packet's own mbuf, quoting its IP header and 8 bytes of its payload.
+bool SlowPath::icmp_error(rte_mbuf* m, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                          rte_be32_t src_ip, uint8_t type, uint8_t code, uint16_t next_hop_mtu) {
   constexpr uint32_t kL3 = sizeof(rte_ether_hdr);
   if (rte_pktmbuf_data_len(m) < kL3 + sizeof(rte_ipv4_hdr)) return ++stats_.malformed, false;
   const auto* orig = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, kL3);
@@ -399,16 +400,15 @@ bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t ty
   if (rte_pktmbuf_data_len(m) < kL3 + quote) return ++stats_.malformed, false;
   uint8_t saved[60 + 8];
   std::memcpy(saved, orig, quote);
-  const rte_ether_addr guest = rte_pktmbuf_mtod(m, const rte_ether_hdr*)->src_addr;
-  const rte_be32_t guest_ip = orig->src_addr;
+  const rte_be32_t dst_ip = orig->src_addr;
 
   mbuf_reset_single(m);
   const uint32_t icmp_len = sizeof(rte_icmp_hdr) + quote;
   const uint32_t len = kL3 + sizeof(rte_ipv4_hdr) + icmp_len;
   auto* eh = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
   if (eh == nullptr) return ++stats_.malformed, false;
-  eh->dst_addr = guest;
-  eh->src_addr = snap.segments[seg_id].service_mac;
+  eh->dst_addr = dst_mac;
+  eh->src_addr = src_mac;
   eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
   std::memset(ip, 0, sizeof(*ip));
@@ -416,8 +416,8 @@ bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t ty
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + icmp_len));
   ip->time_to_live = 64;
   ip->next_proto_id = IPPROTO_ICMP;
-  ip->src_addr = ns.gateway;
-  ip->dst_addr = guest_ip;
+  ip->src_addr = src_ip;
+  ip->dst_addr = dst_ip;
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   auto* ic = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
   ic->icmp_type = type;
@@ -428,6 +428,38 @@ bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t ty
   ic->icmp_cksum = 0;
   ic->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ic, icmp_len));
   return true;
+}
+
+// From the NAT gateway to the guest that sent m.
+bool SlowPath::icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
+                                   uint16_t next_hop_mtu) {
+  const uint16_t seg_id = snap.ports[m->port].segment;
+  if (snap.segments[seg_id].kind != SegmentKind::kNat) return ++stats_.malformed, false;
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return ++stats_.malformed, false;
+  const rte_ether_addr guest = rte_pktmbuf_mtod(m, const rte_ether_hdr*)->src_addr;
+  return icmp_error(m, snap.segments[seg_id].service_mac, guest, snap.nat[seg_id].gateway, type,
+                    code, next_hop_mtu);
+}
+
+// "Fragmentation needed" from the outside address to the outside sender of m (it came
+// in on uplink m->port), through the uplink's next hop or to the sender directly when
+// it is on the uplink's subnet.
+bool SlowPath::icmp_error_to_outside(const Snapshot& snap, rte_mbuf* m, uint16_t mtu) {
+  const uint16_t port = m->port;
+  const UplinkNat& up = snap.uplink_nat[port];
+  if (neighbors_ == nullptr || !up.enabled ||
+      rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr))
+    return ++stats_.malformed, false;
+  const rte_be32_t sender =
+      rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr))->src_addr;
+  rte_ether_addr next_hop;
+  uint16_t unused;
+  const bool onlink = (sender & up.netmask) == (up.address & up.netmask) && sender != up.gateway;
+  const bool known =
+      onlink ? neighbors_->inside(Neighbors::onlink_scope(port), sender, &next_hop, &unused)
+             : neighbors_->next_hop(port, &next_hop);
+  if (!known) return false;  // nobody to send it through yet: dropped, like the packet
+  return icmp_error(m, neighbors_->own_mac(port), next_hop, up.address, 3, 4, mtu);
 }
 
 bool SlowPath::answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s) {

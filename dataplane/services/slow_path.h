@@ -28,6 +28,7 @@ struct SlowPathStats {
   uint64_t arp_requests = 0;  // sent to resolve uplink gateways
   uint64_t icmp_replies = 0;
   uint64_t frag_needed_sent = 0;    // ICMP "fragmentation needed" to NAT guests
+  uint64_t frag_needed_out = 0;     // ... to outside senders (DF, over the guest's MTU)
   uint64_t time_exceeded_sent = 0;  // ICMP "time exceeded" to NAT guests
   uint64_t gateways_learned = 0;
   uint64_t inside_learned = 0;     // NAT inside hosts learned or moved (port forward targets)
@@ -73,6 +74,9 @@ class SlowPath {
   void resolve_onlink(const Snapshot& snap, uint16_t seg_id, const rte_mbuf* m, uint64_t now_s);
   bool answer_echo(rte_mbuf* m, const rte_ether_addr& our_mac);
   // Turns a guest's packet into an ICMP error from its NAT gateway, in place.
+  bool icmp_error(rte_mbuf* m, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                  rte_be32_t src_ip, uint8_t type, uint8_t code, uint16_t next_hop_mtu);
+  bool icmp_error_to_outside(const Snapshot& snap, rte_mbuf* m, uint16_t mtu);
   bool icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
                            uint16_t next_hop_mtu);
   void resolve_gateways(const Snapshot& snap, uint64_t now_s);

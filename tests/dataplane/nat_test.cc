@@ -511,7 +511,7 @@ TEST_F(NatTest, OversizeGetsFragmentationNeededWithDfAndIsFragmentedWithout) {
   rte_pktmbuf_free(got[0]);
 }
 
-TEST_F(NatTest, InboundLargerThanTheGuestMtuIsFragmentedUnlessDf) {
+TEST_F(NatTest, InboundLargerThanTheGuestMtuIsFragmentedOrAnsweredWithFragNeeded) {
   start(
       "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1, "
       "mtu: 9000}}\n"
@@ -531,7 +531,27 @@ TEST_F(NatTest, InboundLargerThanTheGuestMtuIsFragmentedUnlessDf) {
   EXPECT_EQ(r.dst, rte_cpu_to_be_32(kGuest));
   EXPECT_EQ(r.dport, 6000);
   EXPECT_TRUE(r.ip_ok && r.l4_ok);
-  EXPECT_EQ(h->drops("rup", Drop::kNatTooBig), 1u);  // the DF one
+  // The DF one: the outside sender hears "fragmentation needed" with the guest's MTU,
+  // from the outside address, about the packet as it sent it (RFC 1191).
+  EXPECT_EQ(h->drops("rup", Drop::kNatTooBig), 0u);
+  auto err = h->recv_mbufs("rup");
+  ASSERT_EQ(err.size(), 1u);
+  const auto* eh = rte_pktmbuf_mtod(err[0], const rte_ether_hdr*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eh + 1);
+  const auto* ic = reinterpret_cast<const rte_icmp_hdr*>(ip + 1);
+  const auto* quoted = reinterpret_cast<const rte_ipv4_hdr*>(ic + 1);
+  EXPECT_TRUE(mac_equal(eh->dst_addr, kRouter));
+  EXPECT_TRUE(mac_equal(eh->src_addr, h->own_mac("rup")));
+  EXPECT_EQ(ip->src_addr, rte_cpu_to_be_32(kOut));
+  EXPECT_EQ(ip->dst_addr, rte_cpu_to_be_32(kS1));
+  EXPECT_EQ(ic->icmp_type, 3);
+  EXPECT_EQ(ic->icmp_code, 4);
+  EXPECT_EQ(rte_be_to_cpu_16(ic->icmp_seq_nb), 1500);
+  EXPECT_EQ(quoted->dst_addr, rte_cpu_to_be_32(kOut)) << "quoted as the sender sent it";
+  EXPECT_EQ(rte_ipv4_cksum(ip), 0);
+  EXPECT_EQ(rte_raw_cksum(ic, rte_be_to_cpu_16(ip->total_length) - 20u), 0xffff);
+  EXPECT_EQ(h->slow().stats().frag_needed_out, 1u);
+  rte_pktmbuf_free(err[0]);
 }
 
 TEST_F(NatTest, TtlExpiringAtTheGatewayGetsTimeExceeded) {
