@@ -197,19 +197,27 @@ void Harness::send_on(const std::string& port, uint16_t q, rte_mbuf* m) {
   ASSERT_EQ(rte_ring_enqueue(p.rxq[q], m), 0);
 }
 
+namespace {
+// What recv() reports of a frame; the mbuf is freed.
+Frame take_frame(rte_mbuf* m) {
+  Frame f{};
+  f.len = rte_pktmbuf_pkt_len(m);
+  if (f.len >= sizeof(rte_ether_hdr)) {
+    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    f.src = eh->src_addr;
+    f.dst = eh->dst_addr;
+  }
+  rte_pktmbuf_free(m);
+  return f;
+}
+}  // namespace
+
 std::vector<Frame> Harness::recv_queue(const std::string& port, uint16_t q) {
   RingPort& p = known_port(port);
   std::vector<Frame> out;
   rte_mbuf* m = nullptr;
-  while (q < p.txq.size() && rte_ring_dequeue(p.txq[q], reinterpret_cast<void**>(&m)) == 0) {
-    Frame f{};
-    f.len = rte_pktmbuf_pkt_len(m);
-    const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-    f.src = eh->src_addr;
-    f.dst = eh->dst_addr;
-    out.push_back(f);
-    rte_pktmbuf_free(m);
-  }
+  while (q < p.txq.size() && rte_ring_dequeue(p.txq[q], reinterpret_cast<void**>(&m)) == 0)
+    out.push_back(take_frame(m));
   return out;
 }
 
@@ -478,17 +486,7 @@ std::vector<rte_mbuf*> Harness::recv_mbufs(const std::string& port) {
 
 std::vector<Frame> Harness::recv(const std::string& port) {
   std::vector<Frame> out;
-  for (rte_mbuf* m : recv_mbufs(port)) {
-    Frame f{};
-    f.len = rte_pktmbuf_pkt_len(m);
-    if (f.len >= sizeof(rte_ether_hdr)) {
-      const auto* eh = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-      f.src = eh->src_addr;
-      f.dst = eh->dst_addr;
-    }
-    out.push_back(f);
-    rte_pktmbuf_free(m);
-  }
+  for (rte_mbuf* m : recv_mbufs(port)) out.push_back(take_frame(m));
   return out;
 }
 
