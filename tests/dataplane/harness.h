@@ -34,6 +34,10 @@ struct Frame {
 };
 
 rte_ether_addr mac(uint8_t last);  // 08:00:27:00:00:<last>
+// a.b.c.d in host byte order, as the harness's frame builders take addresses.
+constexpr uint32_t ip4(int a, int b, int c, int d) {
+  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
+}
 
 // The frame's bytes, across all its segments.
 std::vector<uint8_t> bytes_of(const rte_mbuf* m);

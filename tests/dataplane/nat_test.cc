@@ -22,9 +22,6 @@
 namespace gp::test {
 namespace {
 
-constexpr uint32_t ip4(int a, int b, int c, int d) {
-  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
-}
 const uint32_t kGuest = ip4(10, 0, 2, 15), kGw = ip4(10, 0, 2, 2), kDns = ip4(10, 0, 2, 3);
 const uint32_t kOut = ip4(198, 51, 100, 10), kS1 = ip4(203, 0, 113, 7), kS2 = ip4(203, 0, 113, 8);
 const uint32_t kResolver = ip4(198, 51, 100, 53);

@@ -18,9 +18,6 @@
 namespace gp::test {
 namespace {
 
-constexpr uint32_t ip4(int a, int b, int c, int d) {
-  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
-}
 const uint32_t kA = ip4(10, 9, 0, 4), kB = ip4(10, 9, 0, 5), kGw = ip4(10, 9, 0, 1);
 const uint32_t kOut = ip4(198, 51, 100, 10), kS1 = ip4(203, 0, 113, 7);
 const rte_ether_addr kRouter{{0x02, 0, 0, 0, 0, 0x01}};  // the uplink's next hop

@@ -21,10 +21,6 @@ const char* kHostOnly =
     "  a: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:01', port: ra}}}\n"
     "  b: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:02', port: rb}}}\n";
 
-constexpr uint32_t ip4(int a, int b, int c, int d) {
-  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
-}
-
 rte_mbuf* dhcp_frame(Harness& h, const dhcp::Request& r) {
   std::vector<uint8_t> payload = dhcp::build_request(r);
   const uint32_t len = 14 + 20 + 8 + static_cast<uint32_t>(payload.size());
