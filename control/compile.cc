@@ -223,14 +223,97 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
   return out;
 }
 
+namespace {
+uint16_t next_generation(uint16_t g) { return g == UINT16_MAX ? 1 : static_cast<uint16_t>(g + 1); }
+
+// Indexes for the plans' segments: kept for names the state knows, the lowest free one
+// for new names; indexes of names that are gone get a new generation (their MACs age
+// out at once) and become free.
+std::map<std::string, uint16_t> assign_segments(const std::vector<PortPlan>& plans,
+                                                CompileState& st) {
+  std::map<std::string, bool> wanted;
+  for (const auto& p : plans)
+    if (!p.segment.empty()) wanted[p.segment] = true;
+  for (auto it = st.segments.begin(); it != st.segments.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    st.generations[it->second.index] = next_generation(st.generations[it->second.index]);
+    it = st.segments.erase(it);
+  }
+  std::vector<bool> used(st.generations.size(), false);
+  for (const auto& [name, id] : st.segments) used[id.index] = true;
+  std::map<std::string, uint16_t> out;
+  for (const auto& p : plans) {
+    if (p.segment.empty() || out.count(p.segment)) continue;
+    auto known = st.segments.find(p.segment);
+    if (known != st.segments.end()) {
+      out[p.segment] = known->second.index;
+      continue;
+    }
+    uint16_t i = 0;
+    while (i < used.size() && used[i]) ++i;
+    if (i == used.size()) {
+      used.push_back(false);
+      st.generations.push_back(0);
+    }
+    used[i] = true;
+    st.generations[i] = next_generation(st.generations[i]);
+    st.segments[p.segment] = CompileState::SegmentId{i, 0, ""};
+    out[p.segment] = i;
+  }
+  return out;
+}
+
+uint16_t fresh_nat_id(CompileState& st) {
+  std::vector<bool> taken(0x8000, false);
+  for (const auto& [name, id] : st.segments) taken[id.nat_id & 0x7fff] = true;
+  for (unsigned tries = 0; tries < 0x8000; ++tries) {
+    st.last_nat_id = st.last_nat_id >= 0x7fff ? 1 : static_cast<uint16_t>(st.last_nat_id + 1);
+    if (!taken[st.last_nat_id]) return st.last_nat_id;
+  }
+  return 0;  // 32767 routers at once: the validator allows far fewer ports than that
+}
+
+std::string nat_signature(const NatSegment& n) {
+  return std::to_string(n.uplink_port) + "/" + std::to_string(n.guest_port) + "/" +
+         std::to_string(n.network) + "/" + std::to_string(n.netmask) + "/" +
+         std::to_string(n.shared);
+}
+
+std::string forward_signature(const std::string& segment, const PortForwardRule& r) {
+  return segment + "|" + std::to_string(r.proto) + "|" + std::to_string(r.uplink_port) + "|" +
+         std::to_string(r.host_ip) + "|" + std::to_string(r.host_port) + "|" +
+         std::to_string(r.guest_ip) + "|" + std::to_string(r.guest_port);
+}
+}  // namespace
+
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
                                            uint64_t version,
                                            const std::map<std::string, SegmentPlan>& segments,
-                                           const GlobalPlan& globals) {
+                                           const GlobalPlan& globals, CompileState* state) {
+  CompileState local;
+  CompileState& st = state != nullptr ? *state : local;
+  std::map<uint16_t, bool> old_nat_ids;
+  for (const auto& [name, id] : st.segments)
+    if (id.nat_id != 0) old_nat_ids[id.nat_id] = true;
+  const std::map<std::string, uint32_t> old_forwards = st.forwards;
+  const std::map<std::string, uint16_t> seg_index = assign_segments(plans, st);
+
   auto s = std::make_unique<Snapshot>();
   s->version = version;
-  std::map<std::string, uint16_t> seg_index;
+  // Every index up to the highest has an entry; unused ones are empty segments with the
+  // generation that retired their MACs.
+  const size_t n_segments = st.generations.size();
+  s->segments.resize(n_segments);
+  s->segment_names.resize(n_segments);
+  s->dhcp.resize(n_segments);
+  s->nat.resize(n_segments);
+  for (size_t i = 0; i < n_segments; ++i) s->segments[i].fdb_generation = st.generations[i];
+  std::vector<bool> built(n_segments, false);
+  std::map<std::string, uint32_t> forwards;
   for (const auto& p : plans) {
     auto id = port_ids.find(p.key);
     if (id == port_ids.end() || id->second >= kMaxPorts) continue;
@@ -245,11 +328,12 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     s->port_names[port] = p.key;
     s->rx_ports.push_back(port);
     if (p.segment.empty()) continue;
-    auto [it, fresh] = seg_index.emplace(p.segment, static_cast<uint16_t>(s->segments.size()));
-    if (fresh) {
-      Segment& seg = s->segments.emplace_back();
+    const uint16_t index = seg_index.at(p.segment);
+    if (!built[index]) {
+      built[index] = true;
+      Segment& seg = s->segments[index];
       seg.ageing_s = p.ageing_s;
-      s->segment_names.push_back(p.segment);
+      s->segment_names[index] = p.segment;
       auto sp = segments.find(p.segment);
       std::optional<dhcp::Settings> dhcp;
       NatSegment nat;
@@ -270,7 +354,14 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
             nat = sp->second.nat_info;
             nat.uplink_port = up->second;
             nat.guest_port = shared ? kNoPort : gp->second;
-            nat.nat_id = static_cast<uint16_t>(it->second + 1);
+            // The same router as before keeps its id, and with it its sessions.
+            CompileState::SegmentId& sid = st.segments[p.segment];
+            const std::string sig = nat_signature(nat);
+            if (sid.nat_id == 0 || sid.nat_signature != sig) {
+              sid.nat_id = fresh_nat_id(st);
+              sid.nat_signature = sig;
+            }
+            nat.nat_id = sid.nat_id;
             seg.n_service_ips = 0;
             seg.service_ips[seg.n_service_ips++] = nat.gateway;
             if (nat.dns != nat.gateway) seg.service_ips[seg.n_service_ips++] = nat.dns;
@@ -280,26 +371,43 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
               PortForwardRule r;
               r.proto = pf.proto == "tcp" ? IPPROTO_TCP : IPPROTO_UDP;
               r.uplink_port = up->second;
-              r.segment = it->second;
+              r.segment = index;
               r.host_ip = pf.host_ip ? rte_cpu_to_be_32(*pf.host_ip) : 0;
               r.host_port = rte_cpu_to_be_16(pf.host_port);
               r.guest_ip = pf.guest_ip ? rte_cpu_to_be_32(*pf.guest_ip)
                                        : rte_cpu_to_be_32(rte_be_to_cpu_32(nat.network) | 15);
               r.guest_port = rte_cpu_to_be_16(pf.guest_port);
+              const std::string fsig =
+                  forward_signature(p.segment, r) + "|" + std::to_string(nat.nat_id);
+              auto known = st.forwards.find(fsig);
+              r.id = known != st.forwards.end() ? known->second : ++st.last_forward_id;
+              if (r.id == 0) r.id = ++st.last_forward_id;  // wrapped past 2^32 rules
+              forwards[fsig] = r.id;
               s->port_forwards.push_back(r);
             }
           }
         }
       }
-      s->dhcp.push_back(dhcp);
-      s->nat.push_back(nat);
+      if (seg.kind != SegmentKind::kNat) st.segments[p.segment].nat_id = 0;
+      s->dhcp[index] = dhcp;
+      s->nat[index] = nat;
     }
-    Segment& seg = s->segments[it->second];
-    pp.segment = it->second;
+    Segment& seg = s->segments[index];
+    pp.segment = index;
     seg.members[seg.n_members++] = port;
     if (p.role == PortRole::kGuest && p.promisc != Promiscuous::kDeny)
       seg.sniffers[seg.n_sniffers++] = port;
   }
+  // Sessions of a router or forward that is gone must not carry traffic: workers sweep.
+  st.forwards = forwards;
+  bool gone = false;
+  for (const auto& [fsig, fid] : old_forwards) gone |= !forwards.count(fsig);
+  std::map<uint16_t, bool> new_nat_ids;
+  for (const auto& [name, id] : st.segments)
+    if (id.nat_id != 0) new_nat_ids[id.nat_id] = true;
+  for (const auto& [nid, unused] : old_nat_ids) gone |= !new_nat_ids.count(nid);
+  if (gone) ++st.nat_epoch;
+  s->nat_epoch = st.nat_epoch;
   std::sort(s->rx_ports.begin(), s->rx_ports.end());
   s->nat_timeouts = globals.timeouts;
   s->nat_sessions = globals.nat_sessions;

@@ -59,11 +59,31 @@ dhcp::Settings hostonly_dhcp(const NetworkConfig& n);
 // Errors for what this build cannot run yet (nat, natnetwork, generic attachments).
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors);
 
-// port_ids: PortPlan::key -> DPDK port id of the opened port.
+// Identities that outlive one snapshot, so that what workers and the control thread
+// keyed by them survives an apply: a segment's index (FDB keys, NAT sessions, counters
+// of views), its FDB generation, a NAT router's id, a port forward's id. The applier
+// keeps one, hands compile_snapshot a copy, and keeps the result only if it publishes.
+struct CompileState {
+  struct SegmentId {
+    uint16_t index = 0;
+    uint16_t nat_id = 0;        // 0: not a NAT router
+    std::string nat_signature;  // what makes it the same router (uplink, guest, network)
+  };
+  std::map<std::string, SegmentId> segments;  // by segment name
+  std::vector<uint16_t> generations;          // by index: the last fdb_generation given
+  uint16_t last_nat_id = 0;                   // 1..0x7fff (Neighbors' scopes above)
+  std::map<std::string, uint32_t> forwards;   // rule signature -> PortForwardRule::id
+  uint32_t last_forward_id = 0;
+  uint64_t nat_epoch = 0;  // Snapshot::nat_epoch: bumped when a router or forward went
+};
+
+// port_ids: PortPlan::key -> DPDK port id of the opened port. state: the identities of
+// the running config, updated in place (null: a fresh start).
 std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
                                            const std::map<std::string, uint16_t>& port_ids,
                                            uint64_t version,
                                            const std::map<std::string, SegmentPlan>& segments = {},
-                                           const GlobalPlan& globals = {});
+                                           const GlobalPlan& globals = {},
+                                           CompileState* state = nullptr);
 
 }  // namespace gp

@@ -67,6 +67,8 @@ struct ApplianceConfig {
   unsigned memory_mb = 256;
   std::string file_prefix = "guestport";
   uint32_t mac_table_size = 65536;
+  // Prometheus endpoint "ADDRESS:PORT" (path /metrics); "off": none.
+  std::string metrics = "127.0.0.1:9464";
   NatConfig nat;
   SourceLoc loc;
 };

@@ -128,7 +128,7 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
   if (!is_map(n, "appliance")) return;
   for (auto& [k, v] : entries(n, "appliance",
                               {"workers", "worker_cpus", "control_socket", "hugepages", "memory_mb",
-                               "file_prefix", "mac_table_size", "nat"})) {
+                               "file_prefix", "mac_table_size", "metrics", "nat"})) {
     if (k == "workers") {
       if (auto x = uint(v, "appliance.workers", 1, kMaxWorkers)) a.workers = unsigned(*x);
     } else if (k == "worker_cpus") {
@@ -166,6 +166,21 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
       }
     } else if (k == "mac_table_size") {
       if (auto x = uint(v, "appliance.mac_table_size", 64, 1u << 24)) a.mac_table_size = *x;
+    } else if (k == "metrics") {
+      bool b = true;
+      const std::string s = v.IsScalar() ? v.Scalar() : "";
+      const auto colon = s.rfind(':');
+      const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
+      const bool port_ok = !port.empty() && port.size() <= 5 &&
+                           port.find_first_not_of("0123456789") == std::string::npos &&
+                           std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+      if (v.IsScalar() && YAML::convert<bool>::decode(v, b) && !b)
+        a.metrics = "off";
+      else if (port_ok && parse_ipv4(s.substr(0, colon)))
+        a.metrics = s;
+      else
+        error(v, "appliance.metrics must be ADDRESS:PORT (an IPv4 address) or off, got '" + s +
+                     "'");
     } else if (k == "nat") {
       nat(v, a.nat);
     }
@@ -541,7 +556,11 @@ LoadResult load_config(const std::string& path) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  LoadResult r = parse_config(ss.str(), path);
+  return load_config_text(ss.str(), path);
+}
+
+LoadResult load_config_text(const std::string& text, const std::string& file) {
+  LoadResult r = parse_config(text, file);
   if (r.errors.empty() && r.config) validate_config(*r.config, r.errors);
   if (r.errors.empty() && r.config) nic_model_warnings(*r.config, r.warnings);
   return r;

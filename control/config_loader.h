@@ -13,5 +13,7 @@ namespace gp {
 LoadResult parse_config(const std::string& text, const std::string& file);
 // Reads and parses a file, then validates it (validate.h).
 LoadResult load_config(const std::string& path);
+// The same for text already read (`guestportctl apply` sends the file's text).
+LoadResult load_config_text(const std::string& text, const std::string& file);
 
 }  // namespace gp

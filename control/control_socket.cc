@@ -7,13 +7,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
+
+#include "control/control_protocol.h"
 
 namespace gp {
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
 bool make_addr(const std::string& path, sockaddr_un& a) {
   if (path.size() >= sizeof(a.sun_path)) return false;
   std::memset(&a, 0, sizeof a);
@@ -22,19 +27,93 @@ bool make_addr(const std::string& path, sockaddr_un& a) {
   return true;
 }
 
-void write_all(int fd, const std::string& s) {
+int ms_left(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+// Writes all of s before the deadline; false if the peer does not take it in time.
+bool write_all(int fd, const std::string& s, Clock::time_point deadline) {
   size_t off = 0;
   while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+    pollfd p{fd, POLLOUT, 0};
+    const int left = ms_left(deadline);
+    if (left == 0 || ::poll(&p, 1, left) <= 0) return false;
   }
+  return true;
+}
+
+// Reads one frame before the deadline.
+FrameParser read_frame(int fd, Clock::time_point deadline, bool* timed_out) {
+  FrameParser fp;
+  char buf[65536];
+  *timed_out = false;
+  while (fp.state() == FrameParser::State::kNeedMore) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = ms_left(deadline);
+    if (left == 0 || ::poll(&p, 1, left) <= 0) {
+      *timed_out = true;
+      return fp;
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return fp;  // closed before a whole frame: nobody to answer
+    fp.feed(buf, static_cast<size_t>(n));
+  }
+  return fp;
 }
 }  // namespace
 
+std::optional<nlohmann::json> JobQueue::call(nlohmann::json request, std::string peer,
+                                             std::chrono::milliseconds timeout) {
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
+  job->peer = std::move(peer);
+  std::unique_lock lock(m_);
+  if (closed_) return std::nullopt;
+  jobs_.push_back(job);
+  queued_.notify_one();
+  if (!answered_.wait_for(lock, timeout, [&] { return job->done || closed_; }) || !job->done)
+    return std::nullopt;  // the job stays queued or running; its reply is dropped then
+  return std::move(job->reply);
+}
+
+void JobQueue::serve(std::chrono::milliseconds wait, const Handler& handler) {
+  std::unique_lock lock(m_);
+  if (jobs_.empty()) queued_.wait_for(lock, wait, [&] { return !jobs_.empty() || closed_; });
+  while (!jobs_.empty()) {
+    std::shared_ptr<Job> job = jobs_.front();
+    jobs_.pop_front();
+    lock.unlock();
+    nlohmann::json reply;
+    try {
+      reply = handler(job->request, job->peer);
+    } catch (const std::exception& e) {
+      reply = error_reply(std::string("internal error: ") + e.what());
+    }
+    lock.lock();
+    job->reply = std::move(reply);
+    job->done = true;
+    answered_.notify_all();
+  }
+}
+
+void JobQueue::close() {
+  std::lock_guard lock(m_);
+  closed_ = true;
+  queued_.notify_all();
+  answered_.notify_all();
+}
+
 ControlServer::~ControlServer() { close(); }
 
-std::string ControlServer::open(const std::string& path) {
+std::string ControlServer::open(const std::string& path, JobQueue* jobs) {
   sockaddr_un a{};
   if (!make_addr(path, a)) return "control socket path too long: " + path;
   auto slash = path.rfind('/');
@@ -56,7 +135,7 @@ std::string ControlServer::open(const std::string& path) {
   mode_t old = umask(0077);
   int rc = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
   umask(old);
-  if (rc != 0 || listen(fd_, 16) != 0) {
+  if (rc != 0 || listen(fd_, 16) != 0 || pipe2(wake_, O_CLOEXEC) != 0) {
     std::string e = "cannot listen on " + path + ": " + std::strerror(errno);
     ::close(fd_);
     fd_ = -1;
@@ -64,31 +143,60 @@ std::string ControlServer::open(const std::string& path) {
   }
   chmod(path.c_str(), 0600);
   path_ = path;
+  jobs_ = jobs;
+  thread_ = std::thread([this] { run(); });
   return "";
 }
 
-void ControlServer::poll_once(int timeout_ms, const Handler& handler) {
-  if (fd_ < 0) return;
-  pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, timeout_ms) <= 0) return;
-  int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (c < 0) return;
-  timeval tv{1, 0};  // a silent client cannot hold the control thread for long
-  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  std::string req;
-  char buf[512];
-  while (req.find('\n') == std::string::npos && req.size() < 4096) {
-    ssize_t n = recv(c, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    req.append(buf, static_cast<size_t>(n));
+void ControlServer::run() {
+  for (;;) {
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents != 0) return;  // close()
+    if (!(p[0].revents & POLLIN)) continue;
+    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0) continue;
+    serve_client(c);
+    ::close(c);
   }
-  req = req.substr(0, req.find('\n'));
-  write_all(c, handler(req) + "\n");
-  ::close(c);
+}
+
+void ControlServer::serve_client(int c) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(kClientDeadlineMs);
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  std::string peer = "unknown";
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    peer = "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
+  bool timed_out = false;
+  FrameParser fp = read_frame(c, deadline, &timed_out);
+  nlohmann::json reply;
+  if (fp.state() == FrameParser::State::kError) {
+    reply = error_reply(fp.error());
+  } else if (fp.state() != FrameParser::State::kDone) {
+    if (!timed_out) return;  // the client went away
+    reply = error_reply("request incomplete after " + std::to_string(kClientDeadlineMs) + " ms");
+  } else if (std::string bad = check_request(fp.body()); !bad.empty()) {
+    reply = error_reply(bad);
+  } else {
+    auto r = jobs_->call(fp.body(), peer, std::chrono::milliseconds(kJobDeadlineMs));
+    reply = r ? *r : error_reply("the daemon did not answer in time (stopping?)");
+  }
+  write_all(c, encode_frame(reply), Clock::now() + std::chrono::milliseconds(kClientDeadlineMs));
 }
 
 void ControlServer::close() {
+  if (thread_.joinable()) {
+    const char x = 1;
+    if (::write(wake_[1], &x, 1) < 0) {
+    }
+    thread_.join();
+  }
+  for (int& f : wake_)
+    if (f >= 0) ::close(f), f = -1;
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -96,23 +204,31 @@ void ControlServer::close() {
   }
 }
 
-std::string control_request(const std::string& path, const std::string& request) {
+nlohmann::json control_call(const std::string& path, const nlohmann::json& request,
+                            int timeout_ms) {
   sockaddr_un a{};
-  if (!make_addr(path, a)) throw std::runtime_error("control socket path too long");
+  if (!make_addr(path, a)) throw ControlUnreachable("control socket path too long: " + path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) throw ControlUnreachable(std::string("socket: ") + std::strerror(errno));
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::string e = "cannot reach guestportd at " + path + ": " + std::strerror(errno);
     ::close(fd);
-    throw std::runtime_error(e);
+    throw ControlUnreachable(e);
   }
-  write_all(fd, request + "\n");
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  if (!write_all(fd, encode_frame(request), deadline)) {
+    ::close(fd);
+    throw ControlUnreachable("guestportd at " + path + " does not take the request");
+  }
+  bool timed_out = false;
+  FrameParser fp = read_frame(fd, deadline, &timed_out);
   ::close(fd);
-  return reply;
+  if (fp.state() == FrameParser::State::kError)
+    throw std::runtime_error("broken reply from guestportd: " + fp.error());
+  if (fp.state() != FrameParser::State::kDone)
+    throw ControlUnreachable(timed_out ? "guestportd did not answer in time"
+                                       : "guestportd closed the connection without a reply");
+  return fp.body();
 }
 
 }  // namespace gp

@@ -8,17 +8,22 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
+#include <rte_pdump.h>
 
 #include <cstdio>
-#include <map>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
-#include "control/compile.h"
+#include "control/applier.h"
+#include "control/config_loader.h"
+#include "control/control_protocol.h"
 #include "control/control_socket.h"
 #include "control/eal_args.h"
-#include "control/netdev.h"
+#include "control/metrics.h"
+#include "control/telemetry.h"
 #include "control/views.h"
 #include "dataplane/core/worker.h"
 #include "dataplane/io/ports.h"
@@ -54,6 +59,16 @@ void print_ports(const nlohmann::json& ports) {
   std::fflush(stdout);
 }
 
+rte_ring* make_ring(const std::string& name, unsigned elem_size) {
+  const int socket = static_cast<int>(rte_socket_id());
+  rte_ring* r = elem_size == 0 ? rte_ring_create(name.c_str(), kSlowRingSize, socket,
+                                                 RING_F_SP_ENQ | RING_F_SC_DEQ)
+                               : rte_ring_create_elem(name.c_str(), elem_size, kSlowRingSize, socket,
+                                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (r == nullptr) throw std::runtime_error("cannot create ring " + name);
+  return r;
+}
+
 // Everything that lives between EAL init and cleanup, torn down in reverse order.
 struct Runtime {
   unsigned n_workers = 0;
@@ -62,6 +77,7 @@ struct Runtime {
   std::unique_ptr<Fdb> fdb;
   std::unique_ptr<Learner> learner;
   std::vector<std::unique_ptr<WorkerCounters>> counters;
+  std::vector<const WorkerCounters*> counter_view;
   std::vector<std::unique_ptr<WorkerContext>> contexts;
   std::vector<WorkerLaunch> launches;
   std::vector<rte_ring*> rings;       // learn rings (LearnEvent elements)
@@ -74,6 +90,8 @@ struct Runtime {
   std::vector<std::unique_ptr<nat::NatViewRequest>> nat_views;
   TxQueueMap tx_queues;  // before ports: their vhost event callbacks write it
   PortSet ports;
+  std::unique_ptr<DpdkPorts> backend;
+  std::unique_ptr<Applier> applier;
   std::atomic<bool> stop_workers{false};
   bool launched = false;
 
@@ -82,6 +100,7 @@ struct Runtime {
       stop_workers.store(true, std::memory_order_release);
       rte_eal_mp_wait_lcore();
     }
+    applier.reset();
     ports.close_all();
     nat_tables.clear();
     learner.reset();
@@ -103,7 +122,108 @@ struct Runtime {
     for (rte_ring* r : rings) rte_ring_free(r);
     rte_mempool_free(pool);
   }
+
+  // The workers' NAT tables, made the first time a config needs NAT (applier.h).
+  std::string make_nat_tables(const Config& cfg, std::vector<WorkerNatState>* out) {
+    try {
+      for (unsigned w = 0; w < n_workers; ++w) {
+        nat_tables.push_back(std::make_unique<nat::NatTable>(
+            cfg.appliance.nat.sessions, static_cast<uint16_t>(w), static_cast<uint16_t>(n_workers)));
+        frag_tables.push_back(std::make_unique<nat::FragTable>(kFragEntries));
+        nat_views.push_back(std::make_unique<nat::NatViewRequest>());
+        out->push_back({nat_tables.back().get(), frag_tables.back().get(), nat_views.back().get()});
+      }
+    } catch (const std::exception& e) {
+      out->clear();
+      nat_tables.clear();
+      frag_tables.clear();
+      nat_views.clear();
+      return std::string(e.what()) + " (lower appliance.nat.sessions or raise memory_mb)";
+    }
+    return "";
+  }
 };
+
+// Pool, tables, rings and worker contexts: everything sized from the appliance section
+// at start, before any port exists.
+void build_runtime(Runtime& rt, const Config& cfg) {
+  const unsigned W = rt.n_workers;
+  // Every port's rx and tx descriptors (those of the start config and of 8 more that a
+  // re-apply may add) plus what waits in handoff and slow-path rings.
+  std::vector<Diagnostic> unused;
+  const auto n_ports = static_cast<unsigned>(plan_ports(cfg, unused).size());
+  const unsigned n_mbufs = std::max(16384u, (n_ports + 8) * W * 2048 + W * 4096 + 4096);
+  rt.pool = rte_pktmbuf_pool_create("gp_mbufs", n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+  if (rt.pool == nullptr)
+    throw std::runtime_error("cannot allocate " + std::to_string(n_mbufs) +
+                             " mbufs (raise appliance.memory_mb)");
+  rt.holder = std::make_unique<SnapshotHolder>(W);
+  rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder.get());
+  if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder.get()))
+    throw std::runtime_error("cannot create the NAT inside-host table");
+  rt.learner = std::make_unique<Learner>(*rt.fdb);
+  rt.slow = std::make_unique<SlowPath>(&rt.neighbors, rt.pool);
+  const uint64_t hz = rte_get_tsc_hz();
+  for (unsigned w = 0; w < W; ++w) {
+    const std::string n = std::to_string(w);
+    rte_ring* learn = rte_ring_create_elem(("gp_learn" + n).c_str(), sizeof(LearnEvent),
+                                           kLearnRingSize, static_cast<int>(rte_socket_id()),
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (learn == nullptr) throw std::runtime_error("cannot create learn ring gp_learn" + n);
+    rt.rings.push_back(learn);
+    rt.learner->add_ring(learn);
+    rte_ring* punt = make_ring("gp_punt" + n, 0);
+    rt.mbuf_rings.push_back(punt);
+    rte_ring* inject = make_ring("gp_inject" + n, 0);
+    rt.mbuf_rings.push_back(inject);
+    rt.slow->add_worker(punt, inject);
+    rt.counters.push_back(std::make_unique<WorkerCounters>());
+    rt.counter_view.push_back(rt.counters.back().get());
+    auto ctx = std::make_unique<WorkerContext>();
+    ctx->worker_id = static_cast<uint16_t>(w);
+    ctx->queue_id = static_cast<uint16_t>(w);
+    ctx->tsc_hz = hz;
+    ctx->fdb = rt.fdb.get();
+    ctx->learn_ring = learn;
+    ctx->punt_ring = punt;
+    ctx->inject_ring = inject;
+    ctx->n_workers = static_cast<uint16_t>(W);
+    ctx->neighbors = &rt.neighbors;
+    ctx->tx_queues = &rt.tx_queues;
+    ctx->counters = rt.counters.back().get();
+    rt.contexts.push_back(std::move(ctx));
+  }
+  // Handoff rings between every pair of workers: NAT packets to their session's owner,
+  // and frames for ports that lack the sender's tx queue (TxHandoff elements).
+  for (unsigned from = 0; from < W && W > 1; ++from) {
+    for (unsigned to = 0; to < W; ++to) {
+      if (from == to) continue;
+      const std::string pair = std::to_string(from) + "_" + std::to_string(to);
+      rte_ring* r = make_ring("gp_hand" + pair, 0);
+      rt.mbuf_rings.push_back(r);
+      rt.contexts[from]->handoff_to[to] = r;
+      rt.contexts[to]->handoff_from[from] = r;
+      rte_ring* t = make_ring("gp_txh" + pair, sizeof(TxHandoff));
+      rt.tx_rings.push_back(t);
+      rt.contexts[from]->tx_to[to] = t;
+      rt.contexts[to]->tx_from[from] = t;
+    }
+  }
+  rt.backend = std::make_unique<DpdkPorts>(rt.ports, rt.pool, static_cast<uint16_t>(W),
+                                           &rt.tx_queues);
+  ApplierDeps deps;
+  deps.ports = rt.backend.get();
+  deps.holder = rt.holder.get();
+  deps.fdb = rt.fdb.get();
+  deps.neighbors = &rt.neighbors;
+  deps.counters = &rt.counter_view;
+  const Config sizing = cfg;  // appliance settings cannot change while running
+  deps.nat_tables = [&rt, sizing](std::vector<WorkerNatState>* out) {
+    return rt.make_nat_tables(sizing, out);
+  };
+  rt.applier = std::make_unique<Applier>(std::move(deps));
+}
 
 // Asks every worker for a copy of its NAT sessions. Workers copy a slice of their
 // table per poll loop; one that has not answered within the deadline (stuck, or not
@@ -127,8 +247,80 @@ std::vector<std::vector<nat::SessionRow>> collect_nat(
   return out;
 }
 
-int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<bool>& stop,
-                 const std::vector<PortPlan>& plans) {
+nlohmann::json diagnostics_json(const std::vector<Diagnostic>& d) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : d) out.push_back(e.to_string());
+  return out;
+}
+
+// Loads, validates and applies a config; the reply of an apply request, and one
+// structured log line (who asked, the diff, the result).
+nlohmann::json apply_text(Runtime& rt, const std::string& text, const std::string& file,
+                          bool dry_run, const std::string& who) {
+  LoadResult r = load_config_text(text, file);
+  nlohmann::json reply = {{"ok", false}, {"dry_run", dry_run}};
+  ApplyOutcome out;
+  if (r.ok()) {
+    out = rt.applier->apply(*r.config, dry_run);
+  } else {
+    out.errors = r.errors;
+    out.version = rt.holder->current()->version;
+  }
+  nlohmann::json changes = nlohmann::json::array();
+  for (const auto& c : out.changes) changes.push_back(c.to_string());
+  std::vector<Diagnostic> warnings = r.warnings;
+  warnings.insert(warnings.end(), out.warnings.begin(), out.warnings.end());
+  reply["ok"] = out.ok;
+  reply["changes"] = changes;
+  reply["errors"] = diagnostics_json(out.errors);
+  reply["warnings"] = diagnostics_json(warnings);
+  reply["version"] = out.version;
+  reply["ports_opened"] = out.opened;
+  reply["ports_closed"] = out.closed;
+  if (!out.ok) reply["error"] = "configuration refused (" + std::to_string(out.errors.size()) +
+                                " error" + (out.errors.size() == 1 ? "" : "s") + ")";
+  nlohmann::json log = {{"event", "apply"},
+                        {"source", who},
+                        {"file", file},
+                        {"dry_run", dry_run},
+                        {"result", out.ok ? "ok" : "refused"},
+                        {"version", out.version},
+                        {"changes", changes},
+                        {"errors", reply["errors"]}};
+  std::printf("guestportd: %s\n", log.dump().c_str());
+  std::fflush(stdout);
+  return reply;
+}
+
+// A request from the control socket, the metrics endpoint or telemetry (JobQueue).
+nlohmann::json handle(Runtime& rt, const RuntimeView& view, const nlohmann::json& req,
+                      const std::string& peer) {
+  const std::string cmd = req.value("cmd", "");
+  if (cmd == "apply")
+    return apply_text(rt, req["text"].get<std::string>(), req.value("file", "(socket)"),
+                      req.value("dry_run", false), "socket " + peer);
+  if (cmd == "metrics") {
+    std::vector<uint32_t> capacity;
+    for (const auto& t : rt.nat_tables) capacity.push_back(t->capacity());
+    return metrics_snapshot(view, capacity);
+  }
+  if (cmd == "show" && req.value("what", "") == "nat") {
+    std::string error;
+    const NatFilter f = req.contains("filter") ? parse_nat_filter(req["filter"].dump(), &error)
+                                               : NatFilter{};
+    if (!error.empty()) return error_reply(error);
+    std::vector<size_t> late;
+    auto rows = collect_nat(rt.nat_views, &late);
+    if (!late.empty())
+      return error_reply("worker " + std::to_string(late[0]) +
+                         " did not copy its NAT sessions within 1 s");
+    return {{"ok", true}, {"data", view_nat(view, rows, f)}};
+  }
+  if (cmd == "show") return handle_show(view, req);
+  return error_reply("unknown command '" + cmd + "'");
+}
+
+int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig) {
   Runtime rt;
   rt.n_workers = cfg.appliance.workers;
   if (rte_lcore_count() < rt.n_workers + 1) {
@@ -136,153 +328,37 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
                  rt.n_workers + 1);
     return 1;
   }
-  const unsigned W = rt.n_workers;
-  const unsigned n_ports = static_cast<unsigned>(plans.size());
-  const unsigned n_mbufs = std::max(8192u, n_ports * W * (1024 + 1024) + W * 1024 + 4096);
-  rt.pool = rte_pktmbuf_pool_create("gp_mbufs", n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                    static_cast<int>(rte_socket_id()));
-  if (rt.pool == nullptr) {
-    std::fprintf(stderr, "guestportd: cannot allocate %u mbufs (raise appliance.memory_mb)\n",
-                 n_mbufs);
-    return 1;
-  }
   try {
-    rt.holder = std::make_unique<SnapshotHolder>(W);
-    rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder.get());
-    if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder.get()))
-      throw std::runtime_error("cannot create the NAT inside-host table");
+    build_runtime(rt, cfg);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestportd: %s\n", e.what());
     return 1;
   }
-  rt.learner = std::make_unique<Learner>(*rt.fdb);
-  rt.slow = std::make_unique<SlowPath>(&rt.neighbors, rt.pool);
-  bool any_nat = false;
-  for (const auto& vm : cfg.vms)
-    for (const auto& [slot, ad] : vm.adapters)
-      any_nat |= ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork;
-  const uint64_t hz = rte_get_tsc_hz();
-  for (unsigned w = 0; w < W; ++w) {
-    std::string name = "gp_learn" + std::to_string(w);
-    rte_ring* r =
-        rte_ring_create_elem(name.c_str(), sizeof(LearnEvent), kLearnRingSize,
-                             static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (r == nullptr) {
-      std::fprintf(stderr, "guestportd: cannot create learn ring %s\n", name.c_str());
-      return 1;
-    }
-    rt.rings.push_back(r);
-    rt.learner->add_ring(r);
-    rte_ring* punt =
-        rte_ring_create(("gp_punt" + std::to_string(w)).c_str(), kSlowRingSize,
-                        static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-    rte_ring* inject =
-        rte_ring_create(("gp_inject" + std::to_string(w)).c_str(), kSlowRingSize,
-                        static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (punt == nullptr || inject == nullptr) {
-      std::fprintf(stderr, "guestportd: cannot create slow-path rings\n");
-      return 1;
-    }
-    rt.mbuf_rings.push_back(punt);
-    rt.mbuf_rings.push_back(inject);
-    rt.slow->add_worker(punt, inject);
-    rt.counters.push_back(std::make_unique<WorkerCounters>());
-    auto ctx = std::make_unique<WorkerContext>();
-    ctx->worker_id = static_cast<uint16_t>(w);
-    ctx->queue_id = static_cast<uint16_t>(w);
-    ctx->tsc_hz = hz;
-    ctx->fdb = rt.fdb.get();
-    ctx->learn_ring = r;
-    ctx->punt_ring = punt;
-    ctx->inject_ring = inject;
-    ctx->n_workers = static_cast<uint16_t>(W);
-    ctx->neighbors = &rt.neighbors;
-    ctx->tx_queues = &rt.tx_queues;
-    if (any_nat) {
-      try {
-        rt.nat_tables.push_back(std::make_unique<nat::NatTable>(
-            cfg.appliance.nat.sessions, static_cast<uint16_t>(w), static_cast<uint16_t>(W)));
-        rt.frag_tables.push_back(std::make_unique<nat::FragTable>(kFragEntries));
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "guestportd: %s (lower appliance.nat.sessions or raise memory_mb)\n",
-                     e.what());
-        return 1;
-      }
-      ctx->nat = rt.nat_tables.back().get();
-      ctx->frags = rt.frag_tables.back().get();
-      rt.nat_views.push_back(std::make_unique<nat::NatViewRequest>());
-      ctx->nat_view = rt.nat_views.back().get();
-    }
-    ctx->counters = rt.counters.back().get();
-    rt.contexts.push_back(std::move(ctx));
+  // Start-up is an apply from an empty appliance: the same path as every re-apply.
+  ApplyOutcome first = rt.applier->apply(cfg);
+  print_errors(first.warnings);
+  if (!first.ok) {
+    print_errors(first.errors);
+    return 1;
   }
-
-  // Handoff rings between every pair of workers (NAT sessions have one owner).
-  for (unsigned from = 0; from < W && W > 1; ++from) {
-    for (unsigned to = 0; to < W; ++to) {
-      if (from == to) continue;
-      const std::string name = "gp_hand" + std::to_string(from) + "_" + std::to_string(to);
-      rte_ring* r = rte_ring_create(name.c_str(), kSlowRingSize, static_cast<int>(rte_socket_id()),
-                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
-      if (r == nullptr) {
-        std::fprintf(stderr, "guestportd: cannot create handoff ring %s\n", name.c_str());
-        return 1;
-      }
-      rt.mbuf_rings.push_back(r);
-      rt.contexts[from]->handoff_to[to] = r;
-      rt.contexts[to]->handoff_from[from] = r;
-      // Frames for ports that lack the sender's tx queue (TxHandoff elements).
-      const std::string tname = "gp_txh" + std::to_string(from) + "_" + std::to_string(to);
-      rte_ring* t =
-          rte_ring_create_elem(tname.c_str(), sizeof(TxHandoff), kSlowRingSize,
-                               static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-      if (t == nullptr) {
-        std::fprintf(stderr, "guestportd: cannot create tx handoff ring %s\n", tname.c_str());
-        return 1;
-      }
-      rt.tx_rings.push_back(t);
-      rt.contexts[from]->tx_to[to] = t;
-      rt.contexts[to]->tx_from[from] = t;
-    }
-  }
-
-  std::map<std::string, uint16_t> ids;
-  for (const PortPlan& p : plans) {
-    try {
-      PortOptions po;
-      po.queues = static_cast<uint16_t>(W);
-      po.mtu = p.mtu;
-      po.tx_queues = &rt.tx_queues;
-      const OpenPort& op = rt.ports.open(p.devargs, rt.pool, po);
-      ids[p.key] = op.port_id;
-      rt.neighbors.set_own_mac(op.port_id, op.mac);
-      if (!p.link_up) {
-        std::string err = PortSet::set_link(op, false);
-        if (!err.empty())
-          std::fprintf(stderr,
-                       "guestportd: %s: link stays up for the guest (%s); the switch "
-                       "still passes no frame\n",
-                       p.key.c_str(), err.c_str());
-      }
-      if (p.role == PortRole::kHost && p.host_addr) {
-        std::string err = set_interface_ipv4(p.host_iface, *p.host_addr);
-        if (!err.empty()) throw PortError("host interface " + err);
-      }
-    } catch (const PortError& e) {
-      print_errors({{cfg.file, p.loc, e.what()}});
-      return 1;
-    }
-  }
-  rt.holder->publish(compile_snapshot(plans, ids, 1, plan_segments(cfg), plan_globals(cfg)));
-
+  JobQueue jobs;
   ControlServer server;
-  if (std::string err = server.open(cfg.appliance.control_socket); !err.empty()) {
+  if (std::string err = server.open(cfg.appliance.control_socket, &jobs); !err.empty()) {
     std::fprintf(stderr, "guestportd: %s\n", err.c_str());
     return 1;
   }
+  MetricsServer metrics;
+  if (cfg.appliance.metrics != "off") {
+    if (std::string err = metrics.start(cfg.appliance.metrics, &jobs); !err.empty()) {
+      std::fprintf(stderr, "guestportd: appliance.metrics: %s\n", err.c_str());
+      return 1;
+    }
+  }
+  register_telemetry(&jobs);
 
   unsigned w = 0;
   unsigned lcore = 0;
+  const unsigned W = rt.n_workers;
   rt.launches.resize(W);
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (w == W) break;
@@ -291,33 +367,38 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
     ++w;
   }
   rt.launched = true;
-  std::printf("guestportd: running %zu ports, %u worker(s); control socket %s\n", plans.size(), W,
-              cfg.appliance.control_socket.c_str());
+  std::printf("guestportd: running %zu ports, %u worker(s); control socket %s; metrics %s\n",
+              rt.applier->plans().size(), W, cfg.appliance.control_socket.c_str(),
+              cfg.appliance.metrics == "off" ? "off"
+                                             : ("http://" + cfg.appliance.metrics + "/metrics").c_str());
   std::fflush(stdout);
 
-  std::vector<const WorkerCounters*> counter_view;
-  for (const auto& c : rt.counters) counter_view.push_back(c.get());
+  const uint64_t hz = rte_get_tsc_hz();
   uint64_t next_age = rte_rdtsc() + hz;
   uint64_t next_stats = rte_rdtsc() + hz * static_cast<uint64_t>(opt.stats_interval_s);
-  while (!stop.load(std::memory_order_relaxed)) {
-    const Snapshot& snap = *rt.holder->current();
+  while (!sig.stop.load(std::memory_order_relaxed)) {
+    if (sig.reload.exchange(false)) {
+      std::ifstream in(opt.config_path);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!in)
+        std::printf("guestportd: SIGHUP: cannot read %s; the running config stays\n",
+                    opt.config_path.c_str());
+      else
+        apply_text(rt, text.str(), opt.config_path, false, "SIGHUP");
+      std::fflush(stdout);
+    }
     const uint64_t now = rte_rdtsc();
-    RuntimeView view{snap, counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now, hz};
-    server.poll_once(1, [&](const std::string& req) {
-      if (req == "show nat" || req.rfind("show nat ", 0) == 0) {
-        std::string error;
-        const NatFilter f = req.size() > 9 ? parse_nat_filter(req.substr(9), &error) : NatFilter{};
-        if (!error.empty()) return nlohmann::json({{"error", error}}).dump();
-        std::vector<size_t> late;
-        auto rows = collect_nat(rt.nat_views, &late);
-        if (!late.empty())
-          return nlohmann::json({{"error", "worker " + std::to_string(late[0]) +
-                                               " did not copy its NAT sessions within 1 s"}})
-              .dump();
-        return view_nat(view, rows, f).dump();
-      }
-      return handle_request(view, req);
-    });
+    {
+      const Snapshot& snap = *rt.holder->current();
+      RuntimeView view{snap,       rt.counter_view, *rt.fdb, *rt.learner, *rt.holder,
+                       *rt.slow,   now,             hz,      rt.applier.get()};
+      jobs.serve(std::chrono::milliseconds(1), [&](const nlohmann::json& req, const std::string& peer) {
+        return handle(rt, view, req, peer);
+      });
+    }
+    // An apply above may have published: everything below reads the newest snapshot.
+    const Snapshot& snap = *rt.holder->current();
     rt.learner->drain(snap, rte_rdtsc());
     rt.slow->run(snap, now / hz);
     if (now >= next_age) {
@@ -326,31 +407,31 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, const std::atomic<
       next_age = now + hz;
     }
     if (opt.stats_interval_s > 0 && now >= next_stats) {
+      RuntimeView view{snap,     rt.counter_view, *rt.fdb, *rt.learner, *rt.holder,
+                       *rt.slow, now,             hz,      rt.applier.get()};
       print_ports(view_ports(view));
       next_stats = now + hz * static_cast<uint64_t>(opt.stats_interval_s);
     }
   }
   std::printf("guestportd: stopping\n");
+  std::fflush(stdout);
+  unregister_telemetry();
+  jobs.close();
+  metrics.stop();
   server.close();
   return 0;
 }
 
 }  // namespace
 
-int run_daemon(const Config& cfg, const DaemonOptions& opt, const std::atomic<bool>& stop) {
-  std::vector<Diagnostic> errs;
-  std::vector<PortPlan> plans = plan_ports(cfg, errs);
-  if (!errs.empty()) {
-    print_errors(errs);
-    return 1;
-  }
+int run_daemon(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig) {
   EalPlan eal = eal_args(cfg, read_machine_facts(), opt.argv0);
   if (!eal.error.empty()) {
     std::fprintf(stderr, "guestportd: %s\n", eal.error.c_str());
     return 1;
   }
   std::printf("guestportd: memory: %u MB %s\n", cfg.appliance.memory_mb,
-              eal.hugepages ? "in hugepages (--in-memory)" : "without hugepages (--no-huge)");
+              eal.hugepages ? "in hugepages" : "without hugepages (--no-huge)");
   std::fflush(stdout);
   std::vector<char*> argv;
   for (auto& a : eal.args) argv.push_back(a.data());
@@ -359,7 +440,10 @@ int run_daemon(const Config& cfg, const DaemonOptions& opt, const std::atomic<bo
                  rte_strerror(rte_errno));
     return 1;
   }
-  int rc = run_with_eal(cfg, opt, stop, plans);
+  // dpdk-dumpcap (a secondary process) captures any port through rte_pdump.
+  const bool pdump = rte_pdump_init() == 0;
+  int rc = run_with_eal(cfg, opt, sig);
+  if (pdump) rte_pdump_uninit();
   rte_eal_cleanup();
   return rc;
 }

@@ -1,8 +1,10 @@
-// guestportctl: the operator's CLI. `show` asks the running guestportd over its control
-// socket; `check` validates a config file offline.
+// guestportctl: the operator's CLI. `show` and `apply` talk to the running guestportd
+// over its control socket (control_protocol.h); `check` validates a config file offline.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "control/config_loader.h"
@@ -44,6 +46,15 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
       std::printf("%-18s %-5s %-21s %-21s %-21s %-12s %6s\n", s(r["network"]).c_str(),
                   s(r["proto"]).c_str(), s(r["inside"]).c_str(), s(r["outside"]).c_str(),
                   s(r["remote"]).c_str(), s(r["tcp_state"]).c_str(), s(r["idle_s"]).c_str());
+  } else if (what == "vms") {
+    std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %s\n", "vm", "slot", "attach", "model",
+                "mac", "mtu", "link", "port");
+    for (const auto& vm : rows)
+      for (const auto& a : vm["adapters"])
+        std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %s\n", s(vm["name"]).c_str(),
+                    s(a["slot"]).c_str(), s(a["attach"]).c_str(), s(a["model"]).c_str(),
+                    s(a["mac"]).c_str(), s(a["mtu"]).c_str(), s(a["link"]).c_str(),
+                    s(a["port"]).c_str());
   } else if (what == "dhcp") {
     std::printf("%-24s %-16s %-17s %-9s %8s %s\n", "segment", "ip", "mac", "state", "expires",
                 "hostname");
@@ -56,6 +67,26 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
   }
 }
 
+// Exit codes scripts can rely on: 0 done, 1 refused or invalid, 2 daemon unreachable.
+constexpr int kOk = 0, kRefused = 1, kUnreachable = 2;
+
+int print_apply(const std::string& file, const nlohmann::json& r) {
+  for (const auto& c : r["changes"]) std::printf("%s\n", s(c).c_str());
+  for (const auto& w : r["warnings"]) std::fprintf(stderr, "%s\n", s(w).c_str());
+  for (const auto& e : r["errors"]) std::fprintf(stderr, "%s\n", s(e).c_str());
+  if (!r.value("ok", false)) {
+    std::fprintf(stderr, "guestportctl: %s: %s; the running configuration is unchanged\n",
+                 file.c_str(), r.value("error", std::string("refused")).c_str());
+    return kRefused;
+  }
+  if (r["changes"].empty()) std::printf("no changes\n");
+  if (r.value("dry_run", false))
+    std::printf("dry run: nothing was changed\n");
+  else
+    std::printf("applied: configuration version %s\n", s(r["version"]).c_str());
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,13 +95,13 @@ int main(int argc, char** argv) {
   std::string socket = "/run/guestport/control.sock";
   app.add_option("-s,--socket", socket, "guestportd's control socket");
 
-  auto* show = app.add_subcommand("show", "show ports|fdb|networks|stats|dhcp|nat");
+  auto* show = app.add_subcommand("show", "show ports|networks|vms|fdb|nat|dhcp|stats");
   std::string what;
   bool json = false;
-  show->add_option("what", what, "ports, fdb, networks, stats, dhcp or nat")
+  show->add_option("what", what, "ports, networks, vms, fdb, nat, dhcp or stats")
       ->required()
-      ->check(CLI::IsMember({"ports", "fdb", "networks", "stats", "dhcp", "nat"}));
-  show->add_flag("--json", json, "print the daemon's JSON as it is");
+      ->check(CLI::IsMember({"ports", "networks", "vms", "fdb", "nat", "dhcp", "stats"}));
+  show->add_flag("--json", json, "print the data as JSON (stable field names)");
   std::string f_network, f_vm, f_proto, f_ip;
   show->add_option("--network", f_network,
                    "nat: only sessions of this network (nat:VM/N, natnetwork:NAME)");
@@ -82,18 +113,46 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file");
   std::string file;
   check->add_option("-f,--file", file, "configuration file")->required();
-  CLI11_PARSE(app, argc, argv);
+
+  auto* apply = app.add_subcommand("apply", "apply a configuration file to the running daemon");
+  std::string apply_file;
+  bool dry_run = false, apply_json = false;
+  apply->add_option("-f,--file", apply_file, "configuration file")->required();
+  apply->add_flag("--dry-run", dry_run, "print what would change; change nothing");
+  apply->add_flag("--json", apply_json, "print the daemon's reply as JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kRefused;
+  }
 
   if (*check) {
     gp::LoadResult r = gp::load_config(file);
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
-    if (!r.ok()) return 2;
+    if (!r.ok()) return kRefused;
     std::printf("%s: configuration is valid\n", file.c_str());
-    return 0;
+    return kOk;
   }
   try {
-    std::string request = "show " + what;
+    if (*apply) {
+      std::ifstream in(apply_file);
+      if (!in) {
+        std::fprintf(stderr, "%s:0:0: error: cannot read the configuration file\n",
+                     apply_file.c_str());
+        return kRefused;
+      }
+      std::stringstream text;
+      text << in.rdbuf();
+      const nlohmann::json r = gp::control_call(
+          socket, {{"cmd", "apply"}, {"file", apply_file}, {"text", text.str()}, {"dry_run", dry_run}});
+      if (apply_json) {
+        std::printf("%s\n", r.dump().c_str());
+        return r.value("ok", false) ? kOk : kRefused;
+      }
+      return print_apply(apply_file, r);
+    }
+    nlohmann::json request = {{"cmd", "show"}, {"what", what}};
     nlohmann::json filter = nlohmann::json::object();
     for (const auto& [k, val] : {std::pair{"network", f_network}, std::pair{"vm", f_vm},
                                  std::pair{"proto", f_proto}, std::pair{"ip", f_ip}})
@@ -101,23 +160,25 @@ int main(int argc, char** argv) {
     if (!filter.empty()) {
       if (what != "nat") {
         std::fprintf(stderr, "guestportctl: --network/--vm/--proto/--ip filter `show nat` only\n");
-        return 2;
+        return kRefused;
       }
-      request += " " + filter.dump();
+      request["filter"] = filter;
     }
-    std::string reply = gp::control_request(socket, request);
-    nlohmann::json j = nlohmann::json::parse(reply);
-    if (j.is_object() && j.contains("error")) {
-      std::fprintf(stderr, "guestportctl: %s\n", s(j["error"]).c_str());
-      return 1;
+    const nlohmann::json r = gp::control_call(socket, request);
+    if (!r.value("ok", false)) {
+      std::fprintf(stderr, "guestportctl: %s\n", r.value("error", std::string("refused")).c_str());
+      return kRefused;
     }
     if (json)
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", r["data"].dump().c_str());
     else
-      print_table(what, j);
+      print_table(what, r["data"]);
+  } catch (const gp::ControlUnreachable& e) {
+    std::fprintf(stderr, "guestportctl: %s\n", e.what());
+    return kUnreachable;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestportctl: %s\n", e.what());
-    return 1;
+    return kRefused;
   }
-  return 0;
+  return kOk;
 }

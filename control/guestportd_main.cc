@@ -1,7 +1,6 @@
 // guestportd: the appliance daemon. Loads and validates the config, then runs in the
-// foreground until SIGINT or SIGTERM.
+// foreground until SIGINT or SIGTERM; SIGHUP re-reads the config file and applies it.
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 
@@ -9,8 +8,9 @@
 #include "control/daemon.h"
 
 namespace {
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+gp::DaemonSignals g_signals;
+void on_stop(int) { g_signals.stop.store(true, std::memory_order_relaxed); }
+void on_hup(int) { g_signals.reload.store(true, std::memory_order_relaxed); }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check_only, "validate the configuration and exit");
   CLI11_PARSE(app, argc, argv);
   opt.argv0 = argv[0];
+  opt.config_path = config;
 
   gp::LoadResult r = gp::load_config(config);
   if (!r.ok()) {
@@ -38,8 +39,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_handler = on_stop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  return gp::run_daemon(*r.config, opt, g_stop);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, nullptr);
+  return gp::run_daemon(*r.config, opt, g_signals);
 }

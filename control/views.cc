@@ -3,7 +3,10 @@
 
 #include <netinet/in.h>
 
+#include "control/applier.h"
 #include "control/config.h"
+#include "control/control_protocol.h"
+#include "nic_models/nic_models.h"
 
 namespace gp {
 
@@ -37,11 +40,16 @@ std::string segment_name(const Snapshot& s, uint16_t seg) {
 }
 }  // namespace
 
+PortTotals port_totals(const RuntimeView& v, uint16_t port) {
+  PortTotals t = sum_port(v.workers, port);
+  return v.applier != nullptr ? t.since(v.applier->baseline(port)) : t;
+}
+
 nlohmann::json view_ports(const RuntimeView& v) {
   nlohmann::json out = nlohmann::json::array();
   for (uint16_t port : v.snap.rx_ports) {
     const PortPolicy& p = v.snap.ports[port];
-    PortTotals t = sum_port(v.workers, port);
+    PortTotals t = port_totals(v, port);
     nlohmann::json drops = nlohmann::json::object();
     for (size_t d = 0; d < kDropCount; ++d)
       if (t.drops[d] != 0) drops[std::string(kDropNames[d])] = t.drops[d];
@@ -82,6 +90,7 @@ nlohmann::json view_networks(const RuntimeView& v) {
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < v.snap.segments.size(); ++i) {
     const Segment& s = v.snap.segments[i];
+    if (v.snap.segment_names[i].empty()) continue;  // an index no network uses now
     nlohmann::json members = nlohmann::json::array();
     for (uint16_t m = 0; m < s.n_members; ++m) members.push_back(v.snap.port_names[s.members[m]]);
     out.push_back(
@@ -95,12 +104,18 @@ nlohmann::json view_stats(const RuntimeView& v) {
   for (const WorkerCounters* w : v.workers) {
     uint64_t rx = 0;
     for (const PortCounters& pc : w->ports) rx += pc.rx_packets.get();
-    nlohmann::json e = {{"loops", w->loops.get()}, {"rx_packets", rx}};
+    nlohmann::json e = {{"loops", w->loops.get()},
+                        {"rx_packets", rx},
+                        {"busy_cycles", w->busy_tsc.get()},
+                        {"idle_cycles", w->idle_tsc.get()}};
     for (size_t i = 0; i < kWorkerEventCount; ++i)
       e[std::string(kWorkerEventNames[i])] = w->events[i].get();
     workers.push_back(e);
   }
   return {{"snapshot_version", v.snap.version},
+          {"applies_ok", v.applier != nullptr ? v.applier->applies_ok() : 0},
+          {"applies_refused", v.applier != nullptr ? v.applier->applies_refused() : 0},
+          {"tsc_hz", v.tsc_hz},
           {"snapshots_published", v.holder.published_total()},
           {"snapshots_retired", v.holder.retired_total()},
           {"fdb_entries", v.fdb.count()},
@@ -214,15 +229,52 @@ nlohmann::json view_nat(const RuntimeView& v, const std::vector<std::vector<nat:
   return out;
 }
 
-std::string handle_request(const RuntimeView& v, const std::string& request) {
-  if (request == "show ports") return view_ports(v).dump();
-  if (request == "show fdb") return view_fdb(v).dump();
-  if (request == "show networks") return view_networks(v).dump();
-  if (request == "show stats") return view_stats(v).dump();
-  if (request == "show dhcp") return view_dhcp(v).dump();
-  return nlohmann::json(
-             {{"error", "unknown request '" + request + "' (show ports|fdb|networks|stats|dhcp)"}})
-      .dump();
+nlohmann::json view_vms(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  const Config* c = v.applier != nullptr ? v.applier->running() : nullptr;
+  if (c == nullptr) return out;
+  const auto ids = v.applier->port_ids();
+  for (const auto& vm : c->vms) {
+    nlohmann::json adapters = nlohmann::json::array();
+    for (const auto& [slot, ad] : vm.adapters) {
+      const std::string key = "vm/" + vm.name + "/" + std::to_string(slot);
+      auto id = ids.find(key);
+      std::string attach(attach_mode_name(ad.attach));
+      if (!ad.network.empty()) attach += ":" + ad.network;
+      const bool open = id != ids.end();
+      adapters.push_back({{"slot", slot},
+                          {"attach", attach},
+                          {"model", std::string(nic_profile(ad.model).name)},
+                          {"mac", format_mac(ad.mac)},
+                          {"mtu", ad.mtu},
+                          {"cable_connected", ad.cable_connected},
+                          {"port", key},
+                          {"port_id", open ? nlohmann::json(id->second) : nlohmann::json()},
+                          {"link", open && v.snap.ports[id->second].link_up ? "up" : "down"}});
+    }
+    out.push_back({{"name", vm.name}, {"adapters", adapters}});
+  }
+  return out;
+}
+
+nlohmann::json handle_show(const RuntimeView& v, const nlohmann::json& request) {
+  const std::string what = request.value("what", "");
+  nlohmann::json data;
+  if (what == "ports")
+    data = view_ports(v);
+  else if (what == "fdb")
+    data = view_fdb(v);
+  else if (what == "networks")
+    data = view_networks(v);
+  else if (what == "stats")
+    data = view_stats(v);
+  else if (what == "dhcp")
+    data = view_dhcp(v);
+  else if (what == "vms")
+    data = view_vms(v);
+  else
+    return error_reply("unknown view '" + what + "'");
+  return {{"ok", true}, {"data", data}};
 }
 
 }  // namespace gp

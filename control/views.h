@@ -16,6 +16,8 @@
 
 namespace gp {
 
+class Applier;
+
 struct RuntimeView {
   const Snapshot& snap;
   const std::vector<const WorkerCounters*>& workers;
@@ -25,13 +27,19 @@ struct RuntimeView {
   const SlowPath& slow;
   uint64_t now_tsc;
   uint64_t tsc_hz;
+  const Applier* applier = nullptr;  // the running config; port counter baselines
 };
+
+// One port's counters since it was opened (a reused port id starts from zero).
+PortTotals port_totals(const RuntimeView& v, uint16_t port);
 
 nlohmann::json view_ports(const RuntimeView& v);
 nlohmann::json view_fdb(const RuntimeView& v);
 nlohmann::json view_networks(const RuntimeView& v);
 nlohmann::json view_stats(const RuntimeView& v);
 nlohmann::json view_dhcp(const RuntimeView& v);
+// VMs of the running config and their adapters, with the port each one runs on.
+nlohmann::json view_vms(const RuntimeView& v);
 // Which sessions `show nat` lists; empty fields match everything.
 struct NatFilter {
   std::string network;  // segment name ("nat:web1/1", "natnetwork:lab")
@@ -45,7 +53,8 @@ NatFilter parse_nat_filter(const std::string& json_text, std::string* error);
 nlohmann::json view_nat(const RuntimeView& v, const std::vector<std::vector<nat::SessionRow>>& rows,
                         const NatFilter& filter = {});
 
-// Dispatches a control-socket request ("show ports", ...) to a view; errors as JSON.
-std::string handle_request(const RuntimeView& v, const std::string& request);
+// A "show" request (control_protocol.h) but `show nat`, which needs the workers: the
+// reply {"ok": true, "data": ...} or an error reply.
+nlohmann::json handle_show(const RuntimeView& v, const nlohmann::json& request);
 
 }  // namespace gp

@@ -6,10 +6,11 @@ pkgs=(
   # build
   build-essential meson ninja-build pkg-config clang-format
   libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo and integration tests: real kernel network stacks in namespaces
   iproute2 ethtool iputils-ping iperf3 tcpdump python3 python3-pytest python3-scapy
-  isc-dhcp-client udhcpc dnsmasq-base procps
+  isc-dhcp-client udhcpc dnsmasq-base procps curl tshark
 )
 missing=()
 for p in "${pkgs[@]}"; do

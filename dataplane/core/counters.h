@@ -22,6 +22,7 @@ class RelaxedCounter {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+  void set(uint64_t v) noexcept { v_.store(v, std::memory_order_relaxed); }  // gauges
 
  private:
   std::atomic<uint64_t> v_{0};
@@ -63,6 +64,7 @@ enum class Drop : uint8_t {
   kNatDnsMalformed,     // to the DNS proxy over UDP, but not a DNS query
   kNatGroupDst,         // from a guest to a multicast or broadcast address: not routed
   kNatConflict,         // new session refused: its keys belong to another session
+  kNatStale,            // a session of a router or port forward a re-apply removed
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -100,6 +102,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_dns_malformed",
     "nat_group_dst",
     "nat_conflict",
+    "nat_stale",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
@@ -120,6 +123,7 @@ enum class WorkerEvent : uint8_t {
   kNatFragmentsMade,  // fragments sent for packets larger than the egress MTU (DF clear)
   kNatRstIgnored,     // TCP RST outside the receiver's window: forwarded, session kept
   kTxRedirected,      // frames handed to the worker whose tx queue the port has
+  kNatSwept,          // sessions removed after a re-apply took their router or forward
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
@@ -128,7 +132,8 @@ inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNam
     "snoop_copies",       "punted",          "injected",
     "inject_dropped",     "nat_created",     "nat_expired",
     "nat_handoffs",       "nat_translated",  "nat_hairpinned",
-    "nat_fragments_made", "nat_rst_ignored", "tx_redirected"};
+    "nat_fragments_made", "nat_rst_ignored", "tx_redirected",
+    "nat_swept"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {
@@ -142,6 +147,9 @@ struct alignas(64) WorkerCounters {
   std::array<PortCounters, kMaxPorts> ports;
   std::array<RelaxedCounter, kWorkerEventCount> events;
   RelaxedCounter loops;
+  // TSC cycles spent in poll loops that moved packets (busy) and in empty ones (idle).
+  RelaxedCounter busy_tsc, idle_tsc;
+  RelaxedCounter nat_sessions;  // gauge: sessions in this worker's NAT table
 
   void event(WorkerEvent e, uint64_t n = 1) noexcept { events[static_cast<size_t>(e)].add(n); }
 };
@@ -153,6 +161,16 @@ struct PortTotals {
   uint64_t drops_total() const noexcept {
     uint64_t t = 0;
     for (uint64_t d : drops) t += d;
+    return t;
+  }
+  // What was counted since `base` (a port id reused by a new port starts from zero).
+  PortTotals since(const PortTotals& base) const noexcept {
+    PortTotals t;
+    t.rx_packets = rx_packets - base.rx_packets;
+    t.rx_bytes = rx_bytes - base.rx_bytes;
+    t.tx_packets = tx_packets - base.tx_packets;
+    t.tx_bytes = tx_bytes - base.tx_bytes;
+    for (size_t d = 0; d < kDropCount; ++d) t.drops[d] = drops[d] - base.drops[d];
     return t;
   }
 };

@@ -18,6 +18,12 @@
 
 namespace gp {
 
+namespace nat {
+class NatTable;
+class FragTable;
+class NatViewRequest;
+}  // namespace nat
+
 // Port feature bits: seams for later stages (NIC models, VLAN, ACL, NAT).
 enum PortFeature : uint32_t {
   kFeatureNone = 0,
@@ -76,7 +82,10 @@ struct NatSegment {
   rte_be32_t dns = 0;      // the DNS proxy (DNAT to the uplink's resolvers): .3 / .1
   uint16_t uplink_port = kNoPort;
   uint16_t guest_port = kNoPort;  // nat: the adapter's port; natnetwork: kNoPort
-  uint16_t nat_id = 0;            // small id of this router, part of session keys
+  // This router's id, part of session keys: kept across applies while the router is
+  // unchanged, a fresh one when it is new or changed (its old sessions then match
+  // nothing and are swept). 0: not a NAT segment.
+  uint16_t nat_id = 0;
   // A NAT network: many guests share the segment and reach each other by L2; only
   // frames to the router's MAC are routed. A `nat` adapter: everything is routed.
   bool shared = false;
@@ -99,6 +108,7 @@ struct NatTimeouts {
 
 // An inbound port forward: (proto, uplink address or host_ip, host_port) -> guest.
 struct PortForwardRule {
+  uint32_t id = 0;    // stable across applies while the rule is unchanged; never 0
   uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
   uint16_t uplink_port = kNoPort;
   uint16_t segment = kNoPort;
@@ -106,6 +116,14 @@ struct PortForwardRule {
   rte_be16_t host_port = 0;
   rte_be32_t guest_ip = 0;
   rte_be16_t guest_port = 0;
+};
+
+// One worker's NAT state, made by the control plane the first time a config needs NAT
+// and owned by it until exit; a worker adopts its entry (WorkerContext::nat) once.
+struct WorkerNatState {
+  nat::NatTable* table = nullptr;
+  nat::FragTable* frags = nullptr;
+  nat::NatViewRequest* view = nullptr;
 };
 
 struct Snapshot {
@@ -126,6 +144,10 @@ struct Snapshot {
   NatTimeouts nat_timeouts;
   uint32_t nat_sessions = 0;  // per worker
   std::vector<PortForwardRule> port_forwards;
+  // Bumped when a NAT router or a port forward went away or changed: each worker then
+  // sweeps its table once for sessions that belong to neither any more.
+  uint64_t nat_epoch = 0;
+  std::vector<WorkerNatState> worker_nat;  // index = worker; empty: no NAT tables
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -77,6 +77,11 @@ void SnapshotHolder::publish(std::unique_ptr<Snapshot> next) noexcept {
   }
 }
 
+void SnapshotHolder::synchronize() noexcept {
+  rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  reclaim();
+}
+
 void SnapshotHolder::reclaim() noexcept {
   unsigned freed = 0, pending = 0, available = 0;
   rte_rcu_qsbr_dq_reclaim(dq_, kDeferQueueSize, &freed, &pending, &available);

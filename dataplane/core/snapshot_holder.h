@@ -40,6 +40,10 @@ class SnapshotHolder {
 
   // Frees retired snapshots whose grace period is over. Call from the control loop.
   void reclaim() noexcept;
+  // Waits until every registered worker has passed a quiescent state: afterwards no
+  // worker holds a snapshot published before this call (the applier closes a removed
+  // port only then). Control thread only; workers report within one poll loop.
+  void synchronize() noexcept;
 
   rte_rcu_qsbr* qsbr() const noexcept { return qsbr_; }
   // Tables whose rte_hash reclaims through qsbr() (Fdb, Neighbors) hold it from

@@ -163,18 +163,34 @@ uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   return total;
 }
 
+void adopt_nat(WorkerContext& ctx, const Snapshot& snap) noexcept {
+  if (ctx.nat != nullptr || ctx.worker_id >= snap.worker_nat.size()) return;
+  const WorkerNatState& st = snap.worker_nat[ctx.worker_id];
+  ctx.nat = st.table;
+  ctx.frags = st.frags;
+  ctx.nat_view = st.view;
+}
+
 int worker_main(void* arg) {
   auto* w = static_cast<WorkerLaunch*>(arg);
   WorkerContext& ctx = *w->ctx;
   rte_rcu_qsbr* v = w->holder->qsbr();
   rte_rcu_qsbr_thread_register(v, ctx.worker_id);
   rte_rcu_qsbr_thread_online(v, ctx.worker_id);
+  uint64_t last = rte_rdtsc();
   while (!w->stop->load(std::memory_order_acquire)) {
     ctx.now_tsc = rte_rdtsc();
     const Snapshot* snap = w->holder->acquire();
-    if (snap != nullptr) poll_once(ctx, *snap);
+    uint32_t moved = 0;
+    if (snap != nullptr) {
+      adopt_nat(ctx, *snap);
+      moved = poll_once(ctx, *snap);
+    }
     if (ctx.nat_view != nullptr && ctx.nat != nullptr) ctx.nat_view->serve(*ctx.nat, ctx.now_tsc);
     ctx.counters->loops.add(1);
+    const uint64_t now = rte_rdtsc();
+    (moved != 0 ? ctx.counters->busy_tsc : ctx.counters->idle_tsc).add(now - last);
+    last = now;
     rte_rcu_qsbr_quiescent(v, ctx.worker_id);  // holds no snapshot pointer past here
   }
   rte_rcu_qsbr_thread_offline(v, ctx.worker_id);

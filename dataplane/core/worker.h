@@ -33,6 +33,10 @@ uint32_t process_handoffs(WorkerContext& ctx, const Snapshot& snap) noexcept;
 // One pass over all rx ports of the snapshot. Returns how many frames were received.
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept;
 
+// Takes this worker's NAT tables from the snapshot the first time one carries them
+// (they are made when a config first needs NAT, and live until exit).
+void adopt_nat(WorkerContext& ctx, const Snapshot& snap) noexcept;
+
 struct WorkerLaunch {
   WorkerContext* ctx = nullptr;
   SnapshotHolder* holder = nullptr;

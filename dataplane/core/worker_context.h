@@ -65,6 +65,10 @@ struct alignas(64) WorkerContext {
   nat::NatTable* nat = nullptr;             // this worker's NAT sessions (owned)
   nat::FragTable* frags = nullptr;          // its fragment tracking (with nat)
   nat::NatViewRequest* nat_view = nullptr;  // `show nat` requests for this worker
+  // The Snapshot::nat_epoch this worker's table was last swept for, and where a sweep
+  // in progress has got to (>= capacity: none in progress). See nat_expire.
+  uint64_t nat_swept_epoch = 0, nat_sweeping_epoch = 0;
+  uint32_t nat_sweep_cursor = UINT32_MAX;
   const Neighbors* neighbors = nullptr;     // own MACs, uplink next hops
   // SP/SC mbuf rings to and from every other worker, for NAT packets whose session
   // another worker owns (mbuf->port = ingress port). Index = the other worker.

@@ -161,8 +161,32 @@ std::string PortSet::set_link(const OpenPort& port, bool up) noexcept {
   } else {
     result = iface + ": " + std::strerror(errno);
   }
-  close(fd);
+  ::close(fd);
   return result;
+}
+
+const OpenPort* PortSet::find(uint16_t port_id) const noexcept {
+  for (const OpenPort& p : ports_)
+    if (p.port_id == port_id) return &p;
+  return nullptr;
+}
+
+void PortSet::close(uint16_t port_id) noexcept {
+  for (auto it = watches_.begin(); it != watches_.end(); ++it) {
+    if (it->first != port_id) continue;
+    for (auto ev : {RTE_ETH_EVENT_QUEUE_STATE, RTE_ETH_EVENT_INTR_LSC})
+      rte_eth_dev_callback_unregister(port_id, ev, on_vhost_event, it->second.get());
+    watches_.erase(it);
+    break;
+  }
+  for (auto it = ports_.begin(); it != ports_.end(); ++it) {
+    if (it->port_id != port_id) continue;
+    rte_eth_dev_stop(port_id);
+    rte_eth_dev_close(port_id);
+    if (it->dev != nullptr) rte_dev_remove(it->dev);
+    ports_.erase(it);
+    return;
+  }
 }
 
 void PortSet::close_all() noexcept {

@@ -77,7 +77,11 @@ class PortSet {
   // kernel interface (af_packet, af_xdp) whose PMD has none, the interface's IFF_UP
   // (a veth peer then loses carrier, as with an unplugged cable). Returns "" or why not.
   static std::string set_link(const OpenPort& port, bool up) noexcept;
+  // Stops and closes one port and removes its device (a re-apply dropped it); no
+  // worker may poll or send on it any more. Unknown ids are ignored.
+  void close(uint16_t port_id) noexcept;
   void close_all() noexcept;
+  const OpenPort* find(uint16_t port_id) const noexcept;
   const std::vector<OpenPort>& ports() const noexcept { return ports_; }
 
  private:

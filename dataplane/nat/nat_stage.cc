@@ -389,6 +389,8 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
 
   const nat::InKey k = nat::in_key(src.ip, src.port, dst.ip, dst.port, ns.nat_id, proto);
   uint32_t id = hint != NatTable::kInvalid ? hint : ctx.nat->find_in(k);
+  if (id != NatTable::kInvalid && !nat::session_live(snap, ctx.nat->session(id)))
+    return drop(Drop::kNatStale);  // its port forward was removed; swept soon
   if (id == NatTable::kInvalid) {
     const rte_be32_t remote = dns_proxy ? up.dns[0] : dst.ip;
     const bool onlink = (remote & up.netmask) == (up.address & up.netmask);
@@ -429,7 +431,11 @@ bool forward_target(const WorkerContext& ctx, const Snapshot& snap, const NatSeg
 uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t uplink,
                          const nat::OutKey& k, bool owned, uint32_t hint, Verdict* v) noexcept {
   uint32_t id = hint != NatTable::kInvalid ? hint : ctx.nat->find_out(k);
-  if (id != NatTable::kInvalid) return id;
+  if (id != NatTable::kInvalid) {
+    if (!nat::session_live(snap, ctx.nat->session(id)))
+      return *v = drop(Drop::kNatStale), NatTable::kInvalid;
+    return id;
+  }
   // A port forward?
   for (const PortForwardRule& r : snap.port_forwards) {
     if (r.uplink_port != uplink || r.proto != k.proto || r.host_port != k.outside_port ||
@@ -444,7 +450,8 @@ uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t upli
     const nat::InKey in =
         nat::in_key(r.guest_ip, r.guest_port, k.remote_ip, k.remote_port, ns.nat_id, k.proto);
     nat::Refusal why{};
-    id = ctx.nat->create_inbound(k, in, NatTable::kInvalid, at, ns.max_sessions, ctx.now_tsc, &why);
+    id = ctx.nat->create_inbound(k, in, NatTable::kInvalid, at, ns.max_sessions, ctx.now_tsc, &why,
+                                 r.id);
     if (id == NatTable::kInvalid) return *v = drop(refusal_drop(why)), id;
     ctx.counters->event(WorkerEvent::kNatCreated);
     return id;
@@ -675,7 +682,22 @@ void nat_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool from
 }
 
 void nat_expire(WorkerContext& ctx, const Snapshot& snap) noexcept {
-  if (ctx.nat == nullptr || ctx.nat->size() == 0) return;
+  if (ctx.nat == nullptr) return;
+  // A re-apply removed or changed routers or forwards: sweep the table once, a slice
+  // per poll loop, for sessions that belong to none of the running config any more.
+  constexpr uint32_t kSweepSlice = 1024;
+  if (ctx.nat_swept_epoch != snap.nat_epoch && ctx.nat_sweep_cursor >= ctx.nat->capacity()) {
+    ctx.nat_sweep_cursor = 0;  // a new epoch: start over
+    ctx.nat_sweeping_epoch = snap.nat_epoch;
+  }
+  if (ctx.nat_sweep_cursor < ctx.nat->capacity()) {
+    const uint32_t n = ctx.nat->sweep(snap, ctx.nat_sweep_cursor, kSweepSlice);
+    if (n != 0) ctx.counters->event(WorkerEvent::kNatSwept, n);
+    ctx.nat_sweep_cursor += kSweepSlice;
+    if (ctx.nat_sweep_cursor >= ctx.nat->capacity()) ctx.nat_swept_epoch = ctx.nat_sweeping_epoch;
+  }
+  ctx.counters->nat_sessions.set(ctx.nat->size());
+  if (ctx.nat->size() == 0) return;
   const NatTimeouts& t = snap.nat_timeouts;
   const uint64_t hz = ctx.tsc_hz;
   const std::array<uint64_t, 4> tsc = {t.udp_s * hz, t.tcp_established_s * hz,

@@ -360,7 +360,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
 
 uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t mapping,
                                   const InsideRef& at, uint32_t vm_limit, uint64_t now,
-                                  Refusal* why) noexcept {
+                                  Refusal* why, uint32_t forward_id) noexcept {
   const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
@@ -370,8 +370,20 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
     *why = Refusal::kConflict;
     return kInvalid;
   }
+  sessions_[id].forward_id = forward_id;
   *why = Refusal::kNone;
   return id;
+}
+
+uint32_t NatTable::sweep(const Snapshot& snap, uint32_t from, uint32_t count) noexcept {
+  uint32_t removed = 0;
+  const uint32_t end = from + count < capacity_ ? from + count : capacity_;
+  for (uint32_t id = from; id < end; ++id)
+    if (sessions_[id].in_use && !session_live(snap, sessions_[id])) {
+      remove(id);
+      ++removed;
+    }
+  return removed;
 }
 
 void NatTable::lru_unlink(uint32_t id) noexcept {

@@ -84,9 +84,21 @@ struct Session {
   TimeoutClass cls;
   bool in_use;
   bool owns_port;    // a DNS-proxy session: its outside port is its own, not a mapping's
-  uint32_t mapping;  // kInvalid for port-forward and DNS-proxy sessions
-  TcpTrack track;    // TCP: each side's sequence space (RST checks)
+  uint32_t mapping;     // kInvalid for port-forward and DNS-proxy sessions
+  uint32_t forward_id;  // the PortForwardRule::id that let it in; 0 for none
+  TcpTrack track;       // TCP: each side's sequence space (RST checks)
 };
+
+// Does the running config still have the session's router (same nat_id) and, for a
+// port-forward session, its rule? A re-apply that removed or changed either leaves
+// sessions that must carry nothing more (Drop::kNatStale) until the worker sweeps them.
+inline bool session_live(const Snapshot& snap, const Session& s) noexcept {
+  if (s.segment >= snap.nat.size() || snap.nat[s.segment].nat_id != s.in.nat_id) return false;
+  if (s.forward_id == 0) return true;
+  for (const PortForwardRule& r : snap.port_forwards)
+    if (r.id == s.forward_id) return true;
+  return false;
+}
 
 // kConflict: the flow's keys are taken by another session (never overwritten).
 enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted, kConflict };
@@ -132,7 +144,8 @@ class NatTable {
   // or by a port forward (mapping == kInvalid): `out` is the packet's outside view, `in`
   // the same flow seen from the inside.
   uint32_t create_inbound(const OutKey& out, const InKey& in, uint32_t mapping, const InsideRef& at,
-                          uint32_t vm_limit, uint64_t now, Refusal* why) noexcept;
+                          uint32_t vm_limit, uint64_t now, Refusal* why,
+                          uint32_t forward_id = 0) noexcept;
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
@@ -149,6 +162,9 @@ class NatTable {
   uint32_t expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
                   uint32_t budget) noexcept;
   void remove(uint32_t id) noexcept;
+  // Removes the sessions among slots [from, from + count) that are not session_live in
+  // `snap`; returns how many. Call between bursts (hints of a burst stay valid).
+  uint32_t sweep(const Snapshot& snap, uint32_t from, uint32_t count) noexcept;
 
   uint32_t size() const noexcept { return used_; }
   uint32_t capacity() const noexcept { return capacity_; }

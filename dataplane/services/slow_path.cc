@@ -56,13 +56,23 @@ void SlowPath::sync(const Snapshot& snap) {
     }
   }
   dhcp_ = std::move(next);
-  // NAT ids are segment positions, which a new snapshot may give to another router:
-  // inside hosts are learned again (forward targets are probed within a second).
-  if (neighbors_ != nullptr)
-    for (const auto& [key, seen] : inside_seen_)
-      neighbors_->forget_inside(static_cast<uint16_t>(key >> 32), static_cast<rte_be32_t>(key));
-  inside_seen_.clear();
-  inside_asked_.clear();
+  // A router that is gone or changed has a nat_id no segment carries any more: forget
+  // its inside hosts. Those of routers the apply left alone stay learned.
+  std::vector<bool> live(65536, false);
+  for (const NatSegment& ns : snap.nat)
+    if (ns.nat_id != 0) live[ns.nat_id] = true;
+  for (uint16_t port = 0; port < kMaxPorts; ++port)
+    if (snap.uplink_nat[port].enabled) live[Neighbors::onlink_scope(port)] = true;
+  for (auto it = inside_seen_.begin(); it != inside_seen_.end();) {
+    const auto nat_id = static_cast<uint16_t>(it->first >> 32);
+    if (live[nat_id]) {
+      ++it;
+      continue;
+    }
+    if (neighbors_ != nullptr) neighbors_->forget_inside(nat_id, static_cast<rte_be32_t>(it->first));
+    inside_asked_.erase(it->first);
+    it = inside_seen_.erase(it);
+  }
   synced_version_ = snap.version;
 }
 

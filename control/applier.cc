@@ -1,0 +1,257 @@
+// Control path: see applier.h.
+#include "control/applier.h"
+
+#include <rte_ethdev.h>
+
+#include <set>
+
+#include "control/netdev.h"
+#include "dataplane/io/ports.h"
+#include "dataplane/l2/fdb.h"
+#include "dataplane/nat/neighbors.h"
+
+namespace gp {
+
+std::string PortBackend::device_of(const std::string& devargs) const {
+  return devargs_device(devargs);
+}
+
+PortBackend::Opened DpdkPorts::open(const PortPlan& p) {
+  PortOptions po;
+  po.queues = queues_;
+  po.mtu = p.mtu;
+  po.tx_queues = tx_queues_;
+  const OpenPort& op = set_.open(p.devargs, pool_, po);
+  return {op.port_id, op.mac};
+}
+
+void DpdkPorts::close(uint16_t port_id) noexcept { set_.close(port_id); }
+
+std::string DpdkPorts::set_link(uint16_t port_id, bool up) noexcept {
+  const OpenPort* op = set_.find(port_id);
+  return op == nullptr ? "no such port" : PortSet::set_link(*op, up);
+}
+
+void DpdkPorts::set_mtu(uint16_t port_id, uint16_t mtu) noexcept {
+  // Best effort, as at open: the switch enforces each adapter's MTU itself.
+  rte_eth_dev_set_mtu(port_id, mtu);
+}
+
+std::string DpdkPorts::set_host_address(const PortPlan& p) noexcept {
+  if (!p.host_addr) return "";
+  return set_interface_ipv4(p.host_iface, *p.host_addr);
+}
+
+namespace {
+bool needs_nat(const Config& c) {
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters)
+      if (ad.attach == AttachMode::kNat || ad.attach == AttachMode::kNatNetwork) return true;
+  return false;
+}
+}  // namespace
+
+std::map<std::string, uint16_t> Applier::port_ids() const {
+  std::map<std::string, uint16_t> ids;
+  for (const auto& [key, l] : live_) ids[key] = l.port_id;
+  return ids;
+}
+
+ApplyOutcome Applier::refuse(ApplyOutcome out) {
+  ++refused_;
+  out.ok = false;
+  out.version = version_;
+  return out;
+}
+
+void Applier::publish(const std::vector<PortPlan>& plans, const Config& cfg) {
+  auto snap = compile_snapshot(plans, port_ids(), ++version_, plan_segments(cfg),
+                               plan_globals(cfg), &state_);
+  snap->worker_nat = nat_;
+  d_.holder->publish(std::move(snap));
+}
+
+std::string Applier::open_one(const PortPlan& p, std::vector<uint16_t>* opened_now) {
+  try {
+    const PortBackend::Opened o = d_.ports->open(p);
+    opened_now->push_back(o.port_id);
+    if (d_.counters != nullptr) baselines_[o.port_id % kMaxPorts] = sum_port(*d_.counters, o.port_id);
+    if (d_.neighbors != nullptr) d_.neighbors->set_own_mac(o.port_id, o.mac);
+    live_[p.key] = Live{o.port_id, p};
+    if (p.role == PortRole::kHost && p.host_addr) {
+      const std::string err = d_.ports->set_host_address(p);
+      if (!err.empty()) return "host interface " + err;
+    }
+    return "";
+  } catch (const PortError& e) {
+    return e.what();
+  }
+}
+
+ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
+  ApplyOutcome out;
+  out.dry_run = dry_run;
+  out.changes = diff_configs(running(), next);
+  if (running_) out.errors = restart_only_changes(*running_, next);
+  std::vector<PortPlan> plans = plan_ports(next, out.errors);
+  if (!out.errors.empty()) return refuse(std::move(out));
+
+  // Which ports stay (same devargs), which are new or replaced, which go.
+  std::vector<const PortPlan*> to_open;
+  std::set<std::string> replaced, wanted;
+  for (const PortPlan& p : plans) {
+    wanted.insert(p.key);
+    auto it = live_.find(p.key);
+    if (it != live_.end() && it->second.plan.devargs == p.devargs) continue;
+    to_open.push_back(&p);
+    if (it != live_.end()) replaced.insert(p.key);
+  }
+  std::vector<std::string> removed;
+  for (const auto& [key, l] : live_)
+    if (!wanted.count(key)) removed.push_back(key);
+  std::map<std::string, std::string> held, closing;  // device -> key
+  for (const auto& [key, l] : live_) {
+    const std::string dev = d_.ports->device_of(l.plan.devargs);
+    if (replaced.count(key) || !wanted.count(key))
+      closing[dev] = key;
+    else
+      held[dev] = key;
+  }
+  std::set<std::string> early;  // replaced or removed ports whose device a new one reuses
+  std::map<std::string, std::string> fresh;
+  for (const PortPlan* p : to_open) {
+    const std::string dev = d_.ports->device_of(p->devargs);
+    if (held.count(dev))
+      out.errors.push_back({next.file, p->loc,
+                            "device " + dev + " is already used by " + held[dev] +
+                                " (each port needs a device name of its own)"});
+    else if (fresh.count(dev))
+      out.errors.push_back({next.file, p->loc,
+                            "device " + dev + " is given to both " + fresh[dev] + " and " + p->key});
+    fresh[dev] = p->key;
+    if (closing.count(dev)) early.insert(closing[dev]);
+  }
+  if (!out.errors.empty()) return refuse(std::move(out));
+  if (dry_run) {
+    out.ok = true;
+    out.version = version_;
+    return out;
+  }
+  if (needs_nat(next) && !nat_ready_) {
+    const std::string err = d_.nat_tables ? d_.nat_tables(&nat_) : "no NAT tables in this build";
+    if (!err.empty()) {
+      nat_.clear();
+      out.errors.push_back({next.file, next.appliance.nat.loc, err});
+      return refuse(std::move(out));
+    }
+    nat_ready_ = true;
+  }
+
+  // A port whose device a new port reuses goes first: a snapshot without it, its grace
+  // period, then it is closed. The rest of the old config keeps forwarding meanwhile.
+  std::map<std::string, PortPlan> early_plans;
+  if (!early.empty()) {
+    std::vector<PortPlan> interim;
+    for (const PortPlan& p : plans_)
+      if (!early.count(p.key)) interim.push_back(p);
+    for (const auto& key : early) early_plans[key] = live_[key].plan;
+    std::vector<uint16_t> ids;
+    for (const auto& key : early) ids.push_back(live_[key].port_id);
+    for (const auto& key : early) live_.erase(key);
+    publish(interim, *running_);
+    d_.holder->synchronize();
+    for (uint16_t id : ids) {
+      if (d_.fdb != nullptr) d_.fdb->flush_port(id);
+      d_.ports->close(id);
+      ++out.closed;
+    }
+    plans_ = interim;
+  }
+
+  // Open what is new. Any failure: close it all again and restore what went early.
+  std::map<std::string, Live> replaced_live;
+  for (const auto& key : replaced)
+    if (live_.count(key)) replaced_live[key] = live_[key];
+  std::vector<uint16_t> opened_now;
+  for (const PortPlan* p : to_open) {
+    const std::string err = open_one(*p, &opened_now);
+    if (err.empty()) continue;
+    out.errors.push_back({next.file, p->loc, err});
+    for (uint16_t id : opened_now) d_.ports->close(id);
+    for (const PortPlan* q : to_open) live_.erase(q->key);
+    for (const auto& [key, l] : replaced_live) live_[key] = l;
+    if (!early_plans.empty()) {
+      std::vector<uint16_t> unused;
+      for (const auto& [key, plan] : early_plans) {
+        const std::string again = open_one(plan, &unused);
+        if (!again.empty())
+          out.errors.push_back({running_->file, plan.loc, "could not reopen " + key + ": " + again});
+      }
+      std::vector<Diagnostic> unused_errs;
+      const std::vector<PortPlan> restored = plan_ports(*running_, unused_errs);
+      std::vector<PortPlan> present;
+      for (const PortPlan& q : restored)
+        if (live_.count(q.key)) present.push_back(q);
+      publish(present, *running_);
+      plans_ = present;
+    }
+    return refuse(std::move(out));
+  }
+  out.opened = static_cast<unsigned>(opened_now.size());
+  // Replaced ports: the new one is in live_ now; the old one closes after the publish.
+  std::vector<uint16_t> retire;
+  for (const auto& [key, l] : replaced_live) retire.push_back(l.port_id);
+  for (const auto& key : removed)
+    if (!early.count(key)) retire.push_back(live_[key].port_id);
+  for (const auto& key : removed) live_.erase(key);
+
+  std::map<std::string, PortPlan> before;
+  for (const PortPlan& p : plans_) before[p.key] = p;
+  publish(plans, next);
+
+  // After the publish: what the guest sees of its link, and port MTUs.
+  for (const PortPlan& p : plans) {
+    const uint16_t id = live_[p.key].port_id;
+    auto old = before.find(p.key);
+    const bool is_new = old == before.end() || replaced.count(p.key);
+    if (is_new ? !p.link_up : old->second.link_up != p.link_up) {
+      const std::string err = d_.ports->set_link(id, p.link_up);
+      if (!err.empty() && !p.link_up)
+        out.warnings.push_back({next.file, p.loc,
+                                p.key + ": link stays up for the guest (" + err +
+                                    "); the switch still passes no frame",
+                                true});
+    }
+    if (!is_new && old->second.mtu != p.mtu) d_.ports->set_mtu(id, p.mtu);
+    if (!is_new && p.role == PortRole::kHost && p.host_addr &&
+        (!old->second.host_addr || old->second.host_addr->to_string() != p.host_addr->to_string())) {
+      const std::string err = d_.ports->set_host_address(p);
+      if (!err.empty()) out.warnings.push_back({next.file, p.loc, "host interface " + err, true});
+    }
+    // MACs learned on a port that left its segment or lost its link go now.
+    if (!is_new && d_.fdb != nullptr && (old->second.segment != p.segment || !p.link_up))
+      d_.fdb->flush_port(id);
+    live_[p.key].plan = p;
+  }
+  if (!retire.empty()) {
+    d_.holder->synchronize();  // no worker polls or sends on them any more
+    for (uint16_t id : retire) {
+      if (d_.fdb != nullptr) d_.fdb->flush_port(id);
+      d_.ports->close(id);
+      ++out.closed;
+    }
+  }
+  plans_ = std::move(plans);
+  running_ = next;
+  ++ok_;
+  out.ok = true;
+  out.version = version_;
+  return out;
+}
+
+void Applier::close_all() noexcept {
+  for (const auto& [key, l] : live_) d_.ports->close(l.port_id);
+  live_.clear();
+}
+
+}  // namespace gp

@@ -1,0 +1,139 @@
+// The one code path from a Config to the running dataplane: start-up is an apply from
+// an empty appliance, and every re-apply (guestportctl apply, SIGHUP) goes the same
+// way. An apply is a transaction (DESIGN.md): everything that can fail (restart-only
+// settings, planning, device conflicts, NAT tables, opening ports, host addresses)
+// happens before the publish; the publish and the retirement of what the new config
+// no longer uses cannot fail. Ports the change does not touch keep their DPDK port id,
+// their queues and their traffic; learned MACs, NAT sessions and DHCP leases of
+// untouched networks survive because their identities (CompileState) do.
+//
+// Order of a re-apply: open new ports (a port whose device name an old one holds is
+// closed first, after a snapshot without it has passed its grace period) -> compile ->
+// publish -> link/MTU changes -> grace period -> close removed ports, flush their MACs.
+// A failure before the publish closes what it opened and leaves the old config running.
+//
+// Threads: control thread only (it is also the FDB's single writer).
+#pragma once
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/compile.h"
+#include "control/diff.h"
+#include "dataplane/core/counters.h"
+#include "dataplane/core/snapshot_holder.h"
+
+namespace gp {
+
+class Fdb;
+class Neighbors;
+class PortSet;
+class TxQueueMap;
+
+// Opening and changing ports, so that the daemon uses DPDK devargs and the dataplane
+// tests their own net_ring ports through the same applier.
+class PortBackend {
+ public:
+  struct Opened {
+    uint16_t port_id = 0;
+    rte_ether_addr mac{};
+  };
+  virtual ~PortBackend() = default;
+  virtual Opened open(const PortPlan& p) = 0;  // throws PortError
+  virtual void close(uint16_t port_id) noexcept = 0;
+  virtual std::string set_link(uint16_t port_id, bool up) noexcept = 0;  // "" or why not
+  virtual void set_mtu(uint16_t port_id, uint16_t mtu) noexcept = 0;
+  // kHost ports: the kernel side's address. "" or why not.
+  virtual std::string set_host_address(const PortPlan& p) noexcept = 0;
+  // Two devargs naming the same device cannot be open at once.
+  virtual std::string device_of(const std::string& devargs) const;
+};
+
+// DPDK ports from devargs (dataplane/io/ports.h), one rx/tx queue per worker.
+class DpdkPorts : public PortBackend {
+ public:
+  DpdkPorts(PortSet& set, rte_mempool* pool, uint16_t queues, TxQueueMap* tx_queues)
+      : set_(set), pool_(pool), queues_(queues), tx_queues_(tx_queues) {}
+  Opened open(const PortPlan& p) override;
+  void close(uint16_t port_id) noexcept override;
+  std::string set_link(uint16_t port_id, bool up) noexcept override;
+  void set_mtu(uint16_t port_id, uint16_t mtu) noexcept override;
+  std::string set_host_address(const PortPlan& p) noexcept override;
+
+ private:
+  PortSet& set_;
+  rte_mempool* pool_;
+  uint16_t queues_;
+  TxQueueMap* tx_queues_;
+};
+
+struct ApplierDeps {
+  PortBackend* ports = nullptr;
+  SnapshotHolder* holder = nullptr;
+  Fdb* fdb = nullptr;              // MACs of ports that go or move are flushed
+  Neighbors* neighbors = nullptr;  // own MACs of the ports opened
+  // Makes the workers' NAT tables the first time a config needs NAT; "" or why not.
+  std::function<std::string(std::vector<WorkerNatState>*)> nat_tables;
+  // Counters of every worker: a port opened on a reused id starts from zero in views.
+  const std::vector<const WorkerCounters*>* counters = nullptr;
+};
+
+struct ApplyOutcome {
+  bool ok = false;
+  bool dry_run = false;
+  std::vector<ConfigChange> changes;
+  std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;  // applied, but not all as asked (a link that stays up)
+  uint64_t version = 0;  // the running snapshot's version afterwards
+  unsigned opened = 0, closed = 0;
+};
+
+class Applier {
+ public:
+  explicit Applier(ApplierDeps deps) : d_(std::move(deps)) {}
+  Applier(const Applier&) = delete;
+  Applier& operator=(const Applier&) = delete;
+
+  // next: a config that load_config accepted. dry_run: the diff and every check that
+  // needs no resource; nothing changes.
+  ApplyOutcome apply(const Config& next, bool dry_run = false);
+
+  const Config* running() const { return running_ ? &*running_ : nullptr; }
+  // key ("vm/web1/1") -> DPDK port id of every open port.
+  std::map<std::string, uint16_t> port_ids() const;
+  const std::vector<PortPlan>& plans() const { return plans_; }
+  // What the port's counters said when it was opened (views subtract it).
+  const PortTotals& baseline(uint16_t port) const { return baselines_[port % kMaxPorts]; }
+  uint64_t applies_ok() const { return ok_; }
+  uint64_t applies_refused() const { return refused_; }
+
+  // Shutdown, workers stopped: closes every port.
+  void close_all() noexcept;
+
+ private:
+  struct Live {
+    uint16_t port_id;
+    PortPlan plan;
+  };
+  std::string open_one(const PortPlan& p, std::vector<uint16_t>* opened_now);
+  void publish(const std::vector<PortPlan>& plans, const Config& cfg);
+  ApplyOutcome refuse(ApplyOutcome out);
+
+  ApplierDeps d_;
+  std::optional<Config> running_;
+  std::vector<PortPlan> plans_;
+  std::map<std::string, Live> live_;  // by PortPlan::key
+  CompileState state_;
+  std::vector<WorkerNatState> nat_;
+  bool nat_ready_ = false;
+  uint64_t version_ = 0;
+  uint64_t ok_ = 0, refused_ = 0;
+  std::array<PortTotals, kMaxPorts> baselines_{};
+};
+
+}  // namespace gp
