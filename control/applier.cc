@@ -159,7 +159,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     for (const auto& key : early) ids.push_back(live_[key].port_id);
     for (const auto& key : early) live_.erase(key);
     publish(interim, *running_);
-    d_.holder->synchronize();
+    grace();
     for (uint16_t id : ids) {
       if (d_.fdb != nullptr) d_.fdb->flush_port(id);
       d_.ports->close(id);
@@ -234,7 +234,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     live_[p.key].plan = p;
   }
   if (!retire.empty()) {
-    d_.holder->synchronize();  // no worker polls or sends on them any more
+    grace();  // no worker polls or sends on them any more
     for (uint16_t id : retire) {
       if (d_.fdb != nullptr) d_.fdb->flush_port(id);
       d_.ports->close(id);

@@ -81,6 +81,9 @@ struct ApplierDeps {
   std::function<std::string(std::vector<WorkerNatState>*)> nat_tables;
   // Counters of every worker: a port opened on a reused id starts from zero in views.
   const std::vector<const WorkerCounters*>* counters = nullptr;
+  // Waits for a grace period; default holder->synchronize(). Tests whose own thread
+  // is a registered reader report it quiescent first.
+  std::function<void()> wait_grace;
 };
 
 struct ApplyOutcome {
@@ -123,6 +126,12 @@ class Applier {
   std::string open_one(const PortPlan& p, std::vector<uint16_t>* opened_now);
   void publish(const std::vector<PortPlan>& plans, const Config& cfg);
   ApplyOutcome refuse(ApplyOutcome out);
+  void grace() {
+    if (d_.wait_grace)
+      d_.wait_grace();
+    else
+      d_.holder->synchronize();
+  }
 
   ApplierDeps d_;
   std::optional<Config> running_;

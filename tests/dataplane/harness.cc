@@ -221,21 +221,58 @@ std::vector<Frame> Harness::recv_queue(const std::string& port, uint16_t q) {
   return out;
 }
 
-void Harness::apply(const std::string& yaml) {
+// The applier's ports: ring ports by devargs, alive for the harness's lifetime.
+class Harness::RingBackend : public PortBackend {
+ public:
+  explicit RingBackend(Harness& h) : h_(h) {}
+  Opened open(const PortPlan& p) override {
+    const uint16_t id = h_.ring_port(p.devargs).id;
+    return {id, rte_ether_addr{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(id)}}};
+  }
+  void close(uint16_t) noexcept override { ++h_.closed_; }
+  std::string set_link(uint16_t, bool) noexcept override { return ""; }
+  void set_mtu(uint16_t, uint16_t) noexcept override {}
+  std::string set_host_address(const PortPlan&) noexcept override { return ""; }
+
+ private:
+  Harness& h_;
+};
+
+ApplyOutcome Harness::try_apply(const std::string& yaml) {
+  if (!applier_) {
+    backend_ = std::make_unique<RingBackend>(*this);
+    ApplierDeps d;
+    d.ports = backend_.get();
+    d.holder = holder_.get();
+    d.fdb = fdb_.get();
+    d.neighbors = &neighbors_;
+    d.nat_tables = [](std::vector<WorkerNatState>*) { return std::string(); };  // enable_nat
+    d.wait_grace = [this] {
+      // This thread holds no snapshot pointer while it applies.
+      if (register_main_) {
+        rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
+        for (size_t k = 0; k < extra_ctx_.size(); ++k)
+          rte_rcu_qsbr_quiescent(holder_->qsbr(), static_cast<unsigned>(k + 1));
+      }
+      holder_->synchronize();
+    };
+    applier_ = std::make_unique<Applier>(std::move(d));
+  }
   LoadResult r = parse_config(yaml, "test.yaml");
   if (r.errors.empty() && r.config) validate_config(*r.config, r.errors);
-  ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
-  std::vector<Diagnostic> errs;
-  plans_ = plan_ports(*r.config, errs);
-  ASSERT_TRUE(errs.empty()) << errs[0].to_string();
-  std::map<std::string, uint16_t> ids;
-  for (const PortPlan& p : plans_) {
-    ids[p.key] = ring_port(p.devargs).id;
-    rte_ether_addr m{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(ids[p.key])}};
-    neighbors_.set_own_mac(ids[p.key], m);
+  if (!r.errors.empty() || !r.config) {
+    ApplyOutcome out;
+    out.errors = r.errors;
+    return out;
   }
-  holder_->publish(
-      compile_snapshot(plans_, ids, ++version_, plan_segments(*r.config), plan_globals(*r.config)));
+  ApplyOutcome out = applier_->apply(*r.config);
+  plans_ = applier_->plans();
+  return out;
+}
+
+void Harness::apply(const std::string& yaml) {
+  ApplyOutcome out = try_apply(yaml);
+  ASSERT_TRUE(out.ok) << (out.errors.empty() ? "refused" : out.errors[0].to_string());
 }
 
 rte_mbuf* Harness::frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len) {

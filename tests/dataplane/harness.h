@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "control/applier.h"
 #include "control/compile.h"
 #include "dataplane/core/snapshot_holder.h"
 #include "dataplane/core/worker.h"
@@ -60,8 +61,14 @@ class Harness {
   void send_on(const std::string& port, uint16_t q, rte_mbuf* m);
   std::vector<Frame> recv_queue(const std::string& port, uint16_t q);
   TxQueueMap& tx_map() { return tx_map_; }
-  // Parses, validates and compiles `yaml`, creating ring ports as needed; publishes.
+  // Parses, validates and applies `yaml` through the daemon's Applier, whose ports are
+  // ring ports made as needed; publishes. The test fails if the config is refused.
   void apply(const std::string& yaml);
+  // The same, for configs a test expects to be refused: the outcome as it is.
+  ApplyOutcome try_apply(const std::string& yaml);
+  Applier& applier() { return *applier_; }
+  // Ring ports the applier "closed" (a re-apply removed them).
+  unsigned ports_closed() const { return closed_; }
   const Snapshot& snap() const { return *holder_->current(); }
   uint16_t port_id(const std::string& name) const { return known_port(name).id; }
 
@@ -179,7 +186,10 @@ class Harness {
   std::vector<rte_ring*> extra_rings_;
   std::vector<rte_ring*> tx_rings_;  // TxHandoff elements
   std::vector<PortPlan> plans_;
-  uint64_t version_ = 0;
+  class RingBackend;
+  std::unique_ptr<RingBackend> backend_;
+  std::unique_ptr<Applier> applier_;
+  unsigned closed_ = 0;
 };
 
 // Base fixture: a fresh Harness per test; afterwards no mbuf may be in use, freed
