@@ -248,13 +248,17 @@ ApplyOutcome Harness::try_apply(const std::string& yaml) {
     d.neighbors = &neighbors_;
     d.nat_tables = [](std::vector<WorkerNatState>*) { return std::string(); };  // enable_nat
     d.wait_grace = [this] {
-      // This thread holds no snapshot pointer while it applies.
+      // This thread holds no snapshot pointer while it applies: it reports so for the
+      // grace period it starts, then waits for the other readers (a worker lcore).
+      rte_rcu_qsbr* v = holder_->qsbr();
+      const uint64_t token = rte_rcu_qsbr_start(v);
       if (register_main_) {
-        rte_rcu_qsbr_quiescent(holder_->qsbr(), 0);
+        rte_rcu_qsbr_quiescent(v, 0);
         for (size_t k = 0; k < extra_ctx_.size(); ++k)
-          rte_rcu_qsbr_quiescent(holder_->qsbr(), static_cast<unsigned>(k + 1));
+          rte_rcu_qsbr_quiescent(v, static_cast<unsigned>(k + 1));
       }
-      holder_->synchronize();
+      rte_rcu_qsbr_check(v, token, true);
+      holder_->reclaim();
     };
     applier_ = std::make_unique<Applier>(std::move(d));
   }

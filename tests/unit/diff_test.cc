@@ -9,6 +9,7 @@
 #include "control/compile.h"
 #include "control/config_loader.h"
 #include "control/validate.h"
+#include "dataplane/nat/nat_table.h"
 
 namespace gp {
 namespace {
@@ -222,6 +223,29 @@ TEST(CompileState, NatRoutersAndForwardsKeepTheirIdsUntilTheyChange) {
   EXPECT_NE(five.snap->nat[lab].nat_id, 0u);
   EXPECT_GT(five.snap->nat_epoch, four.snap->nat_epoch);
   EXPECT_EQ(five.snap->nat[nat].nat_id, nat_id);
+}
+
+// Between a re-apply and the worker's sweep, a session of a removed forward or router
+// must carry nothing: session_live is what the NAT stage checks on every session hit.
+TEST(CompileState, SessionsOfRemovedForwardsAndRoutersAreNotLive) {
+  CompileState st;
+  Compiled one = compile(cfg(kBase), st, 1);
+  const uint16_t lab = seg_of(one, "vm/a/1");
+  nat::Session plain{}, forwarded{};
+  plain.segment = forwarded.segment = lab;
+  plain.in.nat_id = forwarded.in.nat_id = one.snap->nat[lab].nat_id;
+  for (const auto& r : one.snap->port_forwards)
+    if (r.segment == lab) forwarded.forward_id = r.id;
+  ASSERT_NE(forwarded.forward_id, 0u);
+  EXPECT_TRUE(nat::session_live(*one.snap, plain));
+  EXPECT_TRUE(nat::session_live(*one.snap, forwarded));
+  std::string y = edit(kBase, "port_forwards: [{name: ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}]", "port_forwards: []");
+  Compiled two = compile(cfg(y), st, 2);
+  EXPECT_TRUE(nat::session_live(*two.snap, plain));
+  EXPECT_FALSE(nat::session_live(*two.snap, forwarded));
+  y = edit(y, "network: 192.168.22.0/24", "network: 192.168.30.0/24");
+  Compiled three = compile(cfg(y), st, 3);
+  EXPECT_FALSE(nat::session_live(*three.snap, plain));  // another router now
 }
 
 }  // namespace
