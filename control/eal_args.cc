@@ -51,8 +51,10 @@ EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv
   }
   p.hugepages = a.hugepages != "off" && can_huge;
   if (p.hugepages) {
-    // --in-memory: no hugepage files are left behind, whatever way the process ends.
-    p.args.push_back("--in-memory");
+    // Shared hugepage memory under the file prefix, so that DPDK's secondary processes
+    // (dpdk-dumpcap through rte_pdump, dpdk-proc-info) can attach to the running daemon.
+    // Files a killed daemon leaves behind are reclaimed by the next start of the same
+    // prefix (EAL removes unlocked ones).
   } else {
     p.args.push_back("--no-huge");
   }

@@ -144,15 +144,16 @@ class Capture:
 
 
 class Daemon:
-    def __init__(self, lab, yaml_text, workers=1, hugepages="false"):
+    def __init__(self, lab, yaml_text, workers=1, hugepages="false", metrics="off"):
         self.lab = lab
         self.dir = tempfile.mkdtemp(prefix="gpt-")
         self.socket = os.path.join(self.dir, "control.sock")
-        header = (f"appliance: {{workers: {workers}, control_socket: {self.socket}, "
-                  f"file_prefix: gpt{lab.tag}, hugepages: {hugepages}}}\n")
+        self.prefix = f"gpt{lab.tag}"
+        self.header = (f"appliance: {{workers: {workers}, control_socket: {self.socket}, "
+                       f"file_prefix: {self.prefix}, hugepages: {hugepages}, "
+                       f"metrics: \"{metrics}\"}}\n")
         self.config = os.path.join(self.dir, "guestport.yaml")
-        with open(self.config, "w") as f:
-            f.write(header + yaml_text)
+        self.write(yaml_text)
         self.log = open(os.path.join(self.dir, "guestportd.log"), "w+")
         self.proc = subprocess.Popen([GUESTPORTD, "--config", self.config], stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -164,6 +165,19 @@ class Daemon:
                 return
             time.sleep(0.1)
         raise AssertionError("guestportd did not open its control socket: " + self.output())
+
+    def write(self, yaml_text, path=None):
+        """Writes a config (the daemon's appliance header + yaml_text); returns its path."""
+        path = path or self.config
+        with open(path, "w") as f:
+            f.write(self.header + yaml_text)
+        return path
+
+    def apply(self, yaml_text, dry_run=False):
+        """`guestportctl apply` of a new config file; the CompletedProcess."""
+        path = self.write(yaml_text, os.path.join(self.dir, f"apply-{next(_seq)}.yaml"))
+        cmd = [GUESTPORTCTL, "-s", self.socket, "apply", "-f", path] + (["--dry-run"] if dry_run else [])
+        return sh(*cmd, check=False, timeout=90)
 
     def output(self):
         self.log.flush()
@@ -196,6 +210,44 @@ class Daemon:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
+
+
+NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+MB_NEEDED = 1024  # the switch's 256 MB and a second DPDK process's pools (VM, dumpcap)
+
+
+def free_hugepage_mb():
+    for line in open("/proc/meminfo"):
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1]) * 2
+    return 0
+
+
+@pytest.fixture
+def hugepages():
+    """Enough free 2 MB pages and a hugetlbfs mount; both restored afterwards."""
+    if not os.path.exists(NR):
+        pytest.skip("no 2 MB hugepages on this kernel")
+    before = int(open(NR).read())
+    mounted_here = False
+    if not any(" hugetlbfs " in l for l in open("/proc/mounts")):
+        os.makedirs("/dev/hugepages", exist_ok=True)
+        sh("mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages")
+        mounted_here = True
+    need = MB_NEEDED - free_hugepage_mb()
+    if need > 0:
+        with open(NR, "w") as f:
+            f.write(str(before + (need + 1) // 2))
+    if free_hugepage_mb() < MB_NEEDED:
+        pytest.fail(f"could not reserve {MB_NEEDED} MB of hugepages "
+                    f"({free_hugepage_mb()} MB free)")
+    try:
+        yield
+    finally:
+        with open(NR, "w") as f:
+            f.write(str(before))
+        if mounted_here:
+            sh("umount", "/dev/hugepages", check=False)
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_port_that_dpdk_cannot_open_is_reported_with_location(lab):
     from conftest import GUESTPORTD
     path = f"/tmp/gpt-noport-{lab.tag}.yaml"
     with open(path, "w") as f:
-        f.write(f"appliance: {{hugepages: false, file_prefix: gpt{lab.tag}, "
+        f.write(f"appliance: {{hugepages: false, file_prefix: gpt{lab.tag}, metrics: off, "
                 f"control_socket: /tmp/gpt-{lab.tag}.sock}}\n"
                 "vms:\n  a:\n    adapters:\n"
                 "      1: {attach: internal:x, port: \"net_af_packet0,iface=gp-nonexistent\"}\n")

@@ -5,54 +5,14 @@ guest here), in icmpecho mode: it answers every ARP request and ICMP echo. The s
 runs two workers and offers the VM two queue pairs; the VM enables one, so the worker
 whose tx queue the VM lacks must hand its frames to the other (core/tx_queues.h).
 Pings to many addresses spread the flows over both workers (PACKET_FANOUT hashes on
-the addresses); every one must be answered. Hugepages are reserved, and hugetlbfs
-mounted, for the test and given back afterwards.
+the addresses); every one must be answered. Hugepages come from conftest's
+`hugepages` fixture.
 """
 import os
 import subprocess
 import time
 
-import pytest
-
 from conftest import sh
-
-NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-MB_NEEDED = 1024  # the switch's 256 MB and the VM's pools
-
-
-def free_hugepage_mb():
-    for line in open("/proc/meminfo"):
-        if line.startswith("HugePages_Free:"):
-            return int(line.split()[1]) * 2
-    return 0
-
-
-@pytest.fixture
-def hugepages():
-    """Enough free 2 MB pages and a hugetlbfs mount; both restored afterwards."""
-    if not os.path.exists(NR):
-        pytest.skip("no 2 MB hugepages on this kernel")
-    before = int(open(NR).read())
-    mounted_here = False
-    if not any(" hugetlbfs " in l for l in open("/proc/mounts")):
-        os.makedirs("/dev/hugepages", exist_ok=True)
-        sh("mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages")
-        mounted_here = True
-    need = MB_NEEDED - free_hugepage_mb()
-    if need > 0:
-        with open(NR, "w") as f:
-            f.write(str(before + (need + 1) // 2))
-    if free_hugepage_mb() < MB_NEEDED:
-        pytest.fail(f"could not reserve {MB_NEEDED} MB of hugepages "
-                    f"({free_hugepage_mb()} MB free)")
-    try:
-        yield
-    finally:
-        with open(NR, "w") as f:
-            f.write(str(before))
-        if mounted_here:
-            sh("umount", "/dev/hugepages", check=False)
-
 
 def start_vm(lab, sock, mac, queues):
     """testpmd as the VM: virtio-user on `sock` with `queues` queue pairs enabled."""

@@ -242,7 +242,10 @@ TEST(EalArgs, HugepagesWhenAvailableAndRequiredWhenOn) {
   Config c = cfg("appliance: {hugepages: true, memory_mb: 512}\n");
   EalPlan ok = eal_args(c, MachineFacts{4, true, 1024}, "gpd");
   EXPECT_TRUE(ok.hugepages);
-  EXPECT_NE(std::find(ok.args.begin(), ok.args.end(), "--in-memory"), ok.args.end());
+  // Shared memory (no --in-memory, no --no-huge): dpdk-dumpcap attaches as a secondary.
+  EXPECT_EQ(std::find(ok.args.begin(), ok.args.end(), "--in-memory"), ok.args.end());
+  EXPECT_EQ(std::find(ok.args.begin(), ok.args.end(), "--no-huge"), ok.args.end());
+  EXPECT_NE(std::find(ok.args.begin(), ok.args.end(), "--file-prefix=guestport"), ok.args.end());
   EalPlan bad = eal_args(c, MachineFacts{4, true, 100}, "gpd");
   EXPECT_NE(bad.error.find("hugepages"), std::string::npos);
 }
