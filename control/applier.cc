@@ -65,8 +65,8 @@ ApplyOutcome Applier::refuse(ApplyOutcome out) {
 }
 
 void Applier::publish(const std::vector<PortPlan>& plans, const Config& cfg) {
-  auto snap = compile_snapshot(plans, port_ids(), ++version_, plan_segments(cfg),
-                               plan_globals(cfg), &state_);
+  auto snap = compile_snapshot(plans, port_ids(), ++version_, plan_segments(cfg), plan_globals(cfg),
+                               &state_);
   snap->worker_nat = nat_;
   d_.holder->publish(std::move(snap));
 }
@@ -75,7 +75,8 @@ std::string Applier::open_one(const PortPlan& p, std::vector<uint16_t>* opened_n
   try {
     const PortBackend::Opened o = d_.ports->open(p);
     opened_now->push_back(o.port_id);
-    if (d_.counters != nullptr) baselines_[o.port_id % kMaxPorts] = sum_port(*d_.counters, o.port_id);
+    if (d_.counters != nullptr)
+      baselines_[o.port_id % kMaxPorts] = sum_port(*d_.counters, o.port_id);
     if (d_.neighbors != nullptr) d_.neighbors->set_own_mac(o.port_id, o.mac);
     live_[p.key] = Live{o.port_id, p};
     if (p.role == PortRole::kHost && p.host_addr) {
@@ -126,8 +127,9 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
                             "device " + dev + " is already used by " + held[dev] +
                                 " (each port needs a device name of its own)"});
     else if (fresh.count(dev))
-      out.errors.push_back({next.file, p->loc,
-                            "device " + dev + " is given to both " + fresh[dev] + " and " + p->key});
+      out.errors.push_back(
+          {next.file, p->loc,
+           "device " + dev + " is given to both " + fresh[dev] + " and " + p->key});
     fresh[dev] = p->key;
     if (closing.count(dev)) early.insert(closing[dev]);
   }
@@ -185,7 +187,8 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
       for (const auto& [key, plan] : early_plans) {
         const std::string again = open_one(plan, &unused);
         if (!again.empty())
-          out.errors.push_back({running_->file, plan.loc, "could not reopen " + key + ": " + again});
+          out.errors.push_back(
+              {running_->file, plan.loc, "could not reopen " + key + ": " + again});
       }
       std::vector<Diagnostic> unused_errs;
       const std::vector<PortPlan> restored = plan_ports(*running_, unused_errs);
@@ -224,7 +227,8 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     }
     if (!is_new && old->second.mtu != p.mtu) d_.ports->set_mtu(id, p.mtu);
     if (!is_new && p.role == PortRole::kHost && p.host_addr &&
-        (!old->second.host_addr || old->second.host_addr->to_string() != p.host_addr->to_string())) {
+        (!old->second.host_addr ||
+         old->second.host_addr->to_string() != p.host_addr->to_string())) {
       const std::string err = d_.ports->set_host_address(p);
       if (!err.empty()) out.warnings.push_back({next.file, p.loc, "host interface " + err, true});
     }

@@ -92,7 +92,7 @@ struct ApplyOutcome {
   std::vector<ConfigChange> changes;
   std::vector<Diagnostic> errors;
   std::vector<Diagnostic> warnings;  // applied, but not all as asked (a link that stays up)
-  uint64_t version = 0;  // the running snapshot's version afterwards
+  uint64_t version = 0;              // the running snapshot's version afterwards
   unsigned opened = 0, closed = 0;
 };
 

@@ -179,8 +179,8 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
       else if (port_ok && parse_ipv4(s.substr(0, colon)))
         a.metrics = s;
       else
-        error(v, "appliance.metrics must be ADDRESS:PORT (an IPv4 address) or off, got '" + s +
-                     "'");
+        error(v,
+              "appliance.metrics must be ADDRESS:PORT (an IPv4 address) or off, got '" + s + "'");
     } else if (k == "nat") {
       nat(v, a.nat);
     }

@@ -60,7 +60,7 @@ FrameParser::State FrameParser::feed(const char* data, size_t n) {
 }
 
 std::string check_request(const nlohmann::json& req) {
-  static const std::set<std::string> kShow = {"ports", "networks", "vms", "fdb",
+  static const std::set<std::string> kShow = {"ports", "networks", "vms",  "fdb",
                                               "nat",   "dhcp",     "stats"};
   if (!req.is_object()) return "a request must be a JSON object";
   if (!req.contains("cmd") || !req["cmd"].is_string()) return "a request needs \"cmd\" (a string)";

@@ -24,7 +24,8 @@ namespace gp {
 // thread. Threads: call() from any thread but the control thread; serve() on it.
 class JobQueue {
  public:
-  using Handler = std::function<nlohmann::json(const nlohmann::json& request, const std::string& peer)>;
+  using Handler =
+      std::function<nlohmann::json(const nlohmann::json& request, const std::string& peer)>;
   // Queues a request and waits up to `timeout` for its reply; nullopt on timeout or
   // when the queue is closed (the daemon is stopping).
   std::optional<nlohmann::json> call(nlohmann::json request, std::string peer,

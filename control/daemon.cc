@@ -63,8 +63,8 @@ rte_ring* make_ring(const std::string& name, unsigned elem_size) {
   const int socket = static_cast<int>(rte_socket_id());
   rte_ring* r = elem_size == 0 ? rte_ring_create(name.c_str(), kSlowRingSize, socket,
                                                  RING_F_SP_ENQ | RING_F_SC_DEQ)
-                               : rte_ring_create_elem(name.c_str(), elem_size, kSlowRingSize, socket,
-                                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+                               : rte_ring_create_elem(name.c_str(), elem_size, kSlowRingSize,
+                                                      socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (r == nullptr) throw std::runtime_error("cannot create ring " + name);
   return r;
 }
@@ -127,8 +127,9 @@ struct Runtime {
   std::string make_nat_tables(const Config& cfg, std::vector<WorkerNatState>* out) {
     try {
       for (unsigned w = 0; w < n_workers; ++w) {
-        nat_tables.push_back(std::make_unique<nat::NatTable>(
-            cfg.appliance.nat.sessions, static_cast<uint16_t>(w), static_cast<uint16_t>(n_workers)));
+        nat_tables.push_back(std::make_unique<nat::NatTable>(cfg.appliance.nat.sessions,
+                                                             static_cast<uint16_t>(w),
+                                                             static_cast<uint16_t>(n_workers)));
         frag_tables.push_back(std::make_unique<nat::FragTable>(kFragEntries));
         nat_views.push_back(std::make_unique<nat::NatViewRequest>());
         out->push_back({nat_tables.back().get(), frag_tables.back().get(), nat_views.back().get()});
@@ -167,9 +168,9 @@ void build_runtime(Runtime& rt, const Config& cfg) {
   const uint64_t hz = rte_get_tsc_hz();
   for (unsigned w = 0; w < W; ++w) {
     const std::string n = std::to_string(w);
-    rte_ring* learn = rte_ring_create_elem(("gp_learn" + n).c_str(), sizeof(LearnEvent),
-                                           kLearnRingSize, static_cast<int>(rte_socket_id()),
-                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* learn =
+        rte_ring_create_elem(("gp_learn" + n).c_str(), sizeof(LearnEvent), kLearnRingSize,
+                             static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (learn == nullptr) throw std::runtime_error("cannot create learn ring gp_learn" + n);
     rt.rings.push_back(learn);
     rt.learner->add_ring(learn);
@@ -210,8 +211,8 @@ void build_runtime(Runtime& rt, const Config& cfg) {
       rt.contexts[to]->tx_from[from] = t;
     }
   }
-  rt.backend = std::make_unique<DpdkPorts>(rt.ports, rt.pool, static_cast<uint16_t>(W),
-                                           &rt.tx_queues);
+  rt.backend =
+      std::make_unique<DpdkPorts>(rt.ports, rt.pool, static_cast<uint16_t>(W), &rt.tx_queues);
   ApplierDeps deps;
   deps.ports = rt.backend.get();
   deps.holder = rt.holder.get();
@@ -277,8 +278,9 @@ nlohmann::json apply_text(Runtime& rt, const std::string& text, const std::strin
   reply["version"] = out.version;
   reply["ports_opened"] = out.opened;
   reply["ports_closed"] = out.closed;
-  if (!out.ok) reply["error"] = "configuration refused (" + std::to_string(out.errors.size()) +
-                                " error" + (out.errors.size() == 1 ? "" : "s") + ")";
+  if (!out.ok)
+    reply["error"] = "configuration refused (" + std::to_string(out.errors.size()) + " error" +
+                     (out.errors.size() == 1 ? "" : "s") + ")";
   nlohmann::json log = {{"event", "apply"},
                         {"source", who},
                         {"file", file},
@@ -306,8 +308,8 @@ nlohmann::json handle(Runtime& rt, const RuntimeView& view, const nlohmann::json
   }
   if (cmd == "show" && req.value("what", "") == "nat") {
     std::string error;
-    const NatFilter f = req.contains("filter") ? parse_nat_filter(req["filter"].dump(), &error)
-                                               : NatFilter{};
+    const NatFilter f =
+        req.contains("filter") ? parse_nat_filter(req["filter"].dump(), &error) : NatFilter{};
     if (!error.empty()) return error_reply(error);
     std::vector<size_t> late;
     auto rows = collect_nat(rt.nat_views, &late);
@@ -369,8 +371,9 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
   rt.launched = true;
   std::printf("guestportd: running %zu ports, %u worker(s); control socket %s; metrics %s\n",
               rt.applier->plans().size(), W, cfg.appliance.control_socket.c_str(),
-              cfg.appliance.metrics == "off" ? "off"
-                                             : ("http://" + cfg.appliance.metrics + "/metrics").c_str());
+              cfg.appliance.metrics == "off"
+                  ? "off"
+                  : ("http://" + cfg.appliance.metrics + "/metrics").c_str());
   std::fflush(stdout);
 
   const uint64_t hz = rte_get_tsc_hz();
@@ -391,11 +394,12 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
     const uint64_t now = rte_rdtsc();
     {
       const Snapshot& snap = *rt.holder->current();
-      RuntimeView view{snap,       rt.counter_view, *rt.fdb, *rt.learner, *rt.holder,
-                       *rt.slow,   now,             hz,      rt.applier.get()};
-      jobs.serve(std::chrono::milliseconds(1), [&](const nlohmann::json& req, const std::string& peer) {
-        return handle(rt, view, req, peer);
-      });
+      RuntimeView view{snap, rt.counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now,
+                       hz,   rt.applier.get()};
+      jobs.serve(std::chrono::milliseconds(1),
+                 [&](const nlohmann::json& req, const std::string& peer) {
+                   return handle(rt, view, req, peer);
+                 });
     }
     // An apply above may have published: everything below reads the newest snapshot.
     const Snapshot& snap = *rt.holder->current();
@@ -407,8 +411,8 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
       next_age = now + hz;
     }
     if (opt.stats_interval_s > 0 && now >= next_stats) {
-      RuntimeView view{snap,     rt.counter_view, *rt.fdb, *rt.learner, *rt.holder,
-                       *rt.slow, now,             hz,      rt.applier.get()};
+      RuntimeView view{snap, rt.counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now,
+                       hz,   rt.applier.get()};
       print_ports(view_ports(view));
       next_stats = now + hz * static_cast<uint64_t>(opt.stats_interval_s);
     }

@@ -107,7 +107,8 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
 
 void fields_of(const ApplianceConfig& a, const ApplianceConfig& b, Fields& f) {
   f.num("nat.per_vm_sessions", a.nat.per_vm_sessions, b.nat.per_vm_sessions);
-  f.add("nat.endpoint_independent_filtering", a.nat.endpoint_independent_filtering ? "true" : "false",
+  f.add("nat.endpoint_independent_filtering",
+        a.nat.endpoint_independent_filtering ? "true" : "false",
         b.nat.endpoint_independent_filtering ? "true" : "false");
   f.num("nat.udp_timeout_s", a.nat.udp_timeout_s, b.nat.udp_timeout_s);
   f.num("nat.tcp_established_timeout_s", a.nat.tcp_established_timeout_s,
@@ -161,7 +162,9 @@ struct NamedAdapter {
   std::string name;  // VM/slot
   const AdapterConfig* a;
 };
-void fields_of(const NamedAdapter& a, const NamedAdapter& b, Fields& f) { fields_of(*a.a, *b.a, f); }
+void fields_of(const NamedAdapter& a, const NamedAdapter& b, Fields& f) {
+  fields_of(*a.a, *b.a, f);
+}
 
 std::vector<NamedAdapter> adapters_of(const Config& c) {
   std::vector<NamedAdapter> out;
@@ -226,7 +229,8 @@ std::vector<Diagnostic> restart_only_changes(const Config& old, const Config& ne
                          was + "); restart the daemon to change it"});
   };
   check(a.workers != b.workers, "workers", std::to_string(a.workers));
-  check(a.worker_cpus != b.worker_cpus, "worker_cpus", std::to_string(a.worker_cpus.size()) + " cpus");
+  check(a.worker_cpus != b.worker_cpus, "worker_cpus",
+        std::to_string(a.worker_cpus.size()) + " cpus");
   check(a.control_socket != b.control_socket, "control_socket", a.control_socket);
   check(a.hugepages != b.hugepages, "hugepages", a.hugepages);
   check(a.memory_mb != b.memory_mb, "memory_mb", std::to_string(a.memory_mb));

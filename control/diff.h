@@ -13,9 +13,9 @@ namespace gp {
 struct ConfigChange {
   enum class Kind { kAdded, kRemoved, kModified };
   Kind kind = Kind::kModified;
-  std::string what;    // "uplink wan", "network lab", "vm web1", "adapter web1/1",
-                       // "port_forward lab/ssh", "appliance"
-  std::string detail;  // modified: "field old -> new, ..."; added/removed: a summary
+  std::string what;               // "uplink wan", "network lab", "vm web1", "adapter web1/1",
+                                  // "port_forward lab/ssh", "appliance"
+  std::string detail;             // modified: "field old -> new, ..."; added/removed: a summary
   std::string to_string() const;  // "modified adapter web1/1: mtu 1500 -> 9000"
 };
 

@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
       std::stringstream text;
       text << in.rdbuf();
       const nlohmann::json r = gp::control_call(
-          socket, {{"cmd", "apply"}, {"file", apply_file}, {"text", text.str()}, {"dry_run", dry_run}});
+          socket,
+          {{"cmd", "apply"}, {"file", apply_file}, {"text", text.str()}, {"dry_run", dry_run}});
       if (apply_json) {
         std::printf("%s\n", r.dump().c_str());
         return r.value("ok", false) ? kOk : kRefused;

@@ -16,7 +16,10 @@ namespace {
 struct Family {
   nlohmann::json j;
   Family(const std::string& name, const std::string& help, const char* type)
-      : j({{"name", "guestport_" + name}, {"help", help}, {"type", type}, {"samples", nlohmann::json::array()}}) {}
+      : j({{"name", "guestport_" + name},
+           {"help", help},
+           {"type", type},
+           {"samples", nlohmann::json::array()}}) {}
   void add(double value, nlohmann::json labels = nlohmann::json::object()) {
     j["samples"].push_back({{"labels", std::move(labels)}, {"value", value}});
   }
@@ -39,8 +42,8 @@ nlohmann::json metrics_snapshot(const RuntimeView& v, const std::vector<uint32_t
     txp.add(double(t.tx_packets), l);
     txb.add(double(t.tx_bytes), l);
     for (size_t d = 0; d < kDropCount; ++d)
-      drops.add(double(t.drops[d]), {{"port", v.snap.port_names[port]},
-                                     {"reason", std::string(kDropNames[d])}});
+      drops.add(double(t.drops[d]),
+                {{"port", v.snap.port_names[port]}, {"reason", std::string(kDropNames[d])}});
   }
   Family members("network_ports", "Ports on a network (segment)", "gauge");
   Family macs("network_fdb_entries", "MAC addresses learned on a network", "gauge");
@@ -85,7 +88,8 @@ nlohmann::json metrics_snapshot(const RuntimeView& v, const std::vector<uint32_t
   Family leases("dhcp_leases", "DHCP leases bound, by network", "gauge");
   for (const auto& [segment, server] : v.slow.dhcp_servers()) {
     uint64_t bound = 0;
-    for (const auto& [ip, lease] : server.leases()) bound += lease.state == dhcp::LeaseState::kBound;
+    for (const auto& [ip, lease] : server.leases())
+      bound += lease.state == dhcp::LeaseState::kBound;
     leases.add(double(bound), {{"network", segment}});
   }
   Family gen("snapshot_generation", "Version of the running configuration snapshot", "gauge");
@@ -101,9 +105,9 @@ nlohmann::json metrics_snapshot(const RuntimeView& v, const std::vector<uint32_t
   Family hz("tsc_hz", "TSC cycles per second (for the cycle counters)", "gauge");
   hz.add(double(v.tsc_hz));
   nlohmann::json families = nlohmann::json::array();
-  for (Family* f : {&rxp, &rxb, &txp, &txb, &drops, &members, &macs, &netrx, &nat_sessions,
-                    &nat_cap, &busy, &idle, &loops, &events, &leases, &gen, &applies, &fdb,
-                    &fdb_cap, &hz})
+  for (Family* f :
+       {&rxp,  &rxb,  &txp,   &txb,    &drops,  &members, &macs,    &netrx, &nat_sessions, &nat_cap,
+        &busy, &idle, &loops, &events, &leases, &gen,     &applies, &fdb,   &fdb_cap,      &hz})
     families.push_back(std::move(f->j));
   return {{"ok", true}, {"families", families}};
 }
@@ -122,7 +126,8 @@ struct MetricsServer::Collector : prometheus::Collectable {
       mf.type = counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
       for (const auto& s : f["samples"]) {
         prometheus::ClientMetric m;
-        for (const auto& [k, val] : s["labels"].items()) m.label.push_back({k, val.get<std::string>()});
+        for (const auto& [k, val] : s["labels"].items())
+          m.label.push_back({k, val.get<std::string>()});
         if (counter)
           m.counter.value = s["value"].get<double>();
         else

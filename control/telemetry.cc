@@ -16,8 +16,8 @@ bool g_registered = false;
 std::optional<nlohmann::json> ask(const std::string& what) {
   std::lock_guard lock(g_mutex);
   if (g_jobs == nullptr) return std::nullopt;
-  auto r = g_jobs->call({{"cmd", "show"}, {"what", what}}, "telemetry",
-                        std::chrono::milliseconds(1000));
+  auto r =
+      g_jobs->call({{"cmd", "show"}, {"what", what}}, "telemetry", std::chrono::milliseconds(1000));
   if (!r || !r->value("ok", false)) return std::nullopt;
   return (*r)["data"];
 }
@@ -30,9 +30,9 @@ int cmd_stats(const char*, const char*, rte_tel_data* d) {
   auto s = ask("stats");
   if (!s) return -1;
   rte_tel_data_start_dict(d);
-  for (const char* k : {"snapshot_version", "applies_ok", "applies_refused", "snapshots_published",
-                        "fdb_entries", "fdb_capacity", "fdb_learned", "fdb_moves", "fdb_aged",
-                        "fdb_table_full"})
+  for (const char* k :
+       {"snapshot_version", "applies_ok", "applies_refused", "snapshots_published", "fdb_entries",
+        "fdb_capacity", "fdb_learned", "fdb_moves", "fdb_aged", "fdb_table_full"})
     rte_tel_data_add_dict_u64(d, k, u64(*s, k));
   uint64_t rx = 0;
   for (const auto& w : (*s)["workers"]) rx += u64(w, "rx_packets");
@@ -61,7 +61,8 @@ int cmd_port(const char*, const char* params, rte_tel_data* d) {
     rte_tel_data_add_dict_string(d, "name", p["name"].get<std::string>().c_str());
     rte_tel_data_add_dict_string(d, "segment", p["segment"].get<std::string>().c_str());
     rte_tel_data_add_dict_string(d, "link", p["link"].get<std::string>().c_str());
-    for (const char* k : {"port_id", "mtu", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"})
+    for (const char* k :
+         {"port_id", "mtu", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"})
       rte_tel_data_add_dict_u64(d, k, u64(p, k));
     for (const auto& [reason, n] : p["drop_reasons"].items())
       rte_tel_data_add_dict_u64(d, ("drop_" + reason).c_str(), n.get<uint64_t>());
@@ -102,8 +103,9 @@ void register_telemetry(JobQueue* jobs) {
   rte_telemetry_register_cmd("/guestport/stats", cmd_stats,
                              "Snapshot version, applies, MAC table and receive totals");
   rte_telemetry_register_cmd("/guestport/ports", cmd_ports, "Port names and their DPDK port ids");
-  rte_telemetry_register_cmd("/guestport/port", cmd_port,
-                             "One port's counters and drops by reason. Parameters: name or port id");
+  rte_telemetry_register_cmd(
+      "/guestport/port", cmd_port,
+      "One port's counters and drops by reason. Parameters: name or port id");
   rte_telemetry_register_cmd("/guestport/drops", cmd_drops, "Drops by reason over every port");
   rte_telemetry_register_cmd("/guestport/networks", cmd_networks, "Networks and their port counts");
 }

@@ -69,7 +69,7 @@ struct alignas(64) WorkerContext {
   // in progress has got to (>= capacity: none in progress). See nat_expire.
   uint64_t nat_swept_epoch = 0, nat_sweeping_epoch = 0;
   uint32_t nat_sweep_cursor = UINT32_MAX;
-  const Neighbors* neighbors = nullptr;     // own MACs, uplink next hops
+  const Neighbors* neighbors = nullptr;  // own MACs, uplink next hops
   // SP/SC mbuf rings to and from every other worker, for NAT packets whose session
   // another worker owns (mbuf->port = ingress port). Index = the other worker.
   std::array<rte_ring*, kMaxWorkers> handoff_to{};

@@ -83,7 +83,7 @@ struct Session {
   TcpState tcp;
   TimeoutClass cls;
   bool in_use;
-  bool owns_port;    // a DNS-proxy session: its outside port is its own, not a mapping's
+  bool owns_port;       // a DNS-proxy session: its outside port is its own, not a mapping's
   uint32_t mapping;     // kInvalid for port-forward and DNS-proxy sessions
   uint32_t forward_id;  // the PortForwardRule::id that let it in; 0 for none
   TcpTrack track;       // TCP: each side's sequence space (RST checks)

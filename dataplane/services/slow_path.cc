@@ -69,7 +69,8 @@ void SlowPath::sync(const Snapshot& snap) {
       ++it;
       continue;
     }
-    if (neighbors_ != nullptr) neighbors_->forget_inside(nat_id, static_cast<rte_be32_t>(it->first));
+    if (neighbors_ != nullptr)
+      neighbors_->forget_inside(nat_id, static_cast<rte_be32_t>(it->first));
     inside_asked_.erase(it->first);
     it = inside_seen_.erase(it);
   }

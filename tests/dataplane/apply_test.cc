@@ -143,8 +143,9 @@ TEST_F(ApplyNat, SessionsAndMacsOfUntouchedNetworksSurvive) {
   const uint64_t floods = h->event(WorkerEvent::kFloods);
   const uint64_t version = h->snap().version;
   // A new VM on a new network, and a port forward added to a's router.
-  h->apply(nat_config(", port_forwards: [{name: ssh, proto: tcp, host_port: 2222, guest_port: 22}]",
-                      "  z: {adapters: {1: {attach: internal:other, mac: '08:00:27:00:00:0c', port: rz}}}\n"));
+  h->apply(nat_config(
+      ", port_forwards: [{name: ssh, proto: tcp, host_port: 2222, guest_port: 22}]",
+      "  z: {adapters: {1: {attach: internal:other, mac: '08:00:27:00:00:0c', port: rz}}}\n"));
   EXPECT_GT(h->snap().version, version);
   EXPECT_EQ(h->nat_table(0).size(), 1u);
   auto back = in(53, 40000, IPPROTO_UDP);
@@ -186,9 +187,10 @@ TEST_F(ApplyNat, RemovedRouterStopsAtOnce) {
   start(nat_config(""));
   ASSERT_EQ(out(IPPROTO_UDP, 40000, 53).size(), 1u);
   // a's adapter goes: its router and every session of it.
-  h->apply("uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
-           "vms:\n"
-           "  x: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:0a', port: rx}}}\n");
+  h->apply(
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
+      "vms:\n"
+      "  x: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:0a', port: rx}}}\n");
   h->send("rup", h->ipv4(kRouter, h->own_mac("rup"), kS1, kOut, IPPROTO_UDP, 53, 40000));
   h->step(4);
   EXPECT_TRUE(h->recv("rx").empty());
@@ -212,8 +214,9 @@ TEST_F(HarnessTest, RefusedApplyChangesNothing) {
   EXPECT_NE(o.errors[0].to_string().find("test.yaml:1:12: error: appliance.workers cannot change"),
             std::string::npos)
       << o.errors[0].to_string();
-  o = h->try_apply("vms:\n" + std::string(kAB) +
-                   "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: 'rb,x=1'}}}\n");
+  o = h->try_apply(
+      "vms:\n" + std::string(kAB) +
+      "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: 'rb,x=1'}}}\n");
   EXPECT_FALSE(o.ok);
   ASSERT_EQ(o.errors.size(), 1u);
   EXPECT_NE(o.errors[0].message.find("port device 'rb' is already used by vm 'b'"),
@@ -228,8 +231,10 @@ TEST_F(HarnessTest, RefusedApplyChangesNothing) {
 }
 
 TEST_F(HarnessTest, PortReopenedOnTheSameDeviceComesBack) {
-  const std::string c1 = "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc}}}\n";
-  const std::string c2 = "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: 'rc,x=1'}}}\n";
+  const std::string c1 =
+      "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc}}}\n";
+  const std::string c2 =
+      "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: 'rc,x=1'}}}\n";
   h->apply("vms:\n" + std::string(kAB) + c1);
   const uint16_t old_id = h->port_id("rc");
   h->apply("vms:\n" + std::string(kAB) + c2);

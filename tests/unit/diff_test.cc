@@ -71,12 +71,15 @@ TEST(Diff, FromEmptyEverythingIsAdded) {
 TEST(Diff, EveryKindOfChangeIsOneLine) {
   Config a = cfg(kBase);
   std::string y = kBase;
-  y = edit(y, "port: net_ring_b}", "port: net_ring_b, mtu: 9000, model: virtio-net, promiscuous: allow-vms}");
-  y = edit(y, "  back: {mode: internal}\n", "  back: {mode: internal, mac_ageing: 60}\n  extra: {mode: internal}\n");
+  y = edit(y, "port: net_ring_b}",
+           "port: net_ring_b, mtu: 9000, model: virtio-net, promiscuous: allow-vms}");
+  y = edit(y, "  back: {mode: internal}\n",
+           "  back: {mode: internal, mac_ageing: 60}\n  extra: {mode: internal}\n");
   y = edit(y, "host_port: 1022", "host_port: 2022");
   y = edit(y, "port_forwards: [{name: web, proto: tcp, host_port: 8080, guest_port: 80}]",
            "cable_connected: false");
-  y += "  c: {adapters: {1: {attach: internal:extra, mac: \"08:00:27:00:00:09\", port: net_ring_c}}}\n";
+  y += "  c: {adapters: {1: {attach: internal:extra, mac: \"08:00:27:00:00:09\", port: "
+       "net_ring_c}}}\n";
   y = edit(y, "gateway: 198.51.100.1}", "gateway: 198.51.100.1, mtu: 9000}");
   y = "appliance: {nat: {timeouts: {udp: 60}}}\n" + y;
   auto l = lines(&a, cfg(y));
@@ -86,11 +89,13 @@ TEST(Diff, EveryKindOfChangeIsOneLine) {
   EXPECT_TRUE(has(l, "added network extra: internal"));
   EXPECT_TRUE(has(l, "added vm c: 1 adapter(s)"));
   EXPECT_TRUE(has(l, "added adapter c/1: internal:extra net_ring_c"));
-  EXPECT_TRUE(has(l, "modified adapter a/2: model Am79C973 -> virtio-net, promiscuous deny -> "
-                     "allow-vms, mtu 1500 -> 9000"));
+  EXPECT_TRUE(has(l,
+                  "modified adapter a/2: model Am79C973 -> virtio-net, promiscuous deny -> "
+                  "allow-vms, mtu 1500 -> 9000"));
   EXPECT_TRUE(has(l, "modified adapter n/1: cable_connected true -> false"));
-  EXPECT_TRUE(has(l, "modified port_forward lab/ssh: tcp -:1022 -> 192.168.22.5:22 -> "
-                     "tcp -:2022 -> 192.168.22.5:22"));
+  EXPECT_TRUE(has(l,
+                  "modified port_forward lab/ssh: tcp -:1022 -> 192.168.22.5:22 -> "
+                  "tcp -:2022 -> 192.168.22.5:22"));
   EXPECT_TRUE(has(l, "removed port_forward n/1/web: tcp -:8080 -> -:80"));
   EXPECT_EQ(l.size(), 10u) << ::testing::PrintToString(l);
 }
@@ -98,9 +103,10 @@ TEST(Diff, EveryKindOfChangeIsOneLine) {
 TEST(Diff, RemovalsAndAttachChanges) {
   Config a = cfg(kBase);
   std::string y = kBase;
-  y = edit(y, "  n: {adapters: {1: {attach: nat, mac: \"08:00:27:00:00:03\", port: net_ring_n,\n"
-              "                     port_forwards: [{name: web, proto: tcp, host_port: 8080, "
-              "guest_port: 80}]}}}\n",
+  y = edit(y,
+           "  n: {adapters: {1: {attach: nat, mac: \"08:00:27:00:00:03\", port: net_ring_n,\n"
+           "                     port_forwards: [{name: web, proto: tcp, host_port: 8080, "
+           "guest_port: 80}]}}}\n",
            "");
   y = edit(y, "attach: internal:back", "attach: natnetwork:lab");
   auto l = lines(&a, cfg(y));
@@ -159,7 +165,8 @@ TEST(CompileState, SegmentsKeepTheirIndexAndGenerationWhenOthersComeAndGo) {
   const uint16_t gen = one.snap->segments[back].fdb_generation;
   // A network added before it in the file and the NAT VM removed: 'back' stays put.
   std::string y = edit(kBase, "networks:\n", "networks:\n  first: {mode: internal}\n");
-  y += "  z: {adapters: {1: {attach: internal:first, mac: \"08:00:27:00:00:0a\", port: net_ring_z}}}\n";
+  y += "  z: {adapters: {1: {attach: internal:first, mac: \"08:00:27:00:00:0a\", port: "
+       "net_ring_z}}}\n";
   Compiled two = compile(cfg(y), st, 2);
   EXPECT_EQ(seg_of(two, "vm/a/2"), back);
   EXPECT_EQ(two.snap->segments[back].fdb_generation, gen);
@@ -190,7 +197,8 @@ TEST(CompileState, NatRoutersAndForwardsKeepTheirIdsUntilTheyChange) {
 
   // An unrelated change (a new internal VM): every id stays, no sweep.
   std::string y = std::string(kBase) +
-                  "  c: {adapters: {1: {attach: internal:back, mac: \"08:00:27:00:00:09\", port: net_ring_c}}}\n";
+                  "  c: {adapters: {1: {attach: internal:back, mac: \"08:00:27:00:00:09\", port: "
+                  "net_ring_c}}}\n";
   Compiled two = compile(cfg(y), st, 2);
   EXPECT_EQ(two.snap->nat[lab].nat_id, lab_id);
   EXPECT_EQ(two.snap->nat[nat].nat_id, nat_id);
@@ -198,7 +206,9 @@ TEST(CompileState, NatRoutersAndForwardsKeepTheirIdsUntilTheyChange) {
   EXPECT_EQ(two.snap->nat_epoch, epoch);
 
   // A forward added: the others keep their ids, still no sweep.
-  y = edit(y, "guest_port: 22}]", "guest_port: 22}, {name: dns, proto: udp, host_port: 5353, guest_ip: 192.168.22.5, guest_port: 53}]");
+  y = edit(y, "guest_port: 22}]",
+           "guest_port: 22}, {name: dns, proto: udp, host_port: 5353, guest_ip: 192.168.22.5, "
+           "guest_port: 53}]");
   Compiled three = compile(cfg(y), st, 3);
   ASSERT_EQ(three.snap->port_forwards.size(), 3u);
   for (const auto& r : three.snap->port_forwards) {
@@ -209,7 +219,8 @@ TEST(CompileState, NatRoutersAndForwardsKeepTheirIdsUntilTheyChange) {
   EXPECT_EQ(three.snap->nat_epoch, epoch);
 
   // A forward removed: the workers must sweep (its sessions stop at once).
-  y = edit(y, "{name: ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}, ", "");
+  y = edit(y, "{name: ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}, ",
+           "");
   Compiled four = compile(cfg(y), st, 4);
   EXPECT_EQ(four.snap->port_forwards.size(), 2u);
   EXPECT_GT(four.snap->nat_epoch, epoch);
@@ -239,7 +250,10 @@ TEST(CompileState, SessionsOfRemovedForwardsAndRoutersAreNotLive) {
   ASSERT_NE(forwarded.forward_id, 0u);
   EXPECT_TRUE(nat::session_live(*one.snap, plain));
   EXPECT_TRUE(nat::session_live(*one.snap, forwarded));
-  std::string y = edit(kBase, "port_forwards: [{name: ssh, proto: tcp, host_port: 1022, guest_ip: 192.168.22.5, guest_port: 22}]", "port_forwards: []");
+  std::string y = edit(kBase,
+                       "port_forwards: [{name: ssh, proto: tcp, host_port: 1022, guest_ip: "
+                       "192.168.22.5, guest_port: 22}]",
+                       "port_forwards: []");
   Compiled two = compile(cfg(y), st, 2);
   EXPECT_TRUE(nat::session_live(*two.snap, plain));
   EXPECT_FALSE(nat::session_live(*two.snap, forwarded));
