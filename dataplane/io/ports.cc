@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_eth_vhost.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -136,6 +137,18 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
   }
   if ((rc = rte_eth_dev_start(pid)) != 0) fail("start failed", rc);
   if (opt.promiscuous) rte_eth_promiscuous_enable(pid);
+  if (device.rfind("net_af_packet", 0) == 0) {
+    // DPDK 22.11's af_packet PMD creates each ETH_P_ALL socket and its rx ring before
+    // it binds the socket to the interface: in between, the socket takes copies of
+    // frames on every interface of the namespace. Left in the ring, they would look
+    // like frames the guest sent (other guests' MACs learned on this port, duplicates
+    // delivered). No worker polls the port yet: its rings are emptied here.
+    rte_mbuf* junk[32];
+    for (uint16_t q = 0; q < opt.queues; ++q) {
+      uint16_t n;
+      while ((n = rte_eth_rx_burst(pid, q, junk, 32)) != 0) rte_pktmbuf_free_bulk(junk, n);
+    }
+  }
   OpenPort p{pid, device, devargs, {}, dev};
   rte_eth_macaddr_get(pid, &p.mac);
   ports_.push_back(p);

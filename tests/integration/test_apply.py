@@ -132,7 +132,11 @@ def test_ping_between_untouched_guests_loses_nothing_across_20_applies(lab):
     out, err = ping.communicate(timeout=60)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     assert m, out + err
-    assert m.group(1) == str(count) and m.group(2) == str(count), out.splitlines()[-3:]
+    st = d.ctl("stats")
+    assert m.group(1) == str(count) and m.group(2) == str(count), (
+        out.splitlines()[-3:], {k: st[k] for k in ("fdb_moves", "fdb_learned", "fdb_aged")},
+        [(p["name"], p["rx_packets"], p["tx_packets"], p["drop_reasons"])
+                        for p in d.ctl("ports")])
     assert d.ctl("stats")["applies_ok"] == 21  # the start and 20 applies
     drops = d.port("vm/vm2/1")["drop_reasons"]
     assert not drops, drops
