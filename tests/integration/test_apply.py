@@ -166,3 +166,45 @@ def test_sighup_rereads_the_config_file(lab):
     assert '"result":"refused"' in d.output(), d.output()
     assert len(d.ctl("vms")) == 2
     assert lab.ping(a, "10.81.0.2")
+
+
+def test_control_socket_survives_malformed_silent_and_oversized_clients(lab):
+    import socket as so
+    a, da = lab.guest("c1", MAC[1], "10.85.0.1/24")
+    d = lab.start("vms:\n" + internal("vm1", da, MAC[1]))
+    assert oct(os.stat(d.socket).st_mode & 0o777) == "0o600"
+
+    def exchange(payload, read=True):
+        s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(d.socket)
+        if payload:
+            s.sendall(payload)
+        if not read:
+            return s
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, body = data.partition(b"\n")
+        assert head.startswith(b"GP/1 "), data
+        return json.loads(body)
+
+    silent = exchange(None, read=False)  # says nothing: dropped after 2 s
+    for payload, error in [(b"show ports\n", "header"),
+                           (b"GP/7 2\n{}", "unsupported protocol version"),
+                           (b"GP/1 999999999\n", "too large"),
+                           (b"GP/1 5\n[1,2]", "JSON object"),
+                           (b"GP/1 4\nnull", "JSON object"),
+                           (b'GP/1 14\n{"cmd":"halt"}', "unknown command"),
+                           (b"GP/1 9\n{\"cmd\":1}", "needs \"cmd\"")]:
+        r = exchange(payload)
+        assert r["ok"] is False and error in r["error"], (payload, r)
+    silent.close()
+    # Half a frame, then the client goes away: nothing breaks.
+    exchange(b'GP/1 100\n{"cmd":', read=False).close()
+    assert d.ctl("stats")["snapshot_version"] == 1
+    assert d.proc.poll() is None
