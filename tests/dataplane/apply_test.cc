@@ -230,6 +230,31 @@ TEST_F(HarnessTest, RefusedApplyChangesNothing) {
   EXPECT_EQ(h->recv("rb").size(), 1u);
 }
 
+TEST_F(HarnessTest, ApplyThatFailsHalfWayClosesWhatItOpenedAndKeepsForwarding) {
+  h->apply("vms:\n" + std::string(kAB));
+  h->send("ra", mac(1), kBroadcast);
+  h->send("rb", mac(2), kBroadcast);
+  h->step();
+  h->recv("ra");
+  h->recv("rb");
+  const uint64_t version = h->snap().version;
+  ApplyOutcome o = h->try_apply(
+      "vms:\n" + std::string(kAB) +
+      "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc}}}\n"
+      "  d: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:04', port: broken0}}}\n");
+  EXPECT_FALSE(o.ok);
+  ASSERT_EQ(o.errors.size(), 1u);
+  EXPECT_EQ(o.errors[0].to_string(), "test.yaml:5:76: error: DPDK cannot open port 'broken0'");
+  EXPECT_EQ(h->ports_closed(), 1u);  // c's port, opened for the new config, closed again
+  EXPECT_EQ(h->snap().version, version);
+  EXPECT_EQ(h->applier().running()->vms.size(), 2u);
+  EXPECT_EQ(h->applier().port_ids().count("vm/c/1"), 0u);
+  h->send("ra", mac(1), mac(2));
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_TRUE(h->recv("rc").empty());
+}
+
 TEST_F(HarnessTest, PortReopenedOnTheSameDeviceComesBack) {
   const std::string c1 =
       "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc}}}\n";

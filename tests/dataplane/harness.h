@@ -64,7 +64,8 @@ class Harness {
   // Parses, validates and applies `yaml` through the daemon's Applier, whose ports are
   // ring ports made as needed; publishes. The test fails if the config is refused.
   void apply(const std::string& yaml);
-  // The same, for configs a test expects to be refused: the outcome as it is.
+  // The same, for configs a test expects to be refused: the outcome as it is. A port
+  // whose devargs start with "broken" cannot be opened.
   ApplyOutcome try_apply(const std::string& yaml);
   Applier& applier() { return *applier_; }
   // Ring ports the applier "closed" (a re-apply removed them).
