@@ -449,6 +449,7 @@ int run_daemon(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig) 
   int rc = run_with_eal(cfg, opt, sig);
   if (pdump) rte_pdump_uninit();
   rte_eal_cleanup();
+  if (eal.hugepages) remove_hugepage_files(cfg.appliance.file_prefix);
   return rc;
 }
 

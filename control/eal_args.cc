@@ -1,6 +1,7 @@
 // Control path: see eal_args.h.
 #include "control/eal_args.h"
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -69,6 +70,30 @@ EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv
     for (const auto& [slot, ad] : vm.adapters) pci |= looks_pci(ad.port);
   if (!pci) p.args.push_back("--no-pci");
   return p;
+}
+
+unsigned remove_hugepage_files(const std::string& prefix) {
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  unsigned removed = 0;
+  const std::string stem = prefix + "map_";
+  while (std::getline(mounts, line)) {
+    std::istringstream is(line);
+    std::string dev, dir, type;
+    is >> dev >> dir >> type;
+    if (type != "hugetlbfs") continue;
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) continue;
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() <= stem.size() || name.compare(0, stem.size(), stem) != 0 ||
+          name.find_first_not_of("0123456789", stem.size()) != std::string::npos)
+        continue;
+      if (unlink((dir + "/" + name).c_str()) == 0) ++removed;
+    }
+    closedir(d);
+  }
+  return removed;
 }
 
 }  // namespace gp

@@ -25,4 +25,10 @@ struct EalPlan {
 
 EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv0);
 
+// After rte_eal_cleanup: removes this prefix's hugepage files ("<prefix>map_N") from
+// every hugetlbfs mount, so that a daemon that ran in shared memory (for dpdk-dumpcap)
+// gives its pages back on exit. A killed daemon's files are reclaimed by the next
+// start with the same prefix (EAL removes unlocked ones). Returns how many it removed.
+unsigned remove_hugepage_files(const std::string& prefix);
+
 }  // namespace gp

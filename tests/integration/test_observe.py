@@ -114,3 +114,8 @@ def test_dumpcap_captures_a_running_port_and_tshark_reads_it(lab, hugepages):
     icmp = [x for x in rows if len(x) == 3 and x[2] in ("0", "8")]
     assert icmp, rows
     assert {x[0] for x in icmp} <= {"10.84.0.1", "10.84.0.2"}
+    # The daemon ran in shared hugepage memory; on exit it gives every page back.
+    assert d.stop() == 0
+    mounts = [l.split()[1] for l in open("/proc/mounts") if l.split()[2] == "hugetlbfs"]
+    left = [f for m in mounts for f in os.listdir(m) if f.startswith(d.prefix + "map_")]
+    assert not left, left[:5]
