@@ -8,8 +8,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "control/control_protocol.h"
 
@@ -147,44 +149,92 @@ std::string ControlServer::open(const std::string& path, JobQueue* jobs) {
   return "";
 }
 
-void ControlServer::run() {
-  for (;;) {
-    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (p[1].revents != 0) return;  // close()
-    if (!(p[0].revents & POLLIN)) continue;
-    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) continue;
-    serve_client(c);
-    ::close(c);
-  }
-}
+namespace {
+// A client whose request is still arriving.
+struct Pending {
+  int fd;
+  std::string peer;
+  Clock::time_point deadline;
+  FrameParser parser;
+};
 
-void ControlServer::serve_client(int c) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(kClientDeadlineMs);
+std::string peer_of(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  std::string peer = "unknown";
-  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-    peer = "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
-  bool timed_out = false;
-  FrameParser fp = read_frame(c, deadline, &timed_out);
-  nlohmann::json reply;
-  if (fp.state() == FrameParser::State::kError) {
-    reply = error_reply(fp.error());
-  } else if (fp.state() != FrameParser::State::kDone) {
-    if (!timed_out) return;  // the client went away
-    reply = error_reply("request incomplete after " + std::to_string(kClientDeadlineMs) + " ms");
-  } else if (std::string bad = check_request(fp.body()); !bad.empty()) {
-    reply = error_reply(bad);
-  } else {
-    auto r = jobs_->call(fp.body(), peer, std::chrono::milliseconds(kJobDeadlineMs));
-    reply = r ? *r : error_reply("the daemon did not answer in time (stopping?)");
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "unknown";
+  return "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
+}
+}  // namespace
+
+// Clients are read side by side (poll over all of them): one that sends slowly or not at
+// all holds up nobody and is dropped at its deadline. Complete requests are answered one
+// at a time, in the order they complete.
+void ControlServer::run() {
+  constexpr size_t kMaxClients = 64;
+  std::vector<Pending> clients;
+  auto drop = [&](size_t i) {
+    ::close(clients[i].fd);
+    clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
+  };
+  for (;;) {
+    std::vector<pollfd> p = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    int timeout = -1;
+    for (const Pending& c : clients) {
+      p.push_back({c.fd, POLLIN, 0});
+      const int left = ms_left(c.deadline);
+      timeout = timeout < 0 ? left : std::min(timeout, left);
+    }
+    if (::poll(p.data(), p.size(), timeout) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[1].revents != 0) break;  // close()
+    // Read what arrived; answer what is complete; drop what is late or gone.
+    for (size_t i = clients.size(); i-- > 0;) {
+      Pending& c = clients[i];
+      const short ev = p[2 + i].revents;
+      if (ev != 0) {
+        char buf[65536];
+        const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          drop(i);  // went away before a whole request: nobody to answer
+          continue;
+        }
+        if (n > 0) c.parser.feed(buf, static_cast<size_t>(n));
+      }
+      nlohmann::json reply;
+      if (c.parser.state() == FrameParser::State::kError) {
+        reply = error_reply(c.parser.error());
+      } else if (c.parser.state() == FrameParser::State::kDone) {
+        if (std::string bad = check_request(c.parser.body()); !bad.empty()) {
+          reply = error_reply(bad);
+        } else {
+          auto r = jobs_->call(c.parser.body(), c.peer, std::chrono::milliseconds(kJobDeadlineMs));
+          reply = r ? *r : error_reply("the daemon did not answer in time (stopping?)");
+        }
+      } else if (ms_left(c.deadline) == 0) {
+        reply =
+            error_reply("request incomplete after " + std::to_string(kClientDeadlineMs) + " ms");
+      } else {
+        continue;  // more to come
+      }
+      write_all(c.fd, encode_frame(reply),
+                Clock::now() + std::chrono::milliseconds(kClientDeadlineMs));
+      drop(i);
+    }
+    if (p[0].revents & POLLIN) {
+      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0 && clients.size() >= kMaxClients) {
+        write_all(c, encode_frame(error_reply("too many clients at once")),
+                  Clock::now() + std::chrono::milliseconds(100));
+        ::close(c);
+      } else if (c >= 0) {
+        clients.push_back(
+            {c, peer_of(c), Clock::now() + std::chrono::milliseconds(kClientDeadlineMs), {}});
+      }
+    }
   }
-  write_all(c, encode_frame(reply), Clock::now() + std::chrono::milliseconds(kClientDeadlineMs));
+  for (const Pending& c : clients) ::close(c.fd);
 }
 
 void ControlServer::close() {

@@ -1,7 +1,8 @@
 // The operator's control socket: a Unix stream socket, root-only (0600 in a 0700
 // directory), speaking control_protocol.h (one framed JSON request per connection, one
-// framed reply). It is served on a thread of its own: a slow or silent client waits on
-// that thread, never on the control thread that learns MACs and runs the slow path.
+// framed reply). It is served on a thread of its own that reads every client side by
+// side: a slow or silent client holds up neither other clients nor the control thread
+// that learns MACs and runs the slow path, and is dropped at its deadline.
 // Requests reach the control thread through a JobQueue, as do those of the metrics
 // endpoint and DPDK telemetry, and only the control thread touches appliance state.
 #pragma once
@@ -66,7 +67,6 @@ class ControlServer {
 
  private:
   void run();
-  void serve_client(int fd);
 
   int fd_ = -1;
   int wake_[2] = {-1, -1};

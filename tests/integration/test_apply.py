@@ -203,6 +203,10 @@ def test_control_socket_survives_malformed_silent_and_oversized_clients(lab):
                            (b"GP/1 9\n{\"cmd\":1}", "needs \"cmd\"")]:
         r = exchange(payload)
         assert r["ok"] is False and error in r["error"], (payload, r)
+    # Those were answered while the silent client still had its connection; it gets an
+    # answer of its own at its deadline.
+    head, _, body = silent.recv(65536).partition(b"\n")
+    assert head.startswith(b"GP/1 ") and "incomplete" in json.loads(body)["error"], body
     silent.close()
     # Half a frame, then the client goes away: nothing breaks.
     exchange(b'GP/1 100\n{"cmd":', read=False).close()
