@@ -34,6 +34,18 @@ std::string_view attach_mode_name(AttachMode m) {
   return "?";
 }
 
+const char* promiscuous_name(Promiscuous p) {
+  switch (p) {
+    case Promiscuous::kDeny:
+      return "deny";
+    case Promiscuous::kAllowVms:
+      return "allow-vms";
+    case Promiscuous::kAllowAll:
+      return "allow-all";
+  }
+  return "?";
+}
+
 std::optional<rte_ether_addr> parse_mac(const std::string& s) {
   rte_ether_addr a{};
   unsigned b[6];

@@ -37,6 +37,8 @@ struct Ipv4Cidr {
 
 enum class AttachMode { kNone, kNat, kNatNetwork, kBridged, kInternal, kHostOnly, kGeneric };
 std::string_view attach_mode_name(AttachMode m);
+// As written in the config: deny, allow-vms, allow-all.
+const char* promiscuous_name(Promiscuous p);
 
 struct PortForward {
   std::string name;

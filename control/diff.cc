@@ -10,18 +10,6 @@ namespace gp {
 
 namespace {
 
-const char* promisc_name(Promiscuous p) {
-  switch (p) {
-    case Promiscuous::kDeny:
-      return "deny";
-    case Promiscuous::kAllowVms:
-      return "allow-vms";
-    case Promiscuous::kAllowAll:
-      return "allow-all";
-  }
-  return "?";
-}
-
 std::string opt_ip(const std::optional<uint32_t>& a) { return a ? format_ipv4(*a) : "-"; }
 std::string opt_cidr(const std::optional<Ipv4Cidr>& a) { return a ? a->to_string() : "-"; }
 std::string opt_bool(const std::optional<bool>& b) { return b ? (*b ? "true" : "false") : "-"; }
@@ -95,7 +83,7 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("attach", attach_of(a), attach_of(b));
   f.add("model", std::string(nic_profile(a.model).name), std::string(nic_profile(b.model).name));
   f.add("mac", format_mac(a.mac), format_mac(b.mac));
-  f.add("promiscuous", promisc_name(a.promiscuous), promisc_name(b.promiscuous));
+  f.add("promiscuous", promiscuous_name(a.promiscuous), promiscuous_name(b.promiscuous));
   f.num("mtu", a.mtu, b.mtu);
   f.add("cable_connected", a.cable_connected ? "true" : "false",
         b.cable_connected ? "true" : "false");

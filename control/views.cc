@@ -24,17 +24,6 @@ const char* role_name(PortRole r) {
   }
   return "unused";
 }
-const char* promisc_name(Promiscuous p) {
-  switch (p) {
-    case Promiscuous::kDeny:
-      return "deny";
-    case Promiscuous::kAllowVms:
-      return "allow-vms";
-    case Promiscuous::kAllowAll:
-      return "allow-all";
-  }
-  return "?";
-}
 std::string segment_name(const Snapshot& s, uint16_t seg) {
   return seg < s.segment_names.size() ? s.segment_names[seg] : "";
 }
@@ -59,7 +48,7 @@ nlohmann::json view_ports(const RuntimeView& v) {
                    {"segment", segment_name(v.snap, p.segment)},
                    {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
                    {"link", p.link_up ? "up" : "down"},
-                   {"promiscuous", promisc_name(p.promisc)},
+                   {"promiscuous", promiscuous_name(p.promisc)},
                    {"mtu", p.max_frame - RTE_ETHER_HDR_LEN},
                    {"rx_packets", t.rx_packets},
                    {"rx_bytes", t.rx_bytes},

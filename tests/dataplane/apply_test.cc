@@ -199,13 +199,18 @@ TEST_F(ApplyNat, RemovedRouterStopsAtOnce) {
   EXPECT_GE(h->ports_closed(), 1u);
 }
 
+// Both MACs learned: a -> b is known unicast from now on.
+void learn_ab(Harness& h) {
+  h.send("ra", mac(1), kBroadcast);
+  h.send("rb", mac(2), kBroadcast);
+  h.step();
+  h.recv("ra");
+  h.recv("rb");
+}
+
 TEST_F(HarnessTest, RefusedApplyChangesNothing) {
   h->apply("vms:\n" + std::string(kAB));
-  h->send("ra", mac(1), kBroadcast);
-  h->send("rb", mac(2), kBroadcast);
-  h->step();
-  h->recv("ra");
-  h->recv("rb");
+  learn_ab(*h);
   const uint64_t version = h->snap().version;
   // A restart-only setting, and a new port on a device another port holds.
   ApplyOutcome o = h->try_apply("appliance: {workers: 2}\nvms:\n" + std::string(kAB));
@@ -232,11 +237,7 @@ TEST_F(HarnessTest, RefusedApplyChangesNothing) {
 
 TEST_F(HarnessTest, ApplyThatFailsHalfWayClosesWhatItOpenedAndKeepsForwarding) {
   h->apply("vms:\n" + std::string(kAB));
-  h->send("ra", mac(1), kBroadcast);
-  h->send("rb", mac(2), kBroadcast);
-  h->step();
-  h->recv("ra");
-  h->recv("rb");
+  learn_ab(*h);
   const uint64_t version = h->snap().version;
   ApplyOutcome o = h->try_apply(
       "vms:\n" + std::string(kAB) +
