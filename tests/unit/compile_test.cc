@@ -10,16 +10,12 @@
 #include "control/eal_args.h"
 #include "control/validate.h"
 #include "dataplane/io/ports.h"
+#include "tests/unit/test_config.h"
 
 namespace gp {
 namespace {
 
-Config cfg(const std::string& yaml) {
-  LoadResult r = parse_config(yaml, "t.yaml");
-  if (r.errors.empty()) validate_config(*r.config, r.errors);
-  EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors[0].to_string());
-  return *r.config;
-}
+using test::cfg;
 
 const char* kTwoNets = R"(networks:
   h: {mode: hostonly}
