@@ -19,8 +19,9 @@ std::string PortBackend::device_of(const std::string& devargs) const {
 PortBackend::Opened DpdkPorts::open(const PortPlan& p) {
   PortOptions po;
   po.queues = queues_;
-  po.mtu = p.mtu;
+  po.mtu = p.port_mtu;
   po.tx_queues = tx_queues_;
+  if (p.port_mtu > 1500 && jumbo_pool_) po.jumbo_pool = jumbo_pool_();  // throws PortError
   const OpenPort& op = set_.open(p.devargs, pool_, po);
   return {op.port_id, op.mac};
 }
@@ -32,9 +33,9 @@ std::string DpdkPorts::set_link(uint16_t port_id, bool up) noexcept {
   return op == nullptr ? "no such port" : PortSet::set_link(*op, up);
 }
 
-void DpdkPorts::set_mtu(uint16_t port_id, uint16_t mtu) noexcept {
-  // Best effort, as at open: the switch enforces each adapter's MTU itself.
-  rte_eth_dev_set_mtu(port_id, mtu);
+std::string DpdkPorts::set_mtu(uint16_t port_id, uint16_t mtu) noexcept {
+  const OpenPort* op = set_.find(port_id);
+  return op == nullptr ? "no such port" : PortSet::set_mtu(*op, mtu);
 }
 
 std::string DpdkPorts::set_host_address(const PortPlan& p) noexcept {
@@ -103,7 +104,11 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
   for (const PortPlan& p : plans) {
     wanted.insert(p.key);
     auto it = live_.find(p.key);
-    if (it != live_.end() && it->second.plan.devargs == p.devargs) continue;
+    // Same devargs and the same side of 1500: the port stays. Crossing it changes the
+    // port's rx mbufs and af_packet ring (normalize_devargs), so it is reopened.
+    if (it != live_.end() && it->second.plan.devargs == p.devargs &&
+        (it->second.plan.port_mtu > 1500) == (p.port_mtu > 1500))
+      continue;
     to_open.push_back(&p);
     if (it != live_.end()) replaced.insert(p.key);
   }
@@ -225,7 +230,10 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
                                     "); the switch still passes no frame",
                                 true});
     }
-    if (!is_new && old->second.mtu != p.mtu) d_.ports->set_mtu(id, p.mtu);
+    if (!is_new && old->second.port_mtu != p.port_mtu) {
+      const std::string err = d_.ports->set_mtu(id, p.port_mtu);
+      if (!err.empty()) out.warnings.push_back({next.file, p.loc, p.key + ": " + err, true});
+    }
     if (!is_new && p.role == PortRole::kHost && p.host_addr &&
         (!old->second.host_addr ||
          old->second.host_addr->to_string() != p.host_addr->to_string())) {

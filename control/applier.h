@@ -46,8 +46,8 @@ class PortBackend {
   virtual ~PortBackend() = default;
   virtual Opened open(const PortPlan& p) = 0;  // throws PortError
   virtual void close(uint16_t port_id) noexcept = 0;
-  virtual std::string set_link(uint16_t port_id, bool up) noexcept = 0;  // "" or why not
-  virtual void set_mtu(uint16_t port_id, uint16_t mtu) noexcept = 0;
+  virtual std::string set_link(uint16_t port_id, bool up) noexcept = 0;      // "" or why not
+  virtual std::string set_mtu(uint16_t port_id, uint16_t mtu) noexcept = 0;  // "" or why not
   // kHost ports: the kernel side's address. "" or why not.
   virtual std::string set_host_address(const PortPlan& p) noexcept = 0;
   // Two devargs naming the same device cannot be open at once.
@@ -57,12 +57,19 @@ class PortBackend {
 // DPDK ports from devargs (dataplane/io/ports.h), one rx/tx queue per worker.
 class DpdkPorts : public PortBackend {
  public:
-  DpdkPorts(PortSet& set, rte_mempool* pool, uint16_t queues, TxQueueMap* tx_queues)
-      : set_(set), pool_(pool), queues_(queues), tx_queues_(tx_queues) {}
+  // jumbo_pool: the pool for ports that carry jumbo frames but cannot scatter them
+  // into chains (af_packet), made on first use; throws PortError when it cannot be.
+  DpdkPorts(PortSet& set, rte_mempool* pool, uint16_t queues, TxQueueMap* tx_queues,
+            std::function<rte_mempool*()> jumbo_pool = {})
+      : set_(set),
+        pool_(pool),
+        queues_(queues),
+        tx_queues_(tx_queues),
+        jumbo_pool_(std::move(jumbo_pool)) {}
   Opened open(const PortPlan& p) override;
   void close(uint16_t port_id) noexcept override;
   std::string set_link(uint16_t port_id, bool up) noexcept override;
-  void set_mtu(uint16_t port_id, uint16_t mtu) noexcept override;
+  std::string set_mtu(uint16_t port_id, uint16_t mtu) noexcept override;
   std::string set_host_address(const PortPlan& p) noexcept override;
 
  private:
@@ -70,6 +77,7 @@ class DpdkPorts : public PortBackend {
   rte_mempool* pool_;
   uint16_t queues_;
   TxQueueMap* tx_queues_;
+  std::function<rte_mempool*()> jumbo_pool_;
 };
 
 struct ApplierDeps {

@@ -165,7 +165,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
     p.devargs = u.device;
     p.role = PortRole::kUplink;
     p.link_up = true;
-    p.mtu = u.mtu;
+    p.mtu = p.port_mtu = u.mtu;
     p.loc = u.device_loc;
     if (owner != nullptr) {
       p.segment = segment_of(*owner);
@@ -185,6 +185,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
     p.ageing_s = n.mac_ageing_s;
     p.host_iface = n.host_interface->name;
     p.host_addr = n.host_interface->address;
+    p.mtu = p.port_mtu = network_mtu(c, n);
     p.loc = n.host_interface->loc.line != 0 ? n.host_interface->loc : n.loc;
     out.push_back(p);
   }
@@ -207,6 +208,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.link_up = ad.attach != AttachMode::kNone && ad.cable_connected;
       p.mtu = effective_mtu(ad);
       p.model_capped = p.mtu != ad.mtu;
+      p.port_mtu = ad.mtu;
       p.loc = ad.port_loc;
       if (ad.attach == AttachMode::kNat) {
         p.segment = nat_segment_name(vm.name, slot);

@@ -24,7 +24,10 @@ struct PortPlan {
   bool link_up = false;
   uint16_t mtu = 1500;        // guests: effective_mtu (the NIC model's rule applied)
   bool model_capped = false;  // guests: an MTU above 1500 the model cannot carry here
-  std::string segment;        // "internal:lab", "bridged:wan", "hostonly:hostnet"; empty = none
+  // What the port itself is set up for: the MTU the config asks for, even where the
+  // model caps it (the switch must see a too-large frame to count it as the model's).
+  uint16_t port_mtu = 1500;
+  std::string segment;  // "internal:lab", "bridged:wan", "hostonly:hostnet"; empty = none
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address

@@ -109,7 +109,10 @@ struct NetworkConfig {
   std::vector<PortForward> port_forwards;
   std::optional<bool> endpoint_independent_filtering;  // natnetwork; unset: appliance.nat
   bool implicit = false;  // created by an adapter's attach (internal:NAME)
-  SourceLoc loc, uplink_loc, filtering_loc;
+  // The MTU of the network's adapters that set none (and of a host-only network's host
+  // interface). Unset: 1500, or a bridged network's uplink's.
+  std::optional<uint16_t> mtu;
+  SourceLoc loc, uplink_loc, filtering_loc, mtu_loc;
 };
 
 struct AdapterConfig {
@@ -120,7 +123,7 @@ struct AdapterConfig {
   rte_ether_addr mac{};
   bool mac_given = false;
   Promiscuous promiscuous = Promiscuous::kDeny;
-  uint16_t mtu = 1500;
+  uint16_t mtu = 1500;  // unless mtu_loc is set, the network's (validate_config)
   bool cable_connected = true;
   std::string port;    // DPDK devargs
   std::string uplink;  // nat: the uplink to use (default: the only one with an address)

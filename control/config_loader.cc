@@ -313,8 +313,10 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
   bool has_mode = false;
   for (auto& [k, v] : entries(n, where,
                               {"mode", "uplink", "network", "dhcp", "mac_ageing", "host_interface",
-                               "port_forwards", "filtering"})) {
-    if (k == "mode") {
+                               "port_forwards", "filtering", "mtu"})) {
+    if (k == "mtu") {
+      if (auto x = uint(v, "mtu", 68, 9000)) c.mtu = uint16_t(*x), c.mtu_loc = loc_of(v);
+    } else if (k == "mode") {
       auto s = str(v, "mode");
       auto m = s ? mode_from_name(*s) : std::nullopt;
       if (m && *m != AttachMode::kNone && *m != AttachMode::kNat) {

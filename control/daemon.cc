@@ -73,6 +73,7 @@ rte_ring* make_ring(const std::string& name, unsigned elem_size) {
 struct Runtime {
   unsigned n_workers = 0;
   rte_mempool* pool = nullptr;
+  rte_mempool* jumbo_pool = nullptr;  // made when the first af_packet port needs it
   std::unique_ptr<SnapshotHolder> holder;
   std::unique_ptr<Fdb> fdb;
   std::unique_ptr<Learner> learner;
@@ -121,6 +122,22 @@ struct Runtime {
     }
     for (rte_ring* r : rings) rte_ring_free(r);
     rte_mempool_free(pool);
+    rte_mempool_free(jumbo_pool);
+  }
+
+  // One mbuf per jumbo frame for ports that cannot receive into chains (af_packet
+  // copies each frame into one mbuf): made on first use, kept for the run. Sized for
+  // what such ports hold at once: bursts in flight, handoff and slow-path rings.
+  rte_mempool* jumbo() {
+    if (jumbo_pool != nullptr) return jumbo_pool;
+    const unsigned n = 4096 + n_workers * 1024;
+    jumbo_pool = rte_pktmbuf_pool_create("gp_jumbo", n, 256, 0, kJumboDataRoom,
+                                         static_cast<int>(rte_socket_id()));
+    if (jumbo_pool == nullptr)
+      throw PortError("cannot allocate " + std::to_string(n) + " jumbo mbufs of " +
+                      std::to_string(kJumboDataRoom) +
+                      " bytes for MTUs above 1500 (raise appliance.memory_mb)");
+    return jumbo_pool;
   }
 
   // The workers' NAT tables, made the first time a config needs NAT (applier.h).
@@ -211,8 +228,8 @@ void build_runtime(Runtime& rt, const Config& cfg) {
       rt.contexts[to]->tx_from[from] = t;
     }
   }
-  rt.backend =
-      std::make_unique<DpdkPorts>(rt.ports, rt.pool, static_cast<uint16_t>(W), &rt.tx_queues);
+  rt.backend = std::make_unique<DpdkPorts>(rt.ports, rt.pool, static_cast<uint16_t>(W),
+                                           &rt.tx_queues, [&rt] { return rt.jumbo(); });
   ApplierDeps deps;
   deps.ports = rt.backend.get();
   deps.holder = rt.holder.get();

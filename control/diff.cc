@@ -70,6 +70,7 @@ void fields_of(const NetworkConfig& a, const NetworkConfig& b, Fields& f) {
   f.add("dhcp.upper", opt_ip(a.dhcp.upper), opt_ip(b.dhcp.upper));
   f.num("dhcp.lease_s", a.dhcp.lease_s, b.dhcp.lease_s);
   f.num("mac_ageing_s", a.mac_ageing_s, b.mac_ageing_s);
+  f.num("mtu", a.mtu.value_or(0), b.mtu.value_or(0));
   auto host = [](const NetworkConfig& n) {
     return n.host_interface ? n.host_interface->name + " " + n.host_interface->address.to_string()
                             : std::string("-");

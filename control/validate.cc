@@ -129,6 +129,13 @@ void validate_nat(const Config& c, const std::map<std::string, std::string>& upl
 
 }  // namespace
 
+uint16_t network_mtu(const Config& c, const NetworkConfig& n) {
+  if (n.mtu) return *n.mtu;
+  if (n.mode == AttachMode::kBridged)
+    if (const UplinkConfig* u = c.find_uplink(n.uplink)) return u->mtu;
+  return kStandardMtu;
+}
+
 uint16_t effective_mtu(const AdapterConfig& ad) {
   if (ad.mtu <= kStandardMtu || nic_carries_jumbo(ad.model, ad.attach == AttachMode::kBridged))
     return ad.mtu;
@@ -326,6 +333,14 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   }
   for (const auto& n : c.networks)
     if (n.mode == AttachMode::kHostOnly) ++port_count;
+  // Adapters that set no MTU take their network's (a bridged network's: its uplink's).
+  for (auto& vm : c.vms)
+    for (auto& [slot, ad] : vm.adapters) {
+      if (ad.mtu_loc.line != 0 || ad.network.empty()) continue;
+      const NetworkConfig* n = c.find_network(ad.network);
+      if (n == nullptr) continue;
+      ad.mtu = network_mtu(c, *n);
+    }
   for (const auto& vm : c.vms)
     for (const auto& [slot, ad] : vm.adapters)
       if (!ad.uplink.empty() && ad.attach != AttachMode::kNat)

@@ -22,6 +22,8 @@ void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings);
 // The MTU an adapter really has: its own, capped at 1500 where its model carries no
 // jumbo frames on its attachment.
 uint16_t effective_mtu(const AdapterConfig& ad);
+// A network's MTU: its own, a bridged network's uplink's, or 1500.
+uint16_t network_mtu(const Config& c, const NetworkConfig& n);
 
 // 08:00:27:xx:xx:xx derived from the VM name and adapter slot.
 rte_ether_addr default_mac(const std::string& vm, unsigned slot);

@@ -66,11 +66,16 @@ std::string devargs_device(const std::string& devargs) {
   return devargs.substr(0, devargs.find(','));
 }
 
-std::string normalize_devargs(const std::string& devargs, uint16_t queues) {
+std::string normalize_devargs(const std::string& devargs, uint16_t queues, bool jumbo) {
   std::string out = devargs;
   if (devargs_device(devargs).rfind("net_af_packet", 0) == 0) {
     if (devargs_value(out, "qpairs").empty()) out += ",qpairs=" + std::to_string(queues);
-    if (devargs_value(out, "framecnt").empty()) out += ",framecnt=4096";
+    // Jumbo rings hold 2048 frames of 10 KiB (20 MiB each way per queue).
+    if (devargs_value(out, "framecnt").empty()) out += jumbo ? ",framecnt=2048" : ",framecnt=4096";
+    if (jumbo && devargs_value(out, "framesz").empty())
+      out += ",framesz=" + std::to_string(kJumboFrameSize);
+    if (jumbo && devargs_value(out, "blocksz").empty())
+      out += ",blocksz=" + std::to_string(2 * kJumboFrameSize);  // a multiple of the page size
   }
   // net_vhost offers one queue pair unless told more: one per worker, of which the
   // guest enables what its driver asks for (core/tx_queues.h).
@@ -81,7 +86,8 @@ std::string normalize_devargs(const std::string& devargs, uint16_t queues) {
 
 const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool,
                               const PortOptions& opt) {
-  const std::string devargs = normalize_devargs(user_devargs, opt.queues);
+  const bool jumbo = opt.mtu > 1500;
+  const std::string devargs = normalize_devargs(user_devargs, opt.queues, jumbo);
   const std::string device = devargs_device(devargs);
   uint16_t pid = 0;
   if (rte_eth_dev_get_port_by_name(device.c_str(), &pid) == 0)
@@ -107,6 +113,23 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
              std::to_string(info.max_rx_queues) + "/" + std::to_string(info.max_tx_queues),
          EINVAL);
   rte_eth_conf conf{};
+  // Jumbo frames: into chains of standard mbufs where the PMD scatters, else into the
+  // jumbo pool's (af_packet); a PMD that can do neither would truncate or drop them.
+  rte_mempool* rx_pool = pool;
+  if (jumbo) {
+    const uint32_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+    if (room >= max_frame_for_mtu(opt.mtu)) {
+      // one mbuf holds it
+    } else if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) {
+      conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    } else if (opt.jumbo_pool != nullptr) {
+      rx_pool = opt.jumbo_pool;
+    } else {
+      fail("cannot receive frames of MTU " + std::to_string(opt.mtu) +
+               " (the PMD takes no multi-segment mbufs and no jumbo mbufs are available)",
+           EINVAL);
+    }
+  }
   if ((rc = rte_eth_dev_configure(pid, opt.queues, opt.queues, &conf)) != 0)
     fail("configure failed", rc);
   uint16_t rxd = opt.rx_desc, txd = opt.tx_desc;
@@ -114,14 +137,11 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
   const int socket = rte_eth_dev_socket_id(pid);
   const unsigned sock = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
   for (uint16_t q = 0; q < opt.queues; ++q) {
-    if ((rc = rte_eth_rx_queue_setup(pid, q, rxd, sock, nullptr, pool)) != 0)
+    if ((rc = rte_eth_rx_queue_setup(pid, q, rxd, sock, nullptr, rx_pool)) != 0)
       fail("rx queue setup failed", rc);
     if ((rc = rte_eth_tx_queue_setup(pid, q, txd, sock, nullptr)) != 0)
       fail("tx queue setup failed", rc);
   }
-  // af_packet reports max_rx_pktlen 1518 although larger frames pass (TESTING.md):
-  // MTU is best effort here; the switch enforces it per adapter in the dataplane.
-  rte_eth_dev_set_mtu(pid, opt.mtu);
   if (opt.tx_queues != nullptr && is_vhost(device)) {
     // No queue until the guest enables its rings (events follow rte_eth_dev_start).
     auto w = std::make_unique<QueueWatch>();
@@ -151,6 +171,11 @@ const OpenPort& PortSet::open(const std::string& user_devargs, rte_mempool* pool
   }
   OpenPort p{pid, device, devargs, {}, dev};
   rte_eth_macaddr_get(pid, &p.mac);
+  // The switch enforces each adapter's MTU itself; this is so that the port passes
+  // what the adapter may carry (af_packet and tap: the kernel interface's MTU).
+  const std::string mtu_err = set_mtu(p, opt.mtu);
+  if (!mtu_err.empty() && opt.mtu > 1500 && !devargs_value(devargs, "iface").empty())
+    fail(mtu_err, EINVAL);
   ports_.push_back(p);
   return ports_.back();
 }
@@ -174,6 +199,26 @@ std::string PortSet::set_link(const OpenPort& port, bool up) noexcept {
   } else {
     result = iface + ": " + std::strerror(errno);
   }
+  ::close(fd);
+  return result;
+}
+
+std::string PortSet::set_mtu(const OpenPort& port, uint16_t mtu) noexcept {
+  const std::string iface = devargs_value(port.devargs, "iface");
+  int rc = rte_eth_dev_set_mtu(port.port_id, mtu);
+  if (iface.empty())
+    return rc == 0 ? ""
+                   : err("port " + port.device + ": cannot set MTU " + std::to_string(mtu), rc);
+  // af_packet and tap: the PMD refuses above 1500 (it reports max_rx_pktlen 1518) or
+  // set it already; the kernel interface is what decides which frames pass.
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_mtu = mtu;
+  std::string result;
+  if (ioctl(fd, SIOCSIFMTU, &ifr) != 0)
+    result = iface + ": cannot set MTU " + std::to_string(mtu) + ": " + std::strerror(errno);
   ::close(fd);
   return result;
 }

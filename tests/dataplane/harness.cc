@@ -235,7 +235,7 @@ class Harness::RingBackend : public PortBackend {
   }
   void close(uint16_t) noexcept override { ++h_.closed_; }
   std::string set_link(uint16_t, bool) noexcept override { return ""; }
-  void set_mtu(uint16_t, uint16_t) noexcept override {}
+  std::string set_mtu(uint16_t, uint16_t) noexcept override { return ""; }
   std::string set_host_address(const PortPlan&) noexcept override { return ""; }
 
  private:

@@ -55,5 +55,41 @@ TEST_F(NicModelTest, AnAmdAdapterCarriesNoJumboFramesEitherWay) {
   EXPECT_EQ(j[0].frame_len, 14u + 9000u);
 }
 
+// Intel PRO/1000 models carry jumbo frames on bridged attachments only: the same
+// 82545EM adapter at MTU 9000 passes 9000 bytes to the uplink when bridged, and drops
+// them (as the model's) when attached to an internal network.
+TEST_F(NicModelTest, AnIntelAdapterCarriesJumboFramesOnlyWhenBridged) {
+  h->apply(
+      "uplinks: {wan: {device: rup, mtu: 9000}}\n"
+      "networks: {office: {mode: bridged, uplink: wan}}\n"
+      "vms:\n"
+      "  br: {adapters: {1: {attach: bridged:office, model: 82545EM, mtu: 9000, "
+      "mac: '08:00:27:00:00:01', port: ra}}}\n"
+      "  in: {adapters: {1: {attach: internal:j, model: 82545EM, mtu: 9000, "
+      "mac: '08:00:27:00:00:02', port: rb}}}\n"
+      "  v: {adapters: {1: {attach: internal:j, model: virtio-net, mtu: 9000, "
+      "mac: '08:00:27:00:00:03', port: rc}}}\n");
+  const rte_ether_addr outside = mac(9);
+  h->send("rup", outside, kBroadcast);
+  h->send("rc", mac(3), kBroadcast);
+  h->step();
+  for (const char* p : {"rup", "ra", "rb", "rc"}) h->recv(p);
+  h->send("ra", big(*h, 1, outside, 9000 - 28));  // bridged: whole
+  h->send("rb", big(*h, 2, mac(3), 9000 - 28));   // internal: the model's limit
+  h->step();
+  auto up = h->recv_ipv4("rup");
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].frame_len, 14u + 9000u);
+  EXPECT_EQ(h->recv("rc").size(), 0u);
+  EXPECT_EQ(h->drops("rb", Drop::kNicModelMtu), 1u);
+  EXPECT_EQ(h->drops("ra", Drop::kNicModelMtu), 0u);
+  // The way back: the uplink's jumbo frame reaches the bridged Intel guest whole.
+  h->send("rup", h->ipv4(outside, mac(1), 0x0a000002, 0x0a000001, IPPROTO_UDP, 2, 1, 0, 9000 - 28));
+  h->step();
+  auto back = h->recv_ipv4("ra");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].frame_len, 14u + 9000u);
+}
+
 }  // namespace
 }  // namespace gp::test
