@@ -65,9 +65,76 @@ ApplyOutcome Applier::refuse(ApplyOutcome out) {
   return out;
 }
 
+namespace {
+std::string acl_key(const PortPlan& p, bool ingress, const std::vector<AclRule>& rules) {
+  return p.key + (ingress ? "|in|" : "|out|") + acl_signature(rules);
+}
+
+AclRuleSpec spec_of(const AclRule& r) {
+  AclRuleSpec s;
+  s.allow = r.allow;
+  s.proto = r.proto;
+  s.src = r.src.addr & r.src.mask();
+  s.src_prefix = r.src.prefix;
+  s.dst = r.dst.addr & r.dst.mask();
+  s.dst_prefix = r.dst.prefix;
+  s.src_lo = r.src_lo, s.src_hi = r.src_hi, s.dst_lo = r.dst_lo, s.dst_hi = r.dst_hi;
+  return s;
+}
+}  // namespace
+
+bool Applier::build_acls(const std::vector<PortPlan>& plans, const Config& cfg,
+                         std::vector<Diagnostic>* errors) {
+  const auto workers = static_cast<uint16_t>(d_.counters != nullptr ? d_.counters->size() : 1);
+  for (const PortPlan& p : plans) {
+    for (bool in : {true, false}) {
+      const std::vector<AclRule>& rules = in ? p.acl_ingress : p.acl_egress;
+      if (rules.empty()) continue;
+      const std::string key = acl_key(p, in, rules);
+      if (acl_cache_.count(key)) continue;
+      std::vector<AclRuleSpec> specs;
+      for (const AclRule& r : rules) specs.push_back(spec_of(r));
+      std::string err;
+      auto t = AclTable::build(specs, workers, &err);
+      if (!t) {
+        errors->push_back({cfg.file, rules[0].loc, p.key + ": cannot build its ACL: " + err});
+        return false;
+      }
+      acl_cache_[key] = std::move(t);
+    }
+  }
+  return true;
+}
+
+void Applier::attach_acls(const std::vector<PortPlan>& plans, Snapshot& snap) {
+  for (const PortPlan& p : plans) {
+    auto id = live_.find(p.key);
+    if (id == live_.end()) continue;
+    const uint16_t port = id->second.port_id;
+    for (bool in : {true, false}) {
+      const std::vector<AclRule>& rules = in ? p.acl_ingress : p.acl_egress;
+      if (rules.empty()) continue;
+      auto t = acl_cache_.find(acl_key(p, in, rules));
+      if (t == acl_cache_.end()) continue;  // build_acls ran first; never here
+      (in ? snap.acl_in : snap.acl_out)[port] = t->second.get();
+      snap.acl_tables.push_back(t->second);
+    }
+  }
+}
+
+const AclTable* Applier::acl(const std::string& key, bool ingress) const {
+  for (const PortPlan& p : plans_) {
+    if (p.key != key) continue;
+    auto t = acl_cache_.find(acl_key(p, ingress, ingress ? p.acl_ingress : p.acl_egress));
+    return t == acl_cache_.end() ? nullptr : t->second.get();
+  }
+  return nullptr;
+}
+
 void Applier::publish(const std::vector<PortPlan>& plans, const Config& cfg) {
   auto snap = compile_snapshot(plans, port_ids(), ++version_, plan_segments(cfg), plan_globals(cfg),
                                &state_);
+  attach_acls(plans, *snap);
   snap->worker_nat = nat_;
   d_.holder->publish(std::move(snap));
 }
@@ -76,6 +143,7 @@ std::string Applier::open_one(const PortPlan& p, std::vector<uint16_t>* opened_n
   try {
     const PortBackend::Opened o = d_.ports->open(p);
     opened_now->push_back(o.port_id);
+    if (d_.leases != nullptr) d_.leases->clear(o.port_id);  // the last guest's lease is not ours
     if (d_.counters != nullptr)
       baselines_[o.port_id % kMaxPorts] = sum_port(*d_.counters, o.port_id);
     if (d_.neighbors != nullptr) d_.neighbors->set_own_mac(o.port_id, o.mac);
@@ -144,6 +212,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     out.version = version_;
     return out;
   }
+  if (!build_acls(plans, next, &out.errors)) return refuse(std::move(out));
   if (needs_nat(next) && !nat_ready_) {
     const std::string err = d_.nat_tables ? d_.nat_tables(&nat_) : "no NAT tables in this build";
     if (!err.empty()) {
@@ -255,6 +324,12 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
   }
   plans_ = std::move(plans);
   running_ = next;
+  // Tables no running port uses any more go once the snapshots that hold them retire.
+  std::set<std::string> used;
+  for (const PortPlan& p : plans_)
+    for (bool in : {true, false}) used.insert(acl_key(p, in, in ? p.acl_ingress : p.acl_egress));
+  for (auto it = acl_cache_.begin(); it != acl_cache_.end();)
+    it = used.count(it->first) ? std::next(it) : acl_cache_.erase(it);
   ++ok_;
   out.ok = true;
   out.version = version_;

@@ -27,6 +27,8 @@
 #include "control/diff.h"
 #include "dataplane/core/counters.h"
 #include "dataplane/core/snapshot_holder.h"
+#include "dataplane/filter/acl_table.h"
+#include "dataplane/filter/port_leases.h"
 
 namespace gp {
 
@@ -92,6 +94,7 @@ struct ApplierDeps {
   // Waits for a grace period; default holder->synchronize(). Tests whose own thread
   // is a registered reader report it quiescent first.
   std::function<void()> wait_grace;
+  PortLeases* leases = nullptr;  // DHCP leases per port id: cleared when an id is reused
 };
 
 struct ApplyOutcome {
@@ -118,6 +121,8 @@ class Applier {
   // key ("vm/web1/1") -> DPDK port id of every open port.
   std::map<std::string, uint16_t> port_ids() const;
   const std::vector<PortPlan>& plans() const { return plans_; }
+  // The running ACL table of a port (by key) in one direction; null: none.
+  const AclTable* acl(const std::string& key, bool ingress) const;
   // What the port's counters said when it was opened (views subtract it).
   const PortTotals& baseline(uint16_t port) const { return baselines_[port % kMaxPorts]; }
   uint64_t applies_ok() const { return ok_; }
@@ -132,6 +137,12 @@ class Applier {
     PortPlan plan;
   };
   std::string open_one(const PortPlan& p, std::vector<uint16_t>* opened_now);
+  // Builds the ACL tables the plans need that acl_cache_ lacks; false and errors when
+  // DPDK refuses one. Tables are keyed by port key, direction and rules, so an
+  // unchanged ACL keeps its table and its counters across applies.
+  bool build_acls(const std::vector<PortPlan>& plans, const Config& cfg,
+                  std::vector<Diagnostic>* errors);
+  void attach_acls(const std::vector<PortPlan>& plans, Snapshot& snap);
   void publish(const std::vector<PortPlan>& plans, const Config& cfg);
   ApplyOutcome refuse(ApplyOutcome out);
   void grace() {
@@ -146,6 +157,7 @@ class Applier {
   std::vector<PortPlan> plans_;
   std::map<std::string, Live> live_;  // by PortPlan::key
   CompileState state_;
+  std::map<std::string, std::shared_ptr<const AclTable>> acl_cache_;
   std::vector<WorkerNatState> nat_;
   bool nat_ready_ = false;
   uint64_t version_ = 0;

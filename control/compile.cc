@@ -153,6 +153,16 @@ GlobalPlan plan_globals(const Config& c) {
   return g;
 }
 
+std::string acl_signature(const std::vector<AclRule>& rules) {
+  std::string sig;
+  for (const AclRule& r : rules)
+    sig += std::string(r.allow ? "A" : "D") + std::to_string(r.proto) + " " + r.src.to_string() +
+           " " + r.dst.to_string() + " " + std::to_string(r.src_lo) + "-" +
+           std::to_string(r.src_hi) + " " + std::to_string(r.dst_lo) + "-" +
+           std::to_string(r.dst_hi) + ";";
+  return sig;
+}
+
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors) {
   std::vector<PortPlan> out;
   auto segment_of = segment_name;
@@ -209,6 +219,10 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.mtu = effective_mtu(ad);
       p.model_capped = p.mtu != ad.mtu;
       p.port_mtu = ad.mtu;
+      p.port_security = ad.port_security;
+      p.acl_ingress = ad.acl_ingress;
+      p.acl_egress = ad.acl_egress;
+      p.bandwidth_group = ad.bandwidth_group;
       p.loc = ad.port_loc;
       if (ad.attach == AttachMode::kNat) {
         p.segment = nat_segment_name(vm.name, slot);
@@ -327,6 +341,16 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     pp.max_frame = static_cast<uint16_t>(p.mtu + RTE_ETHER_HDR_LEN);
     if (p.model_capped) pp.features |= kFeatureModelCapped;
     pp.mac = p.mac;
+    if (p.role == PortRole::kGuest) {
+      PortGuard& g = s->guards[port];
+      const PortSecurityConfig& ps = p.port_security;
+      if (ps.enabled) g.flags |= kGuardMac;
+      if (ps.enabled && (!ps.ipv4.empty() || ps.dhcp)) g.flags |= kGuardIpv4;
+      if (ps.enabled && ps.dhcp) g.flags |= kGuardDhcp;
+      for (uint32_t ip : ps.ipv4)
+        if (g.n_ips < kMaxGuardIps) g.ips[g.n_ips++] = rte_cpu_to_be_32(ip);
+      if (g.flags != 0 || !p.acl_ingress.empty()) pp.features |= kFeatureGuard;
+    }
     s->port_names[port] = p.key;
     s->rx_ports.push_back(port);
     if (p.segment.empty()) continue;

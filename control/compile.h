@@ -28,6 +28,10 @@ struct PortPlan {
   // model caps it (the switch must see a too-large frame to count it as the model's).
   uint16_t port_mtu = 1500;
   std::string segment;  // "internal:lab", "bridged:wan", "hostonly:hostnet"; empty = none
+  // Guests: filters (the ACL tables are built by the applier, acl_signature).
+  PortSecurityConfig port_security;
+  std::vector<AclRule> acl_ingress, acl_egress;
+  std::string bandwidth_group;
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address
@@ -58,6 +62,10 @@ std::map<std::string, SegmentPlan> plan_segments(const Config& c);
 // The DHCP server settings of a host-only network: VirtualBox's layout (server .100,
 // pool .101 to broadcast-1 on a /24 or larger) unless the config says otherwise.
 dhcp::Settings hostonly_dhcp(const NetworkConfig& n);
+
+// A text that is equal for two rule lists exactly when they match the same frames the
+// same way: the applier reuses a built ACL table (and its counters) while it is equal.
+std::string acl_signature(const std::vector<AclRule>& rules);
 
 // Errors for what this build cannot run yet (nat, natnetwork, generic attachments).
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors);

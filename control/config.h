@@ -50,6 +50,33 @@ struct PortForward {
   SourceLoc loc;
 };
 
+// One rule of an adapter's access list: first match wins; what matches no rule passes.
+// Matches IPv4 only (other frames, ARP among them, are not subject to ACLs).
+struct AclRule {
+  std::string name;       // optional, for show acl
+  bool allow = false;     // action: allow | deny
+  uint8_t proto = 0;      // 0: any; IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP or a number
+  Ipv4Cidr src{}, dst{};  // prefix 0: any
+  uint16_t src_lo = 0, src_hi = 65535, dst_lo = 0, dst_hi = 65535;  // tcp and udp only
+  SourceLoc loc;
+};
+
+// Port security: which source addresses the guest may use.
+struct PortSecurityConfig {
+  bool enabled = false;        // the source MAC must be the adapter's
+  std::vector<uint32_t> ipv4;  // if any (or dhcp): IPv4 and ARP sources must be one of these
+  bool dhcp = false;           // ... or the address the appliance's DHCP server leased it
+  SourceLoc loc;
+};
+
+// VirtualBox's bandwidth groups: a limit shared by the adapters that name the group,
+// on what their guests transmit. 0: no limit.
+struct BandwidthGroup {
+  std::string name;
+  uint64_t bits_per_s = 0;
+  SourceLoc loc;
+};
+
 struct NatConfig {
   uint32_t sessions = 65536;     // NAT sessions per worker
   uint32_t per_vm_sessions = 0;  // 0: a fair share (sessions / NAT adapters, at least 64)
@@ -129,7 +156,11 @@ struct AdapterConfig {
   std::string uplink;  // nat: the uplink to use (default: the only one with an address)
   std::vector<PortForward> port_forwards;
   std::optional<bool> endpoint_independent_filtering;  // nat; unset: appliance.nat
-  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc;
+  std::vector<AclRule> acl_ingress;                    // what the guest sends
+  std::vector<AclRule> acl_egress;                     // what is sent to the guest
+  PortSecurityConfig port_security;
+  std::string bandwidth_group;  // a name under bandwidth_groups; empty: none
+  SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc, bw_loc;
 };
 
 struct VmConfig {
@@ -146,6 +177,7 @@ struct Config {
   std::vector<UplinkConfig> uplinks;
   std::vector<NetworkConfig> networks;
   std::vector<VmConfig> vms;
+  std::vector<BandwidthGroup> bandwidth_groups;
 
   const UplinkConfig* find_uplink(const std::string& n) const;
   const NetworkConfig* find_network(const std::string& n) const;

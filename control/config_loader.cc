@@ -7,121 +7,12 @@
 #include <set>
 #include <sstream>
 
+#include "control/loader.h"
 #include "control/validate.h"
 
 namespace gp {
 
-namespace {
-
-SourceLoc loc_of(const YAML::Node& n) {
-  YAML::Mark m = n.Mark();
-  return SourceLoc{m.line + 1, m.column + 1};
-}
-
-class Loader {
- public:
-  Loader(std::string file, std::vector<Diagnostic>& errs) : file_(std::move(file)), errs_(errs) {}
-
-  void error(SourceLoc loc, std::string msg) { errs_.push_back({file_, loc, std::move(msg)}); }
-  void error(const YAML::Node& n, std::string msg) { error(loc_of(n), std::move(msg)); }
-
-  bool is_map(const YAML::Node& n, const std::string& what) {
-    if (n.IsMap()) return true;
-    error(n, what + " must be a mapping (key: value)");
-    return false;
-  }
-
-  // Reports unknown and duplicate keys; returns the key->node pairs in order.
-  std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map,
-                                                          const std::string& where,
-                                                          const std::set<std::string>& allowed) {
-    std::vector<std::pair<std::string, YAML::Node>> out;
-    std::set<std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        error(it->first, "keys in " + where + " must be plain names");
-        continue;
-      }
-      std::string k = it->first.Scalar();
-      if (!seen.insert(k).second) {
-        error(it->first, "duplicate key '" + k + "' in " + where);
-        continue;
-      }
-      if (!allowed.empty() && !allowed.count(k)) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        error(it->first,
-              "unknown key '" + k + "' in " + where + " (expected one of: " + list + ")");
-        continue;
-      }
-      out.emplace_back(k, it->second);
-    }
-    return out;
-  }
-
-  std::optional<std::string> str(const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar()) return n.Scalar();
-    error(n, what + " must be a string");
-    return std::nullopt;
-  }
-
-  std::optional<uint64_t> uint(const YAML::Node& n, const std::string& what, uint64_t lo,
-                               uint64_t hi) {
-    uint64_t v = 0;
-    std::string s = n.IsScalar() ? n.Scalar() : "";
-    size_t used = 0;
-    bool ok = !s.empty() && s[0] != '-';
-    if (ok) {
-      try {
-        v = std::stoull(s, &used, 10);
-      } catch (...) {
-        ok = false;
-      }
-    }
-    if (!ok || used != s.size() || v < lo || v > hi) {
-      error(n, what + " must be a whole number from " + std::to_string(lo) + " to " +
-                   std::to_string(hi) + (s.empty() ? "" : ", got '" + s + "'"));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
-    bool b = false;
-    if (n.IsScalar() && YAML::convert<bool>::decode(n, b)) return b;
-    error(n, what + " must be true or false");
-    return std::nullopt;
-  }
-
-  std::optional<uint32_t> ipv4(const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar())
-      if (auto a = parse_ipv4(n.Scalar())) return a;
-    error(n, what + " must be an IPv4 address like 198.51.100.1");
-    return std::nullopt;
-  }
-
-  std::optional<Ipv4Cidr> cidr(const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar())
-      if (auto c = parse_cidr(n.Scalar())) return c;
-    error(n, what + " must be an IPv4 prefix like 192.168.22.0/24 (invalid CIDR)");
-    return std::nullopt;
-  }
-
-  void appliance(const YAML::Node& n, ApplianceConfig& a);
-  void uplink(const std::string& name, const YAML::Node& n, UplinkConfig& u);
-  void nat(const YAML::Node& n, NatConfig& c);
-  void network(const std::string& name, const YAML::Node& n, NetworkConfig& c);
-  void vm(const std::string& name, const YAML::Node& n, VmConfig& v);
-  void adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n, VmConfig& v);
-  void port_forwards(const YAML::Node& n, std::vector<PortForward>& out);
-  // RFC 4787 REQ-8 filtering: true for endpoint-independent.
-  std::optional<bool> filtering(const YAML::Node& v, const std::string& what);
-  void attach(const YAML::Node& n, AdapterConfig& a);
-
- private:
-  std::string file_;
-  std::vector<Diagnostic>& errs_;
-};
+namespace detail {
 
 void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
   a.loc = loc_of(n);
@@ -415,10 +306,17 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
   const std::string where = "vm '" + vm + "' adapter " + std::to_string(a.slot);
   if (!is_map(n, where)) return;
   bool has_attach = false;
-  for (auto& [k, val] : entries(n, where,
-                                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected",
-                                 "port", "uplink", "port_forwards", "filtering"})) {
-    if (k == "attach") {
+  for (auto& [k, val] :
+       entries(n, where,
+               {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
+                "port_forwards", "filtering", "acl", "port_security", "bandwidth_group"})) {
+    if (k == "acl") {
+      acl(val, a);
+    } else if (k == "port_security") {
+      port_security(val, a);
+    } else if (k == "bandwidth_group") {
+      if (auto s = str(val, "bandwidth_group")) a.bandwidth_group = *s, a.bw_loc = loc_of(val);
+    } else if (k == "attach") {
       attach(val, a);
       has_attach = true;
     } else if (k == "model") {
@@ -506,7 +404,9 @@ void named_section(Loader& L, const YAML::Node& n, const std::string& section, s
   }
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::Loader;
 
 LoadResult parse_config(const std::string& text, const std::string& file) {
   LoadResult r;
@@ -526,9 +426,11 @@ LoadResult parse_config(const std::string& text, const std::string& file) {
             "networks and vms");
     return r;
   }
-  for (auto& [k, v] :
-       L.entries(root, "the top level", {"appliance", "uplinks", "networks", "vms"})) {
-    if (k == "appliance") {
+  for (auto& [k, v] : L.entries(root, "the top level",
+                                {"appliance", "uplinks", "networks", "vms", "bandwidth_groups"})) {
+    if (k == "bandwidth_groups") {
+      L.bandwidth_groups(v, c.bandwidth_groups);
+    } else if (k == "appliance") {
       L.appliance(v, c.appliance);
     } else if (k == "uplinks") {
       named_section(

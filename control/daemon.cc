@@ -85,6 +85,7 @@ struct Runtime {
   std::vector<rte_ring*> mbuf_rings;  // punt, inject and handoff rings (mbuf pointers)
   std::vector<rte_ring*> tx_rings;    // tx handoff rings (TxHandoff elements)
   Neighbors neighbors;
+  PortLeases leases;  // DHCP leases per port (port security)
   std::unique_ptr<SlowPath> slow;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables;
   std::vector<std::unique_ptr<nat::FragTable>> frag_tables;
@@ -182,6 +183,7 @@ void build_runtime(Runtime& rt, const Config& cfg) {
     throw std::runtime_error("cannot create the NAT inside-host table");
   rt.learner = std::make_unique<Learner>(*rt.fdb);
   rt.slow = std::make_unique<SlowPath>(&rt.neighbors, rt.pool);
+  rt.slow->set_leases(&rt.leases);
   const uint64_t hz = rte_get_tsc_hz();
   for (unsigned w = 0; w < W; ++w) {
     const std::string n = std::to_string(w);
@@ -209,6 +211,7 @@ void build_runtime(Runtime& rt, const Config& cfg) {
     ctx->n_workers = static_cast<uint16_t>(W);
     ctx->neighbors = &rt.neighbors;
     ctx->tx_queues = &rt.tx_queues;
+    ctx->leases = &rt.leases;
     ctx->counters = rt.counters.back().get();
     rt.contexts.push_back(std::move(ctx));
   }
@@ -236,6 +239,7 @@ void build_runtime(Runtime& rt, const Config& cfg) {
   deps.fdb = rt.fdb.get();
   deps.neighbors = &rt.neighbors;
   deps.counters = &rt.counter_view;
+  deps.leases = &rt.leases;
   const Config sizing = cfg;  // appliance settings cannot change while running
   deps.nat_tables = [&rt, sizing](std::vector<WorkerNatState>* out) {
     return rt.make_nat_tables(sizing, out);

@@ -333,6 +333,14 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   }
   for (const auto& n : c.networks)
     if (n.mode == AttachMode::kHostOnly) ++port_count;
+  std::set<std::string> groups;
+  for (const auto& g : c.bandwidth_groups) groups.insert(g.name);
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters)
+      if (!ad.bandwidth_group.empty() && !groups.count(ad.bandwidth_group))
+        error(ad.bw_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
+                             ": unknown bandwidth group '" + ad.bandwidth_group +
+                             "' (declare it under bandwidth_groups)");
   // Adapters that set no MTU take their network's (a bridged network's: its uplink's).
   for (auto& vm : c.vms)
     for (auto& [slot, ad] : vm.adapters) {

@@ -65,6 +65,11 @@ enum class Drop : uint8_t {
   kNatGroupDst,         // from a guest to a multicast or broadcast address: not routed
   kNatConflict,         // new session refused: its keys belong to another session
   kNatStale,            // a session of a router or port forward a re-apply removed
+  // Filters (dataplane/filter/filter_stage.cc)
+  kSpoofedMac,      // port security: the source MAC is not the adapter's
+  kSpoofedIp,       // port security: an IPv4 or ARP source the adapter may not use
+  kAclDeny,         // an ACL rule said deny (per-rule counts: show acl)
+  kFilterUnparsed,  // IPv4 whose header is not whole in the first segment, on a filtered port
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -103,6 +108,10 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "nat_group_dst",
     "nat_conflict",
     "nat_stale",
+    "spoofed_mac",
+    "spoofed_ip",
+    "acl_deny",
+    "filter_unparsed",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

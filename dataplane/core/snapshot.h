@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -18,6 +19,7 @@
 
 namespace gp {
 
+class AclTable;
 namespace nat {
 class NatTable;
 class FragTable;
@@ -31,6 +33,22 @@ enum PortFeature : uint32_t {
   // max_frame is the NIC model's limit, below the MTU the user asked for: frames over
   // it are dropped as Drop::kNicModelMtu (VirtualBox drops them silently; we count).
   kFeatureModelCapped = 1u << 1,
+  // Frames from this guest go through the filter stage first: port security
+  // (Snapshot::guards) and/or an ingress ACL (Snapshot::acl_in).
+  kFeatureGuard = 1u << 2,
+};
+
+// Port security of one guest port (Snapshot::guards): which sources it may use.
+enum GuardFlag : uint8_t {
+  kGuardMac = 1u << 0,   // the Ethernet source must be PortPolicy::mac
+  kGuardIpv4 = 1u << 1,  // IPv4 and ARP sources must be in ips (or the DHCP lease)
+  kGuardDhcp = 1u << 2,  // ... the address the appliance's DHCP server leased the port
+};
+inline constexpr uint8_t kMaxGuardIps = 8;
+struct PortGuard {
+  uint8_t flags = 0;
+  uint8_t n_ips = 0;
+  std::array<rte_be32_t, kMaxGuardIps> ips{};
 };
 
 struct PortPolicy {
@@ -148,6 +166,12 @@ struct Snapshot {
   // sweeps its table once for sessions that belong to neither any more.
   uint64_t nat_epoch = 0;
   std::vector<WorkerNatState> worker_nat;  // index = worker; empty: no NAT tables
+
+  // Filters per port: port security, and the ACLs (null: none) that acl_tables owns;
+  // tables are shared with the next snapshot while the port's rules are unchanged.
+  std::array<PortGuard, kMaxPorts> guards{};
+  std::array<const AclTable*, kMaxPorts> acl_in{}, acl_out{};
+  std::vector<std::shared_ptr<const AclTable>> acl_tables;
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
 
+#include "dataplane/filter/filter_stage.h"
 #include "dataplane/l2/l2_stage.h"
 #include "dataplane/nat/nat_stage.h"
 #include "dataplane/nat/nat_view.h"
@@ -20,6 +21,8 @@ void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexc
   pc.rx_packets.add(batch.n);
   pc.rx_bytes.add(bytes);
   classify_stage(ctx, snap, batch);
+  if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
+    guard_stage(ctx, snap, batch);
   if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
   if (batch.n != 0) nat_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
@@ -101,6 +104,10 @@ void send_staged(WorkerContext& ctx, uint16_t port) noexcept {
   const uint16_t n_queues =
       ctx.tx_queues == nullptr ? TxQueueMap::kEvery : ctx.tx_queues->get(port);
   if (ctx.queue_id >= n_queues) return redirect_staged(ctx, port, n_queues);
+  if (ctx.snap != nullptr && ctx.snap->acl_out[port] != nullptr) {
+    q.n = acl_egress(ctx, *ctx.snap->acl_out[port], port, q.pkts, q.n);
+    if (q.n == 0) return;
+  }
   uint32_t lens[kBurst];
   for (uint16_t i = 0; i < q.n; ++i) lens[i] = rte_pktmbuf_pkt_len(q.pkts[i]);
   const uint16_t sent = rte_eth_tx_burst(port, ctx.queue_id, q.pkts, q.n);
@@ -147,6 +154,7 @@ uint32_t send_redirected(WorkerContext& ctx, const Snapshot& snap) noexcept {
 
 uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   uint32_t total = 0;
+  ctx.snap = &snap;
   send_injected(ctx, snap);
   if (ctx.n_workers > 1) send_redirected(ctx, snap);
   if (ctx.n_workers > 1) total += process_handoffs(ctx, snap);
@@ -160,6 +168,7 @@ uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
     process_batch(ctx, snap, batch);
     flush_tx(ctx);
   }
+  ctx.snap = nullptr;  // the snapshot may be retired once this loop is quiescent
   return total;
 }
 

@@ -17,6 +17,8 @@ namespace gp {
 
 class Fdb;
 class Neighbors;
+class PortLeases;
+struct Snapshot;
 namespace nat {
 class NatTable;
 class NatViewRequest;
@@ -79,6 +81,10 @@ struct alignas(64) WorkerContext {
   // SP/SC rings of TxHandoff elements to and from every other worker for the frames of
   // ports that lack this worker's queue. Index = the other worker.
   const TxQueueMap* tx_queues = nullptr;
+  const PortLeases* leases = nullptr;  // DHCP leases per port, for port security
+  // The snapshot of the current poll loop (set by poll_once): send_staged applies the
+  // egress ACL of a port from it. Null: no egress filtering.
+  const Snapshot* snap = nullptr;
   std::array<rte_ring*, kMaxWorkers> tx_to{};
   std::array<rte_ring*, kMaxWorkers> tx_from{};
   TxStaging tx;

@@ -492,6 +492,8 @@ bool SlowPath::answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m
   std::memcpy(dst_mac.addr_bytes, req->chaddr.data(), 6);
   if (bcast) std::memset(dst_mac.addr_bytes, 0xff, 6);
 
+  if (leases_ != nullptr && reply->type == dhcp::MsgType::kAck)
+    leases_->set(m->port, rte_cpu_to_be_32(reply->yiaddr));  // port security may use it now
   mbuf_reset_single(m);
   const size_t len =
       sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size();

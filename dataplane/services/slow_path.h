@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dataplane/core/snapshot.h"
+#include "dataplane/filter/port_leases.h"
 #include "dataplane/nat/neighbors.h"
 #include "dataplane/services/dhcp_server.h"
 
@@ -47,6 +48,8 @@ class SlowPath {
   SlowPath(Neighbors* neighbors = nullptr, rte_mempool* pool = nullptr)
       : neighbors_(neighbors), pool_(pool) {}
   void add_worker(rte_ring* punt, rte_ring* inject) { workers_.push_back({punt, inject}); }
+  // Where DHCP leases are recorded per port for port security (null: nowhere).
+  void set_leases(PortLeases* leases) { leases_ = leases; }
   // Handles everything punted so far; returns how many frames it took.
   unsigned run(const Snapshot& snap, uint64_t now_s) noexcept;
 
@@ -86,6 +89,7 @@ class SlowPath {
   bool answer_dns_servfail(const Segment& seg, rte_mbuf* m);
 
   Neighbors* neighbors_;
+  PortLeases* leases_ = nullptr;
   rte_mempool* pool_;
   std::array<uint64_t, kMaxPorts> arp_sent_s_{};    // when we last asked for a gateway
   std::array<rte_be32_t, kMaxPorts> gateway_of_{};  // the gateway a learned MAC belongs to

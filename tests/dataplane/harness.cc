@@ -101,6 +101,7 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   // gateways and forward targets) unless a test calls enable_probes().
   slow_ = SlowPath(&neighbors_, nullptr);
   slow_.add_worker(punt_ring_, inject_ring_);
+  slow_.set_leases(&leases_);
   EXPECT_TRUE(neighbors_.init_inside(1024, holder_.get()));
   counters_ = std::make_unique<WorkerCounters>();
   ctx_ = std::make_unique<WorkerContext>();
@@ -112,6 +113,7 @@ Harness::Harness(bool register_main) : register_main_(register_main) {
   ctx_->tsc_hz = kHz;
   ctx_->neighbors = &neighbors_;
   ctx_->tx_queues = &tx_map_;
+  ctx_->leases = &leases_;
   if (register_main_) {
     rte_rcu_qsbr_thread_register(holder_->qsbr(), 0);
     rte_rcu_qsbr_thread_online(holder_->qsbr(), 0);
@@ -250,6 +252,7 @@ ApplyOutcome Harness::try_apply(const std::string& yaml) {
     d.holder = holder_.get();
     d.fdb = fdb_.get();
     d.neighbors = &neighbors_;
+    d.leases = &leases_;
     d.nat_tables = [](std::vector<WorkerNatState>*) { return std::string(); };  // enable_nat
     d.wait_grace = [this] {
       // This thread holds no snapshot pointer while it applies: it reports so for the
@@ -357,6 +360,7 @@ void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
     c->learn_ring = learn_ring_;  // single producer still: workers run one at a time here
     c->counters = extra_counters_.back().get();
     c->neighbors = &neighbors_;
+    c->leases = &leases_;
     c->nat = nat_tables_[w].get();
     c->frags = frag_tables_[w].get();
     c->n_workers = workers;
@@ -539,6 +543,30 @@ PortTotals Harness::totals(const std::string& port) const {
   std::vector<const WorkerCounters*> w = {counters_.get()};
   for (const auto& c : extra_counters_) w.push_back(c.get());
   return sum_port(w, known_port(port).id);
+}
+
+// A DHCP client's message (from 0.0.0.0 to broadcast, UDP 68 -> 67), from chaddr.
+rte_mbuf* dhcp_frame(Harness& h, const dhcp::Request& r) {
+  std::vector<uint8_t> payload = dhcp::build_request(r);
+  const uint32_t len = 14 + 20 + 8 + static_cast<uint32_t>(payload.size());
+  rte_ether_addr src;
+  std::copy(r.chaddr.begin(), r.chaddr.end(), src.addr_bytes);
+  rte_mbuf* m = h.frame(src, kBroadcast, len);
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->src_addr = 0;
+  ip->dst_addr = RTE_BE32(0xffffffff);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  u->src_port = rte_cpu_to_be_16(68);
+  u->dst_port = rte_cpu_to_be_16(67);
+  u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + payload.size()));
+  std::memcpy(u + 1, payload.data(), payload.size());
+  u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
+  return m;
 }
 
 }  // namespace gp::test

@@ -23,6 +23,7 @@
 #include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
+#include "dataplane/services/dhcp_message.h"
 #include "dataplane/services/slow_path.h"
 
 namespace gp::test {
@@ -145,7 +146,9 @@ class Harness {
   void enable_probes() {
     slow_ = SlowPath(&neighbors_, test_pool());
     slow_.add_worker(punt_ring_, inject_ring_);
+    slow_.set_leases(&leases_);
   }
+  PortLeases& leases() { return leases_; }
   Neighbors& neighbors() { return neighbors_; }
   uint64_t now_seconds() const { return now_ / kHz; }
 
@@ -180,6 +183,7 @@ class Harness {
   SlowPath slow_;
   std::map<std::string, RingPort> ports_;
   Neighbors neighbors_;
+  PortLeases leases_;
   std::vector<std::unique_ptr<nat::NatTable>> nat_tables_;
   std::vector<std::unique_ptr<nat::FragTable>> frag_tables_;
   std::vector<std::unique_ptr<WorkerContext>> extra_ctx_;
@@ -204,5 +208,8 @@ class HarnessTest : public ::testing::Test {
   }
   std::unique_ptr<Harness> h;
 };
+
+// A DHCP client's message (from 0.0.0.0 to broadcast, UDP 68 -> 67), from chaddr.
+rte_mbuf* dhcp_frame(Harness& h, const dhcp::Request& r);
 
 }  // namespace gp::test

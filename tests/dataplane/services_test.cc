@@ -21,29 +21,6 @@ const char* kHostOnly =
     "  a: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:01', port: ra}}}\n"
     "  b: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:02', port: rb}}}\n";
 
-rte_mbuf* dhcp_frame(Harness& h, const dhcp::Request& r) {
-  std::vector<uint8_t> payload = dhcp::build_request(r);
-  const uint32_t len = 14 + 20 + 8 + static_cast<uint32_t>(payload.size());
-  rte_ether_addr src;
-  std::copy(r.chaddr.begin(), r.chaddr.end(), src.addr_bytes);
-  rte_mbuf* m = h.frame(src, kBroadcast, len);
-  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(len - 14));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = 0;
-  ip->dst_addr = RTE_BE32(0xffffffff);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  u->src_port = rte_cpu_to_be_16(68);
-  u->dst_port = rte_cpu_to_be_16(67);
-  u->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + payload.size()));
-  std::memcpy(u + 1, payload.data(), payload.size());
-  u->dgram_cksum = rte_ipv4_udptcp_cksum(ip, u);
-  return m;
-}
-
 struct Answer {
   uint8_t type = 0;
   uint32_t yiaddr = 0, dst_ip = 0;
