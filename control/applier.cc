@@ -135,6 +135,17 @@ void Applier::publish(const std::vector<PortPlan>& plans, const Config& cfg) {
   auto snap = compile_snapshot(plans, port_ids(), ++version_, plan_segments(cfg), plan_globals(cfg),
                                &state_);
   attach_acls(plans, *snap);
+  for (const BandwidthGroup& g : cfg.bandwidth_groups) {
+    auto& b = buckets_[g.name];
+    if (!b) b = std::make_unique<TokenBucket>();
+    b->set_rate(g.bits_per_s);
+  }
+  for (const PortPlan& p : plans) {
+    auto b = buckets_.find(p.bandwidth_group);
+    auto id = live_.find(p.key);
+    if (p.bandwidth_group.empty() || b == buckets_.end() || id == live_.end()) continue;
+    if (b->second->rate_bytes() != 0) snap->shapers[id->second.port_id] = b->second.get();
+  }
   snap->worker_nat = nat_;
   d_.holder->publish(std::move(snap));
 }

@@ -29,6 +29,7 @@
 #include "dataplane/core/snapshot_holder.h"
 #include "dataplane/filter/acl_table.h"
 #include "dataplane/filter/port_leases.h"
+#include "dataplane/filter/token_bucket.h"
 
 namespace gp {
 
@@ -158,6 +159,10 @@ class Applier {
   std::map<std::string, Live> live_;  // by PortPlan::key
   CompileState state_;
   std::map<std::string, std::shared_ptr<const AclTable>> acl_cache_;
+  // One bucket per bandwidth group name ever configured: a group keeps its bucket (and
+  // its tokens) across applies, and snapshots point at buckets without owning them, so
+  // none is ever freed while the appliance runs (a name costs 64 bytes).
+  std::map<std::string, std::unique_ptr<TokenBucket>> buckets_;
   std::vector<WorkerNatState> nat_;
   bool nat_ready_ = false;
   uint64_t version_ = 0;

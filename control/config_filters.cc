@@ -45,9 +45,10 @@ void Loader::acl_rules(const YAML::Node& n, const std::string& where, std::vecto
       if (k == "name") {
         if (auto s = str(v, "name")) rule.name = *s;
       } else if (k == "action") {
+        have_action = true;
         auto s = str(v, "action");
         if (s && (*s == "allow" || *s == "deny"))
-          rule.allow = *s == "allow", have_action = true;
+          rule.allow = *s == "allow";
         else if (s)
           error(v, "action must be allow or deny, got '" + *s + "'");
       } else if (k == "proto") {

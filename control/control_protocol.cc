@@ -60,15 +60,15 @@ FrameParser::State FrameParser::feed(const char* data, size_t n) {
 }
 
 std::string check_request(const nlohmann::json& req) {
-  static const std::set<std::string> kShow = {"ports", "networks", "vms",  "fdb",
-                                              "nat",   "dhcp",     "stats"};
+  static const std::set<std::string> kShow = {"ports", "networks", "vms",  "acl",
+                                              "fdb",   "nat",      "dhcp", "stats"};
   if (!req.is_object()) return "a request must be a JSON object";
   if (!req.contains("cmd") || !req["cmd"].is_string()) return "a request needs \"cmd\" (a string)";
   const std::string cmd = req["cmd"].get<std::string>();
   if (cmd == "show") {
     if (!req.contains("what") || !req["what"].is_string() ||
         !kShow.count(req["what"].get<std::string>()))
-      return "show needs \"what\": ports, networks, vms, fdb, nat, dhcp or stats";
+      return "show needs \"what\": ports, networks, vms, acl, fdb, nat, dhcp or stats";
     if (req.contains("filter") && !req["filter"].is_object())
       return "show: \"filter\" must be an object";
     return "";

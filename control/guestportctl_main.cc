@@ -55,6 +55,19 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
                     s(a["slot"]).c_str(), s(a["attach"]).c_str(), s(a["model"]).c_str(),
                     s(a["mac"]).c_str(), s(a["mtu"]).c_str(), s(a["link"]).c_str(),
                     s(a["port"]).c_str());
+  } else if (what == "acl") {
+    for (const auto& a : rows) {
+      std::printf("%s %s (first match wins; no match: allow)\n", s(a["port"]).c_str(),
+                  s(a["direction"]).c_str());
+      std::printf("  %-3s %-16s %-6s %-5s %-18s %-18s %-11s %-11s %10s\n", "#", "name", "action",
+                  "proto", "src", "dst", "src_port", "dst_port", "matches");
+      for (const auto& r : a["rules"])
+        std::printf("  %-3s %-16s %-6s %-5s %-18s %-18s %-11s %-11s %10s\n", s(r["index"]).c_str(),
+                    s(r["name"]).c_str(), s(r["action"]).c_str(), s(r["proto"]).c_str(),
+                    s(r["src"]).c_str(), s(r["dst"]).c_str(), s(r["src_port"]).c_str(),
+                    s(r["dst_port"]).c_str(), s(r["matches"]).c_str());
+      std::printf("  %-3s %-16s %-6s %69s\n", "-", "(no match)", "allow", s(a["no_match"]).c_str());
+    }
   } else if (what == "dhcp") {
     std::printf("%-24s %-16s %-17s %-9s %8s %s\n", "segment", "ip", "mac", "state", "expires",
                 "hostname");
@@ -95,12 +108,12 @@ int main(int argc, char** argv) {
   std::string socket = "/run/guestport/control.sock";
   app.add_option("-s,--socket", socket, "guestportd's control socket");
 
-  auto* show = app.add_subcommand("show", "show ports|networks|vms|fdb|nat|dhcp|stats");
+  auto* show = app.add_subcommand("show", "show ports|networks|vms|acl|fdb|nat|dhcp|stats");
   std::string what;
   bool json = false;
-  show->add_option("what", what, "ports, networks, vms, fdb, nat, dhcp or stats")
+  show->add_option("what", what, "ports, networks, vms, acl, fdb, nat, dhcp or stats")
       ->required()
-      ->check(CLI::IsMember({"ports", "networks", "vms", "fdb", "nat", "dhcp", "stats"}));
+      ->check(CLI::IsMember({"ports", "networks", "vms", "acl", "fdb", "nat", "dhcp", "stats"}));
   show->add_flag("--json", json, "print the data as JSON (stable field names)");
   std::string f_network, f_vm, f_proto, f_ip;
   show->add_option("--network", f_network,

@@ -246,6 +246,58 @@ nlohmann::json view_vms(const RuntimeView& v) {
   return out;
 }
 
+namespace {
+std::string proto_name(uint8_t p) {
+  switch (p) {
+    case 0:
+      return "any";
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    case IPPROTO_ICMP:
+      return "icmp";
+    default:
+      return std::to_string(p);
+  }
+}
+
+std::string port_text(uint16_t lo, uint16_t hi) {
+  if (lo == 0 && hi == 65535) return "any";
+  return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
+}
+}  // namespace
+
+nlohmann::json view_acl(const RuntimeView& v) {
+  nlohmann::json out = nlohmann::json::array();
+  if (v.applier == nullptr) return out;
+  for (const PortPlan& p : v.applier->plans()) {
+    for (bool in : {true, false}) {
+      const std::vector<AclRule>& rules = in ? p.acl_ingress : p.acl_egress;
+      const AclTable* t = v.applier->acl(p.key, in);
+      if (rules.empty() || t == nullptr) continue;
+      nlohmann::json rows = nlohmann::json::array();
+      for (size_t i = 0; i < rules.size() && i < t->rules(); ++i) {
+        const AclRule& r = rules[i];
+        rows.push_back({{"index", i + 1},
+                        {"name", r.name},
+                        {"action", r.allow ? "allow" : "deny"},
+                        {"proto", proto_name(r.proto)},
+                        {"src", r.src.prefix == 0 ? "any" : r.src.to_string()},
+                        {"dst", r.dst.prefix == 0 ? "any" : r.dst.to_string()},
+                        {"src_port", port_text(r.src_lo, r.src_hi)},
+                        {"dst_port", port_text(r.dst_lo, r.dst_hi)},
+                        {"matches", t->hits(i)}});
+      }
+      out.push_back({{"port", p.key},
+                     {"direction", in ? "ingress" : "egress"},
+                     {"rules", rows},
+                     {"no_match", t->hits(t->rules())}});
+    }
+  }
+  return out;
+}
+
 nlohmann::json handle_show(const RuntimeView& v, const nlohmann::json& request) {
   const std::string what = request.value("what", "");
   nlohmann::json data;
@@ -261,6 +313,8 @@ nlohmann::json handle_show(const RuntimeView& v, const nlohmann::json& request) 
     data = view_dhcp(v);
   else if (what == "vms")
     data = view_vms(v);
+  else if (what == "acl")
+    data = view_acl(v);
   else
     return error_reply("unknown view '" + what + "'");
   return {{"ok", true}, {"data", data}};

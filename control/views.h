@@ -40,6 +40,8 @@ nlohmann::json view_stats(const RuntimeView& v);
 nlohmann::json view_dhcp(const RuntimeView& v);
 // VMs of the running config and their adapters, with the port each one runs on.
 nlohmann::json view_vms(const RuntimeView& v);
+// Every adapter's ACLs, per direction: the rules in order, each with its matches.
+nlohmann::json view_acl(const RuntimeView& v);
 // Which sessions `show nat` lists; empty fields match everything.
 struct NatFilter {
   std::string network;  // segment name ("nat:web1/1", "natnetwork:lab")

@@ -133,6 +133,7 @@ enum class WorkerEvent : uint8_t {
   kNatRstIgnored,     // TCP RST outside the receiver's window: forwarded, session kept
   kTxRedirected,      // frames handed to the worker whose tx queue the port has
   kNatSwept,          // sessions removed after a re-apply took their router or forward
+  kShapedPolls,       // a port not polled: its bandwidth group had no tokens left
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
@@ -142,7 +143,7 @@ inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNam
     "inject_dropped",     "nat_created",     "nat_expired",
     "nat_handoffs",       "nat_translated",  "nat_hairpinned",
     "nat_fragments_made", "nat_rst_ignored", "tx_redirected",
-    "nat_swept"};
+    "nat_swept",          "shaped_polls"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

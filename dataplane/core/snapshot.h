@@ -20,6 +20,7 @@
 namespace gp {
 
 class AclTable;
+class TokenBucket;
 namespace nat {
 class NatTable;
 class FragTable;
@@ -172,6 +173,9 @@ struct Snapshot {
   std::array<PortGuard, kMaxPorts> guards{};
   std::array<const AclTable*, kMaxPorts> acl_in{}, acl_out{};
   std::vector<std::shared_ptr<const AclTable>> acl_tables;
+  // The bandwidth group each guest port's transmit direction is shaped by (null: no
+  // limit). Buckets are the applier's and outlive every snapshot.
+  std::array<TokenBucket*, kMaxPorts> shapers{};
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -6,6 +6,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "dataplane/filter/filter_stage.h"
+#include "dataplane/filter/token_bucket.h"
 #include "dataplane/l2/l2_stage.h"
 #include "dataplane/nat/nat_stage.h"
 #include "dataplane/nat/nat_view.h"
@@ -161,10 +162,20 @@ uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
   nat_expire(ctx, snap);
   Batch batch;
   for (uint16_t port : snap.rx_ports) {
+    TokenBucket* shaper = snap.shapers[port];
+    if (shaper != nullptr && !shaper->admit(ctx.now_tsc, ctx.tsc_hz)) {
+      ctx.counters->event(WorkerEvent::kShapedPolls);  // the frames wait in the guest's ring
+      continue;
+    }
     batch.in_port = port;
     batch.n = rte_eth_rx_burst(port, ctx.queue_id, batch.pkts, kBurst);
     if (batch.n == 0) continue;
     total += batch.n;
+    if (shaper != nullptr) {
+      uint64_t bytes = 0;
+      for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
+      shaper->consume(bytes);
+    }
     process_batch(ctx, snap, batch);
     flush_tx(ctx);
   }

@@ -132,6 +132,8 @@ class Harness {
     return totals(port).drops[static_cast<size_t>(d)];
   }
   void advance_seconds(uint64_t s) { now_ += s * kHz; }
+  void advance_ms(uint64_t ms) { now_ += ms * kHz / 1000; }
+  uint64_t tsc_hz() const { return kHz; }
   void age() { learner_->age(snap(), now_, kHz); }
   void drain_learner() { learner_->drain(snap(), now_); }
 
