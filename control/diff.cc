@@ -4,6 +4,7 @@
 #include <map>
 #include <sstream>
 
+#include "control/compile.h"
 #include "nic_models/nic_models.h"
 
 namespace gp {
@@ -52,6 +53,17 @@ class Fields {
   std::vector<std::string> parts_;
 };
 
+std::string acl_rules_text(const std::vector<AclRule>& rules) {
+  return rules.empty() ? "-" : std::to_string(rules.size()) + " rule(s) " + acl_signature(rules);
+}
+
+std::string port_security_text(const PortSecurityConfig& p) {
+  if (!p.enabled) return "off";
+  std::string t = "mac";
+  for (uint32_t ip : p.ipv4) t += " " + format_ipv4(ip);
+  return p.dhcp ? t + " dhcp" : t;
+}
+
 void fields_of(const UplinkConfig& a, const UplinkConfig& b, Fields& f) {
   f.add("device", a.device, b.device);
   f.add("address", opt_cidr(a.address), opt_cidr(b.address));
@@ -92,6 +104,14 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("uplink", a.uplink, b.uplink);
   f.add("endpoint_independent_filtering", opt_bool(a.endpoint_independent_filtering),
         opt_bool(b.endpoint_independent_filtering));
+  f.add("acl.ingress", acl_rules_text(a.acl_ingress), acl_rules_text(b.acl_ingress));
+  f.add("acl.egress", acl_rules_text(a.acl_egress), acl_rules_text(b.acl_egress));
+  f.add("port_security", port_security_text(a.port_security), port_security_text(b.port_security));
+  f.add("bandwidth_group", a.bandwidth_group, b.bandwidth_group);
+}
+
+void fields_of(const BandwidthGroup& a, const BandwidthGroup& b, Fields& f) {
+  f.num("bits_per_s", a.bits_per_s, b.bits_per_s);
 }
 
 void fields_of(const ApplianceConfig& a, const ApplianceConfig& b, Fields& f) {
@@ -188,6 +208,10 @@ std::vector<ConfigChange> diff_configs(const Config* old, const Config& next) {
   diff_named(
       a.networks, next.networks, "network", [](const NetworkConfig& n) { return n.name; },
       [](const NetworkConfig& n) { return std::string(attach_mode_name(n.mode)); }, out);
+  diff_named(
+      a.bandwidth_groups, next.bandwidth_groups, "bandwidth_group",
+      [](const BandwidthGroup& g) { return g.name; },
+      [](const BandwidthGroup& g) { return std::to_string(g.bits_per_s) + " bit/s"; }, out);
   diff_named(
       a.vms, next.vms, "vm", [](const VmConfig& v) { return v.name; },
       [](const VmConfig& v) { return std::to_string(v.adapters.size()) + " adapter(s)"; }, out);

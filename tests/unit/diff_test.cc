@@ -112,6 +112,21 @@ TEST(Diff, RemovalsAndAttachChanges) {
   EXPECT_TRUE(has(l, "modified adapter a/2: attach internal:back -> natnetwork:lab"));
 }
 
+TEST(Diff, FiltersAndBandwidthGroupsAreChanges) {
+  const std::string base = "vms: {a: {adapters: {1: {attach: internal:x, port: p";
+  Config a = cfg(base + "}}}}\n");
+  Config b = cfg("bandwidth_groups: {g: 1m}\n" + base +
+                 ", bandwidth_group: g, port_security: {ipv4: [10.0.0.1]}, "
+                 "acl: {ingress: [{action: deny, proto: tcp, dst_port: 80}]}}}}}\n");
+  auto got = lines(&a, b);
+  ASSERT_EQ(got.size(), 2u) << (got.empty() ? "" : got[0]);
+  EXPECT_EQ(got[0], "added bandwidth_group g: 1000000 bit/s");
+  EXPECT_NE(got[1].find("modified adapter a/1: acl.ingress - -> 1 rule(s)"), std::string::npos)
+      << got[1];
+  EXPECT_NE(got[1].find("port_security off -> mac 10.0.0.1"), std::string::npos) << got[1];
+  EXPECT_NE(got[1].find("bandwidth_group  -> g"), std::string::npos) << got[1];
+}
+
 TEST(Diff, SettingsThatSizeTheDaemonNeedARestart) {
   Config a = cfg(kBase);
   Config b = cfg("appliance: {workers: 2, mac_table_size: 1024, nat: {sessions: 4096}}\n" +
