@@ -195,7 +195,9 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
     p.ageing_s = n.mac_ageing_s;
     p.host_iface = n.host_interface->name;
     p.host_addr = n.host_interface->address;
-    p.mtu = p.port_mtu = network_mtu(c, n);
+    // DPDK's tap PMD carries at most 1500 (max_rx_pktlen 1522; it drops larger frames
+    // on transmit and refuses a larger MTU): see host_interface_warnings.
+    p.mtu = p.port_mtu = std::min<uint16_t>(network_mtu(c, n), kStandardMtu);
     p.loc = n.host_interface->loc.line != 0 ? n.host_interface->loc : n.loc;
     out.push_back(p);
   }

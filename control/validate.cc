@@ -142,7 +142,20 @@ uint16_t effective_mtu(const AdapterConfig& ad) {
   return kStandardMtu;
 }
 
+void host_interface_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
+  for (const NetworkConfig& n : c.networks)
+    if (n.mode == AttachMode::kHostOnly && n.host_interface && network_mtu(c, n) > kStandardMtu)
+      warnings.push_back({c.file, n.mtu_loc.line != 0 ? n.mtu_loc : n.loc,
+                          "network '" + n.name + "': mtu " + std::to_string(network_mtu(c, n)) +
+                              " but the host interface " + n.host_interface->name +
+                              " (a DPDK tap) carries at most 1500: larger frames between it "
+                              "and the guests are dropped (oversize); guests still carry "
+                              "jumbo frames among themselves",
+                          true});
+}
+
 void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
+  host_interface_warnings(c, warnings);
   for (const VmConfig& vm : c.vms)
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.attach == AttachMode::kNone || effective_mtu(ad) == ad.mtu) continue;

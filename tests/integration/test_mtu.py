@@ -98,3 +98,27 @@ def test_path_mtu_discovery_through_the_nat_to_a_1500_byte_uplink(lab):
     route = lab.ns(ns, "ip", "route", "get", SERVER).stdout
     assert "mtu 1500" in route, "the guest never learned the path MTU: " + route
     assert d.ctl("stats")["slow_path"]["frag_needed_sent"] >= 1
+
+
+def test_a_host_only_network_at_9000_keeps_its_host_interface_at_1500(lab):
+    """DPDK's tap PMD cannot carry more than 1500 bytes: the host interface stays at 1500
+    (with a warning), 1500-byte packets reach it, larger ones are dropped and counted."""
+    ns, dev = jumbo_guest(lab, "ho", 4, "192.168.198.10/24")
+    iface = f"gpj{lab.tag}"[:15]
+    d = lab.start(
+        f"networks:\n  hn: {{mode: hostonly, mtu: 9000, host_interface: {{name: {iface}, "
+        f"address: 192.168.198.1/24}}}}\n"
+        f"vms:\n  vm1: {{adapters: {{1: {{attach: hostonly:hn, model: virtio-net, "
+        f"mac: \"{MAC[4]}\", port: \"{dev}\"}}}}}}\n")
+    assert "carries at most 1500" in d.output(), d.output()
+    assert open(f"/sys/class/net/{iface}/mtu").read().strip() == "1500"
+    assert d.port("host/hn")["mtu"] == 1500
+    assert d.port("vm/vm1/1")["mtu"] == 9000
+    r = lab.ns(ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1472",
+               "192.168.198.1", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = lab.ns(ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "8972",
+               "192.168.198.1", check=False)
+    assert r.returncode != 0, r.stdout
+    # Counted at the sender, as every unicast a destination cannot take.
+    assert d.port("vm/vm1/1")["drop_reasons"].get("oversize", 0) >= 2, d.port("vm/vm1/1")

@@ -77,8 +77,9 @@ TEST(Mtu, AdaptersTakeTheirNetworksMtuUnlessTheySetOne) {
   EXPECT_EQ(find(plans, "vm/c/1").mtu, 9000);  // a bridged network: its uplink's
   EXPECT_EQ(find(plans, "vm/e/1").mtu, 1500);  // an implicit network: 1500
   EXPECT_EQ(find(plans, "uplink/lan").port_mtu, 9000);
-  EXPECT_EQ(find(plans, "host/host").port_mtu, 4000);  // the host interface too
-  EXPECT_EQ(find(plans, "host/host").mtu, 4000);
+  // The host interface is a DPDK tap, which carries at most 1500 (warned about below).
+  EXPECT_EQ(find(plans, "host/host").port_mtu, 1500);
+  EXPECT_EQ(find(plans, "host/host").mtu, 1500);
   // The AMD adapter: asked for 9000 (by its network), carries 1500, but its port is set
   // up for 9000 so that the switch sees, drops and counts the frames it cannot carry.
   const PortPlan& d = find(plans, "vm/d/1");
@@ -87,10 +88,15 @@ TEST(Mtu, AdaptersTakeTheirNetworksMtuUnlessTheySetOne) {
   EXPECT_EQ(d.port_mtu, 9000);
   std::vector<Diagnostic> warnings;
   nic_model_warnings(c, warnings);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].message.find("vm 'd' adapter 1: mtu 9000"), std::string::npos)
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].message.find("network 'host': mtu 4000 but the host interface gph0"),
+            std::string::npos)
       << warnings[0].message;
-  EXPECT_EQ(warnings[0].loc.line, 10);  // the adapter, since it wrote no mtu itself
+  EXPECT_EQ(warnings[0].loc.line, 5);  // the network's mtu
+  EXPECT_EQ(warnings[0].loc.column, 31);
+  EXPECT_NE(warnings[1].message.find("vm 'd' adapter 1: mtu 9000"), std::string::npos)
+      << warnings[1].message;
+  EXPECT_EQ(warnings[1].loc.line, 10);  // the adapter, since it wrote no mtu itself
 }
 
 TEST(Mtu, NetworkMtuErrorsSayWhere) {
