@@ -239,7 +239,10 @@ nlohmann::json view_vms(const RuntimeView& v) {
                           {"cable_connected", ad.cable_connected},
                           {"port", key},
                           {"port_id", open ? nlohmann::json(id->second) : nlohmann::json()},
-                          {"link", open && v.snap.ports[id->second].link_up ? "up" : "down"}});
+                          {"link", open && v.snap.ports[id->second].link_up ? "up" : "down"},
+                          {"port_security", ad.port_security.enabled},
+                          {"acl_rules", ad.acl_ingress.size() + ad.acl_egress.size()},
+                          {"bandwidth_group", ad.bandwidth_group}});
     }
     out.push_back({{"name", vm.name}, {"adapters", adapters}});
   }

@@ -68,3 +68,24 @@ def test_port_security_stops_a_guest_that_takes_another_address(lab):
     lab.ns(ns1, "ip", "neigh", "flush", "all")
     lab.ns(ns2, "ip", "neigh", "flush", "all")
     assert lab.ping(ns1, "10.56.0.2"), "the guest's own MAC and address pass again"
+
+
+def test_port_security_lets_in_the_address_the_appliance_leased(lab):
+    """A real DHCP client (udhcpc) behind `port_security: {dhcp: true}`: before its lease
+    only DHCP passes, after it the leased address does and no other."""
+    from test_dhcp import address_of, hostonly, udhcpc
+    iface = f"gps{lab.tag}"[:15]
+    ns, dev = lab.guest("l1", MAC[1], None)
+    d = lab.start(hostonly(lab, iface) +
+                  f"vms:\n  vm1: {{adapters: {{1: {{attach: hostonly:hn, mac: \"{MAC[1]}\", "
+                  f"port: \"{dev}\", port_security: {{dhcp: true}}}}}}}}\n")
+    # An address of its own choosing first: dropped.
+    lab.ns(ns, "ip", "addr", "add", "192.168.198.77/24", "dev", "eth0")
+    assert not lab.ping(ns, "192.168.198.1", count=2), "an address nobody leased got through"
+    assert d.port("vm/vm1/1")["drop_reasons"].get("spoofed_ip", 0) >= 1
+    lab.ns(ns, "ip", "addr", "flush", "dev", "eth0")
+    lab.ns(ns, "ip", "neigh", "flush", "all")
+    r = udhcpc(lab, ns)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert address_of(lab, ns) == ["192.168.198.101"]
+    assert lab.ping(ns, "192.168.198.1"), "the leased address is the guest's own"
