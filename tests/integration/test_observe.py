@@ -110,7 +110,8 @@ def test_dumpcap_captures_a_running_port_and_tshark_reads_it(lab, hugepages):
            check=False)
     assert r.returncode == 0, r.stderr
     rows = [l.split("\t") for l in r.stdout.splitlines()]  # ARP frames have no IP fields
-    assert len(rows) == 6, r.stdout
+    # dumpcap stops after the burst that reaches its count: 6 frames or a few more.
+    assert 6 <= len(rows) <= 6 + 32, r.stdout
     icmp = [x for x in rows if len(x) == 3 and x[2] in ("0", "8")]
     assert icmp, rows
     assert {x[0] for x in icmp} <= {"10.84.0.1", "10.84.0.2"}
