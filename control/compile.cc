@@ -225,6 +225,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.acl_ingress = ad.acl_ingress;
       p.acl_egress = ad.acl_egress;
       p.bandwidth_group = ad.bandwidth_group;
+      p.mac_limit = ad.mac_limit;
+      p.mac_limit_drop = ad.mac_limit_drop;
       p.loc = ad.port_loc;
       if (ad.attach == AttachMode::kNat) {
         p.segment = nat_segment_name(vm.name, slot);
@@ -343,6 +345,8 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     pp.max_frame = static_cast<uint16_t>(p.mtu + RTE_ETHER_HDR_LEN);
     if (p.model_capped) pp.features |= kFeatureModelCapped;
     pp.mac = p.mac;
+    s->mac_limit[port] = p.mac_limit;
+    s->mac_limit_drop[port] = p.mac_limit_drop && p.mac_limit != 0;
     if (p.role == PortRole::kGuest) {
       PortGuard& g = s->guards[port];
       const PortSecurityConfig& ps = p.port_security;

@@ -32,6 +32,8 @@ struct PortPlan {
   PortSecurityConfig port_security;
   std::vector<AclRule> acl_ingress, acl_egress;
   std::string bandwidth_group;
+  uint32_t mac_limit = 0;  // guests: the adapter's; uplinks and host ports: none
+  bool mac_limit_drop = false;
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address

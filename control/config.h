@@ -160,6 +160,8 @@ struct AdapterConfig {
   std::vector<AclRule> acl_egress;                     // what is sent to the guest
   PortSecurityConfig port_security;
   std::string bandwidth_group;  // a name under bandwidth_groups; empty: none
+  uint32_t mac_limit = 1024;    // MACs learned on the adapter at most; 0: no limit
+  bool mac_limit_drop = false;  // beyond it, frames from new MACs: dropped, or flooded
   SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc, bw_loc;
 };
 

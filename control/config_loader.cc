@@ -309,8 +309,17 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
   for (auto& [k, val] :
        entries(n, where,
                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
-                "port_forwards", "filtering", "acl", "port_security", "bandwidth_group"})) {
-    if (k == "acl") {
+                "port_forwards", "filtering", "acl", "port_security", "bandwidth_group",
+                "mac_limit", "mac_limit_action"})) {
+    if (k == "mac_limit_action") {
+      auto s = str(val, "mac_limit_action");
+      if (s && (*s == "flood" || *s == "drop"))
+        a.mac_limit_drop = *s == "drop";
+      else if (s)
+        error(val, "mac_limit_action must be flood or drop, got '" + *s + "'");
+    } else if (k == "mac_limit") {
+      if (auto x = uint(val, "mac_limit (0: no limit)", 0, 1u << 24)) a.mac_limit = uint32_t(*x);
+    } else if (k == "acl") {
       acl(val, a);
     } else if (k == "port_security") {
       port_security(val, a);

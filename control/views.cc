@@ -113,6 +113,7 @@ nlohmann::json view_stats(const RuntimeView& v) {
           {"fdb_moves", v.learner.moves()},
           {"fdb_aged", v.learner.aged()},
           {"fdb_table_full", v.learner.table_full()},
+          {"fdb_port_limit", v.learner.port_limit()},
           {"slow_path",
            {{"arp_replies", v.slow.stats().arp_replies},
             {"dhcp_replies", v.slow.stats().dhcp_replies},

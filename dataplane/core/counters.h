@@ -70,6 +70,7 @@ enum class Drop : uint8_t {
   kSpoofedIp,       // port security: an IPv4 or ARP source the adapter may not use
   kAclDeny,         // an ACL rule said deny (per-rule counts: show acl)
   kFilterUnparsed,  // IPv4 whose header is not whole in the first segment, on a filtered port
+  kMacLimit,        // from a source MAC not learned because its adapter holds mac_limit
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -112,6 +113,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "spoofed_ip",
     "acl_deny",
     "filter_unparsed",
+    "mac_limit",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

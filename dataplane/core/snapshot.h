@@ -176,6 +176,11 @@ struct Snapshot {
   // The bandwidth group each guest port's transmit direction is shaped by (null: no
   // limit). Buckets are the applier's and outlive every snapshot.
   std::array<TokenBucket*, kMaxPorts> shapers{};
+  // MACs the learner may hold for each port (0: no limit): a guest cannot fill the
+  // table that every network shares.
+  std::array<uint32_t, kMaxPorts> mac_limit{};
+  // Beyond the limit: frames from unlearned sources are dropped (true) or flooded.
+  std::array<bool, kMaxPorts> mac_limit_drop{};
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/core/snapshot.h"
@@ -53,10 +54,16 @@ Fdb::~Fdb() {
   if (rcu_ != nullptr) rcu_->detach_user();
 }
 
-Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept {
+Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now,
+                        uint32_t port_limit) noexcept {
   void* old = nullptr;
   int32_t pos = rte_hash_lookup_data(h_, &key, &old);  // the key's slot when found
   const uint64_t before = reinterpret_cast<uintptr_t>(old);
+  const bool ours = pos >= 0 && before != 0 && data_port(before) == port;
+  if (port_limit != 0 && !ours && port < kMaxPorts && per_port_[port] >= port_limit) {
+    full_[port].store(1, std::memory_order_relaxed);
+    return Learned::kPortLimit;
+  }
   Learned what = Learned::kRefreshed;
   if (pos < 0) {
     // New key: insert with data 0 first to learn its slot. Generation 0 never matches
@@ -70,6 +77,13 @@ Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64
   } else if (data_port(before) != port) {
     what = Learned::kMoved;
   }
+  if (!ours) {
+    if (pos >= 0 && before != 0 && data_port(before) < kMaxPorts) {
+      --per_port_[data_port(before)];  // moved away: room on the old port again
+      full_[data_port(before)].store(0, std::memory_order_relaxed);
+    }
+    if (port < kMaxPorts) ++per_port_[port];
+  }
   seen_[static_cast<uint32_t>(pos)].store(now, std::memory_order_relaxed);
   const uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
   if (d != before)
@@ -78,7 +92,7 @@ Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64
 }
 
 uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {
-  std::vector<uint64_t> doomed;
+  std::vector<std::pair<uint64_t, uint16_t>> doomed;  // key, port
   const void* k = nullptr;
   void* d = nullptr;
   uint32_t next = 0;
@@ -94,11 +108,17 @@ uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept 
               snap.ports[data_port(data)].segment != seg ||
               idle > static_cast<uint64_t>(s.ageing_s) * tsc_hz;
     }
-    if (stale) doomed.push_back(key);
+    if (stale) doomed.emplace_back(key, data_port(data));
   }
-  for (uint64_t key : doomed)
-    if (rte_hash_del_key(h_, &key) >= 0) --live_;
+  for (const auto& [key, port] : doomed) forget(key, port);
   return static_cast<uint32_t>(doomed.size());
+}
+
+void Fdb::forget(uint64_t key, uint16_t port) noexcept {
+  if (rte_hash_del_key(h_, &key) < 0) return;
+  --live_;
+  if (port < kMaxPorts && per_port_[port] > 0) --per_port_[port];
+  if (port < kMaxPorts) full_[port].store(0, std::memory_order_relaxed);  // room again
 }
 
 uint32_t Fdb::flush_port(uint16_t port) noexcept {
@@ -110,8 +130,7 @@ uint32_t Fdb::flush_port(uint16_t port) noexcept {
     if (data_port(reinterpret_cast<uintptr_t>(d)) == port)
       doomed.push_back(*static_cast<const uint64_t*>(k));
   }
-  for (uint64_t key : doomed)
-    if (rte_hash_del_key(h_, &key) >= 0) --live_;
+  for (uint64_t key : doomed) forget(key, port);
   return static_cast<uint32_t>(doomed.size());
 }
 

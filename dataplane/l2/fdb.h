@@ -12,6 +12,7 @@
 
 #include <rte_hash.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -67,9 +68,21 @@ class Fdb {
   }
 
   // --- the single writer (learner / control thread) ---
-  enum class Learned { kNew, kMoved, kRefreshed, kTableFull };
+  enum class Learned { kNew, kMoved, kRefreshed, kTableFull, kPortLimit };
   // Adds, moves or refreshes a MAC. An entry of another generation counts as new.
-  Learned learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now) noexcept;
+  // port_limit (0: none): a MAC new to `port` is refused (kPortLimit, nothing changes)
+  // while `port` already holds that many, so one guest cannot fill the shared table.
+  Learned learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now,
+                uint32_t port_limit = 0) noexcept;
+  // Readers: did `port` reach its limit (a learn was refused since it last lost an
+  // entry)? Frames from its unknown sources may then be dropped (mac_limit_action).
+  bool port_full(uint16_t port) const noexcept {
+    return full_[port % kMaxPorts].load(std::memory_order_relaxed) != 0;
+  }
+  // Entries that point at `port` (those of stale generations too, until aged).
+  uint32_t port_count(uint16_t port) const noexcept {
+    return port < kMaxPorts ? per_port_[port] : 0;
+  }
   // Removes entries idle longer than their segment's ageing time, or of an older
   // segment generation, or of a segment the snapshot no longer has. Returns how many.
   uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept;
@@ -84,7 +97,10 @@ class Fdb {
   rte_hash* h_ = nullptr;
   SnapshotHolder* rcu_ = nullptr;
   uint32_t capacity_ = 0;
-  uint32_t live_ = 0;  // writer only
+  uint32_t live_ = 0;                           // writer only
+  std::array<uint32_t, kMaxPorts> per_port_{};  // writer only
+  std::array<std::atomic<uint8_t>, kMaxPorts> full_{};
+  void forget(uint64_t key, uint16_t port) noexcept;
   std::unique_ptr<std::atomic<uint64_t>[]> seen_;
 };
 

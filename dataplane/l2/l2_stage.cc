@@ -77,6 +77,12 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
       ctx.fdb->touch(Fdb::data_position(data[i]), ctx.now_tsc, touch_every);
     } else {
       queue_learn(ctx, keys[i], in_port, seg.fdb_generation);
+      if (snap.mac_limit_drop[in_port] && ctx.fdb->port_full(in_port) &&
+          !(src_hit && Fdb::data_port(data[i]) == in_port)) {
+        pc.drop(Drop::kMacLimit);  // a source its adapter may not add: mac_limit_action drop
+        rte_pktmbuf_free(m);
+        continue;
+      }
     }
 
     // Known unicast destination?

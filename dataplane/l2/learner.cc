@@ -20,9 +20,12 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
         if (e.port >= kMaxPorts || seg >= snap.segments.size()) continue;
         if (snap.ports[e.port].segment != seg) continue;  // port moved since
         if (snap.segments[seg].fdb_generation != e.generation) continue;
-        switch (fdb_.learn(e.key, e.port, e.generation, now)) {
+        switch (fdb_.learn(e.key, e.port, e.generation, now, snap.mac_limit[e.port])) {
           case Fdb::Learned::kTableFull:
             ++table_full_;
+            continue;
+          case Fdb::Learned::kPortLimit:
+            ++port_limit_;
             continue;
           case Fdb::Learned::kNew:
             ++learned_;

@@ -30,11 +30,14 @@ class Learner {
   uint64_t moves() const noexcept { return moves_; }
   uint64_t table_full() const noexcept { return table_full_; }
   uint64_t aged() const noexcept { return aged_; }
+  // MACs not learned because their port held its mac_limit already (their frames are
+  // still switched, as unknown unicast is: flooded).
+  uint64_t port_limit() const noexcept { return port_limit_; }
 
  private:
   Fdb& fdb_;
   std::vector<rte_ring*> rings_;
-  uint64_t learned_ = 0, moves_ = 0, table_full_ = 0, aged_ = 0;
+  uint64_t learned_ = 0, moves_ = 0, table_full_ = 0, aged_ = 0, port_limit_ = 0;
 };
 
 }  // namespace gp

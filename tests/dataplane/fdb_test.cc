@@ -88,4 +88,73 @@ TEST_F(FdbTest, AgeRemovesStaleGenerationsMovedPortsAndGoneSegments) {
 }
 
 }  // namespace
+// A guest that makes up source MACs holds at most its adapter's mac_limit of the table
+// every network shares: the rest are not learned (counted), its frames still pass, the
+// other guests keep their entries, and once its MACs age out it may learn again.
+TEST_F(HarnessTest, AGuestHoldsAtMostItsMacLimit) {
+  h->apply(
+      "vms:\n"
+      "  a: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:01', port: ra, "
+      "mac_limit: 16}}}\n"
+      "  b: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:02', port: rb}}}\n");
+  h->send("rb", mac(2), kBroadcast);
+  h->step();
+  h->recv("ra");
+  for (int i = 0; i < 100; ++i) {
+    const rte_ether_addr fake{
+        {0x02, 0x66, 0, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
+    h->send("ra", fake, mac(2));
+    if (i % 20 == 19) h->step();  // rings of 1024: send in rounds
+  }
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 100u);  // every frame still reached b
+  EXPECT_EQ(h->fdb().port_count(h->port_id("ra")), 16u);
+  EXPECT_EQ(h->learner().port_limit(), 84u);
+  EXPECT_EQ(h->fdb().port_count(h->port_id("rb")), 1u);
+  // b's MAC cannot be taken over by a (at its limit): it stays on b.
+  h->send("ra", mac(2), kBroadcast);
+  h->step();
+  h->recv("rb");
+  h->send("ra", mac(1), mac(2));  // a's own MAC: new to a, refused as well
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  h->send("rb", mac(2), mac(1));  // unknown: flooded to a
+  h->step();
+  EXPECT_EQ(h->recv("ra").size(), 1u);
+  EXPECT_EQ(h->fdb().port_count(h->port_id("rb")), 1u);
+  // The made-up MACs age out; then a learns its own.
+  h->advance_seconds(301);
+  h->send("rb", mac(2), kBroadcast);  // b stays fresh
+  h->step();
+  h->age();
+  EXPECT_EQ(h->fdb().port_count(h->port_id("ra")), 0u);
+  h->send("ra", mac(1), mac(2));
+  h->step();
+  EXPECT_EQ(h->fdb().port_count(h->port_id("ra")), 1u);
+  h->recv("ra"), h->recv("rb");
+}
+
+// mac_limit_action: drop — beyond the limit, frames from sources the adapter may not
+// add are dropped and counted; its learned MACs still pass.
+TEST_F(HarnessTest, BeyondItsMacLimitAGuestsNewSourcesCanBeDropped) {
+  h->apply(
+      "vms:\n"
+      "  a: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:01', port: ra, "
+      "mac_limit: 4, mac_limit_action: drop}}}\n"
+      "  b: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:02', port: rb}}}\n");
+  auto fake = [](int i) { return rte_ether_addr{{0x02, 0x66, 0, 0, 0, static_cast<uint8_t>(i)}}; };
+  for (int i = 0; i < 4; ++i) h->send("ra", fake(i), mac(2));
+  h->step();
+  h->send("ra", fake(9), mac(2));  // refused by the learner: the port is full now
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 5u);  // the refusal itself happens after forwarding
+  EXPECT_EQ(h->fdb().port_count(h->port_id("ra")), 4u);
+  h->send("ra", fake(10), mac(2));  // full: dropped
+  h->send("ra", fake(1), mac(2));   // learned: passes
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->drops("ra", Drop::kMacLimit), 1u);
+  EXPECT_EQ(h->learner().port_limit(), 2u);
+}
+
 }  // namespace gp::test

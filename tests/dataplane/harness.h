@@ -140,6 +140,7 @@ class Harness {
   SnapshotHolder& holder() { return *holder_; }
   WorkerContext& ctx() { return *ctx_; }
   Fdb& fdb() { return *fdb_; }
+  const Learner& learner() const { return *learner_; }
   rte_ring* tx_ring(const std::string& port) const { return known_port(port).tx; }
   rte_ring* rx_ring(const std::string& port) const { return known_port(port).rx; }
   const std::vector<PortPlan>& plans() const { return plans_; }

@@ -10,6 +10,10 @@ namespace {
 
 using test::cfg;
 
+std::string adapter(const std::string& extra) {
+  return "vms:\n  a:\n    adapters:\n      1: {attach: internal:x, port: p" + extra + "}\n";
+}
+
 Diagnostic only_error(const std::string& yaml) {
   LoadResult r = load_config_text(yaml, "t.yaml");
   EXPECT_EQ(r.errors.size(), 1u) << (r.errors.empty() ? "no error" : r.errors[0].to_string());
@@ -63,6 +67,11 @@ TEST(FiltersConfig, AclsPortSecurityAndBandwidthGroupsParse) {
   const AdapterConfig& b = c.vms[1].adapters.at(1);
   EXPECT_TRUE(b.port_security.enabled);
   EXPECT_TRUE(b.port_security.ipv4.empty());
+  EXPECT_EQ(b.mac_limit, 1024u);  // the default
+  EXPECT_FALSE(b.mac_limit_drop);
+  Config l = cfg(adapter(", mac_limit: 0, mac_limit_action: drop"));
+  EXPECT_EQ(l.vms[0].adapters.at(1).mac_limit, 0u);
+  EXPECT_TRUE(l.vms[0].adapters.at(1).mac_limit_drop);
 }
 
 TEST(FiltersConfig, TheSnapshotGetsGuardsAndTheGuardFeature) {
@@ -84,10 +93,6 @@ TEST(FiltersConfig, TheSnapshotGetsGuardsAndTheGuardFeature) {
   auto changed = r;
   changed[1].src_hi = 2001;
   EXPECT_NE(acl_signature(r), acl_signature(changed));
-}
-
-std::string adapter(const std::string& extra) {
-  return "vms:\n  a:\n    adapters:\n      1: {attach: internal:x, port: p" + extra + "}\n";
 }
 
 TEST(FiltersConfig, MistakesAreRefusedWhereTheyAreWritten) {
@@ -116,6 +121,10 @@ TEST(FiltersConfig, MistakesAreRefusedWhereTheyAreWritten) {
   d = only_error(adapter(", bandwidth_group: nosuch"));
   EXPECT_NE(d.message.find("unknown bandwidth group 'nosuch'"), std::string::npos) << d.message;
   EXPECT_EQ(d.loc.line, 4);
+  d = only_error(adapter(", mac_limit_action: block"));
+  EXPECT_NE(d.message.find("mac_limit_action must be flood or drop"), std::string::npos);
+  d = only_error(adapter(", mac_limit: -1"));
+  EXPECT_NE(d.message.find("mac_limit (0: no limit) must be a whole number"), std::string::npos);
   d = only_error("bandwidth_groups: {g: 10 mbit}\n");
   EXPECT_NE(d.message.find("needs a limit in bits per second"), std::string::npos) << d.message;
   EXPECT_EQ(d.loc.column, 23);
