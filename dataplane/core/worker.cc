@@ -15,7 +15,7 @@
 
 namespace gp {
 
-void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+uint64_t process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   PortCounters& pc = ctx.counters->ports[batch.in_port];
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
@@ -27,6 +27,7 @@ void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexc
   if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
   if (batch.n != 0) nat_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
+  return bytes;
 }
 
 uint32_t process_handoffs(WorkerContext& ctx, const Snapshot& snap) noexcept {
@@ -171,12 +172,8 @@ uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
     batch.n = rte_eth_rx_burst(port, ctx.queue_id, batch.pkts, kBurst);
     if (batch.n == 0) continue;
     total += batch.n;
-    if (shaper != nullptr) {
-      uint64_t bytes = 0;
-      for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
-      shaper->consume(bytes);
-    }
-    process_batch(ctx, snap, batch);
+    const uint64_t bytes = process_batch(ctx, snap, batch);
+    if (shaper != nullptr) shaper->consume(bytes);
     flush_tx(ctx);
   }
   ctx.snap = nullptr;  // the snapshot may be retired once this loop is quiescent

@@ -15,7 +15,8 @@ namespace gp {
 
 // Runs classify and the L2 stage over one burst from batch.in_port. Frames end up
 // staged in ctx.tx or dropped and counted; batch.n is 0 afterwards.
-void process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept;
+// Returns the bytes received (the batch as it came in), for the port's shaper.
+uint64_t process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept;
 
 // Sends every staged frame on this worker's tx queue; what a port refuses is freed
 // and counted as Drop::kTxFull on that port.
