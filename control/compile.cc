@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <set>
 
 #include "control/validate.h"
 
@@ -163,9 +164,63 @@ std::string acl_signature(const std::vector<AclRule>& rules) {
   return sig;
 }
 
+std::string vlan_segment_name(const std::string& base, uint16_t vid) {
+  return vid == 0 ? base : base + "/vlan" + std::to_string(vid);
+}
+
+namespace {
+// The VLANs the adapters of each network use (empty: the network is not VLAN-aware).
+std::map<std::string, std::set<uint16_t>> network_vlans(const Config& c) {
+  std::map<std::string, std::set<uint16_t>> out;
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) {
+      if (!ad.vlan.set() || ad.network.empty()) continue;
+      std::set<uint16_t>& v = out[ad.network];
+      if (ad.vlan.access != 0) v.insert(ad.vlan.access);
+      v.insert(ad.vlan.trunk.begin(), ad.vlan.trunk.end());
+      if (ad.vlan.native != 0) v.insert(ad.vlan.native);
+    }
+  return out;
+}
+
+void place_vlans(PortPlan& p, const VlanConfig& v, const std::set<uint16_t>* network) {
+  if (network == nullptr || network->empty()) return;
+  p.vlan_aware = true;
+  p.vlan_base = p.segment;
+  if (p.role == PortRole::kUplink) {  // the wire: every VLAN of the network, tagged
+    p.vlan_trunk = true;
+    p.vlan_tagged.assign(network->begin(), network->end());
+  } else if (v.access != 0) {
+    p.segment_vid = v.access;
+  } else if (!v.trunk.empty()) {
+    p.vlan_trunk = true;
+    p.vlan_tagged = v.trunk;
+    p.segment_vid = v.native;
+    p.vlan_untagged_drop = v.untagged_drop;
+  }
+  p.segment = vlan_segment_name(p.vlan_base, p.segment_vid);
+}
+
+// Every segment a port is in (its untagged one even where it takes no untagged frame:
+// PortPolicy::segment names it).
+std::vector<std::string> segments_of(const PortPlan& p) {
+  std::vector<std::string> out;
+  if (p.segment.empty()) return out;
+  out.push_back(p.segment);
+  for (uint16_t vid : p.vlan_tagged)
+    if (vid != p.segment_vid) out.push_back(vlan_segment_name(p.vlan_base, vid));
+  return out;
+}
+}  // namespace
+
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors) {
   std::vector<PortPlan> out;
   auto segment_of = segment_name;
+  const auto vlans = network_vlans(c);
+  auto vlans_of = [&](const NetworkConfig& n) -> const std::set<uint16_t>* {
+    auto it = vlans.find(n.name);
+    return it == vlans.end() ? nullptr : &it->second;
+  };
   for (const auto& u : c.uplinks) {
     const NetworkConfig* owner = nullptr;
     for (const auto& n : c.networks)
@@ -180,6 +235,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
     if (owner != nullptr) {
       p.segment = segment_of(*owner);
       p.ageing_s = owner->mac_ageing_s;
+      place_vlans(p, VlanConfig{}, vlans_of(*owner));
     }
     out.push_back(p);
   }
@@ -235,6 +291,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
         if (n != nullptr) {
           p.segment = segment_of(*n);
           p.ageing_s = n->mac_ageing_s;
+          if (n->mode == AttachMode::kBridged || n->mode == AttachMode::kInternal)
+            place_vlans(p, ad.vlan, vlans_of(*n));
         }
       }
       out.push_back(p);
@@ -253,7 +311,7 @@ std::map<std::string, uint16_t> assign_segments(const std::vector<PortPlan>& pla
                                                 CompileState& st) {
   std::map<std::string, bool> wanted;
   for (const auto& p : plans)
-    if (!p.segment.empty()) wanted[p.segment] = true;
+    for (const std::string& name : segments_of(p)) wanted[name] = true;
   for (auto it = st.segments.begin(); it != st.segments.end();) {
     if (wanted.count(it->first)) {
       ++it;
@@ -265,23 +323,27 @@ std::map<std::string, uint16_t> assign_segments(const std::vector<PortPlan>& pla
   std::vector<bool> used(st.generations.size(), false);
   for (const auto& [name, id] : st.segments) used[id.index] = true;
   std::map<std::string, uint16_t> out;
+  uint16_t free_from = 0;  // every index below is used
   for (const auto& p : plans) {
-    if (p.segment.empty() || out.count(p.segment)) continue;
-    auto known = st.segments.find(p.segment);
-    if (known != st.segments.end()) {
-      out[p.segment] = known->second.index;
-      continue;
+    for (const std::string& name : segments_of(p)) {
+      if (out.count(name)) continue;
+      auto known = st.segments.find(name);
+      if (known != st.segments.end()) {
+        out[name] = known->second.index;
+        continue;
+      }
+      uint16_t i = free_from;
+      while (i < used.size() && used[i]) ++i;
+      if (i == used.size()) {
+        used.push_back(false);
+        st.generations.push_back(0);
+      }
+      used[i] = true;
+      free_from = i;
+      st.generations[i] = next_generation(st.generations[i]);
+      st.segments[name] = CompileState::SegmentId{i, 0, ""};
+      out[name] = i;
     }
-    uint16_t i = 0;
-    while (i < used.size() && used[i]) ++i;
-    if (i == used.size()) {
-      used.push_back(false);
-      st.generations.push_back(0);
-    }
-    used[i] = true;
-    st.generations[i] = next_generation(st.generations[i]);
-    st.segments[p.segment] = CompileState::SegmentId{i, 0, ""};
-    out[p.segment] = i;
   }
   return out;
 }
@@ -426,9 +488,38 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     }
     Segment& seg = s->segments[index];
     pp.segment = index;
-    seg.members[seg.n_members++] = port;
-    if (p.role == PortRole::kGuest && p.promisc != Promiscuous::kDeny)
-      seg.sniffers[seg.n_sniffers++] = port;
+    seg.vid = p.segment_vid;
+    auto join = [&](Segment& sg) {
+      sg.members[sg.n_members++] = port;
+      if (p.role == PortRole::kGuest && p.promisc != Promiscuous::kDeny)
+        sg.sniffers[sg.n_sniffers++] = port;
+    };
+    if (!p.vlan_untagged_drop) join(seg);
+    if (!p.vlan_aware) continue;
+    pp.features |= kFeatureVlan;
+    pp.vlan = kVlanAware | (p.vlan_trunk ? kVlanTrunk : 0) |
+              (p.vlan_untagged_drop ? kVlanDropUntagged : 0);
+    if (p.vlan_tagged.empty()) continue;
+    VlanMap map;
+    map.fill(kNoPort);
+    if (p.segment_vid != 0) map[p.segment_vid] = index;  // its native VLAN, tagged, too
+    for (uint16_t vid : p.vlan_tagged) {
+      if (vid == p.segment_vid) continue;
+      const std::string name = vlan_segment_name(p.vlan_base, vid);
+      const uint16_t vi = seg_index.at(name);
+      Segment& vs = s->segments[vi];
+      if (!built[vi]) {  // a VLAN no port has as its untagged one: nothing but switching
+        built[vi] = true;
+        vs.ageing_s = p.ageing_s;
+        vs.vid = vid;
+        s->segment_names[vi] = name;
+        st.segments[name].nat_id = 0;
+      }
+      map[vid] = vi;
+      join(vs);
+    }
+    s->vlan_maps.push_back(map);
+    s->vlan_map[port] = static_cast<uint16_t>(s->vlan_maps.size());
   }
   // Sessions of a router or forward that is gone must not carry traffic: workers sweep.
   st.forwards = forwards;

@@ -28,6 +28,16 @@ struct PortPlan {
   // model caps it (the switch must see a too-large frame to count it as the model's).
   uint16_t port_mtu = 1500;
   std::string segment;  // "internal:lab", "bridged:wan", "hostonly:hostnet"; empty = none
+  // VLANs. On a network where any adapter has one, every port is VLAN-aware: `segment`
+  // is then that of its untagged frames (an access VLAN's is "internal:lab/vlan10"),
+  // segment_vid its VLAN (0: the untagged segment), and a trunk carries vlan_tagged
+  // tagged (a bridged network's uplink: every VLAN of the network).
+  bool vlan_aware = false;
+  bool vlan_trunk = false;
+  bool vlan_untagged_drop = false;  // a trunk that is not in `segment` at all
+  uint16_t segment_vid = 0;
+  std::vector<uint16_t> vlan_tagged;  // sorted
+  std::string vlan_base;              // the network's untagged segment
   // Guests: filters (the ACL tables are built by the applier, acl_signature).
   PortSecurityConfig port_security;
   std::vector<AclRule> acl_ingress, acl_egress;
@@ -39,6 +49,9 @@ struct PortPlan {
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address
   SourceLoc loc;                      // where the devargs are written
 };
+
+// The segment of VLAN vid (1..4094) of the network whose untagged segment is `base`.
+std::string vlan_segment_name(const std::string& base, uint16_t vid);
 
 // What a segment needs beyond its ports: ageing and the services the appliance runs
 // on it (DHCP server for host-only networks).

@@ -94,6 +94,22 @@ std::optional<Ipv4Cidr> parse_cidr(const std::string& s) {
   return Ipv4Cidr{*addr, static_cast<uint8_t>(prefix)};
 }
 
+std::string VlanConfig::to_string() const {
+  if (access != 0) return "access " + std::to_string(access);
+  if (trunk.empty()) return "-";
+  std::string t = "trunk ";
+  for (size_t i = 0; i < trunk.size();) {
+    size_t j = i;
+    while (j + 1 < trunk.size() && trunk[j + 1] == trunk[j] + 1) ++j;
+    if (i != 0) t += ",";
+    t += std::to_string(trunk[i]) + (j > i ? "-" + std::to_string(trunk[j]) : "");
+    i = j + 1;
+  }
+  if (native != 0) t += " native " + std::to_string(native);
+  if (untagged_drop) t += " untagged drop";
+  return t;
+}
+
 std::string Ipv4Cidr::to_string() const { return format_ipv4(addr) + "/" + std::to_string(prefix); }
 
 const UplinkConfig* Config::find_uplink(const std::string& n) const {

@@ -77,6 +77,20 @@ struct BandwidthGroup {
   SourceLoc loc;
 };
 
+// 802.1Q VLANs of an adapter on a bridged or internal network. Unset: the adapter is in
+// the network's untagged segment (on a network where any adapter has VLANs, its tagged
+// frames are then dropped; elsewhere tags pass as the guest sent them).
+struct VlanConfig {
+  uint16_t access = 0;          // 1..4094: an access port of this VLAN (tags pushed/popped)
+  std::vector<uint16_t> trunk;  // a trunk: these VLANs pass with their tags, sorted
+  uint16_t native = 0;          // trunk: the VLAN of its untagged frames; 0: untagged segment
+  bool untagged_drop = false;   // trunk: untagged frames are dropped (vlan_untagged)
+  SourceLoc loc;
+  bool set() const { return access != 0 || !trunk.empty(); }
+  // "-", "access 10", "trunk 10,20,100-199 native 1" (show vms, diff).
+  std::string to_string() const;
+};
+
 struct NatConfig {
   uint32_t sessions = 65536;     // NAT sessions per worker
   uint32_t per_vm_sessions = 0;  // 0: a fair share (sessions / NAT adapters, at least 64)
@@ -162,6 +176,7 @@ struct AdapterConfig {
   std::string bandwidth_group;  // a name under bandwidth_groups; empty: none
   uint32_t mac_limit = 1024;    // MACs learned on the adapter at most; 0: no limit
   bool mac_limit_drop = false;  // beyond it, frames from new MACs: dropped, or flooded
+  VlanConfig vlan;
   SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc, bw_loc;
 };
 

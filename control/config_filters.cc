@@ -1,5 +1,5 @@
-// Control path: the parts of an adapter that filter and shape what it carries (ACLs,
-// port security) and the appliance's bandwidth groups. See config.h for the model.
+// Control path: the parts of an adapter that filter, shape and segment what it carries
+// (ACLs, port security, VLANs) and the appliance's bandwidth groups. See config.h for the model.
 #include <netinet/in.h>
 
 #include <cctype>
@@ -9,7 +9,8 @@
 namespace gp::detail {
 
 std::optional<std::pair<uint16_t, uint16_t>> Loader::port_range(const YAML::Node& n,
-                                                                const std::string& what) {
+                                                                const std::string& what,
+                                                                const std::string& form) {
   const std::string s = n.IsScalar() ? n.Scalar() : "";
   const size_t dash = s.find('-');
   auto num = [](const std::string& t) -> std::optional<uint32_t> {
@@ -22,8 +23,7 @@ std::optional<std::pair<uint16_t, uint16_t>> Loader::port_range(const YAML::Node
   auto lo = num(dash == std::string::npos ? s : s.substr(0, dash));
   auto hi = dash == std::string::npos ? lo : num(s.substr(dash + 1));
   if (!lo || !hi || *lo > *hi) {
-    error(n, what + " must be a port (0-65535) or a range like 1000-2000" +
-                 (s.empty() ? std::string() : ", got '" + s + "'"));
+    error(n, what + " must be " + form + (s.empty() ? std::string() : ", got '" + s + "'"));
     return std::nullopt;
   }
   return std::pair<uint16_t, uint16_t>{static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
@@ -164,6 +164,68 @@ void Loader::bandwidth_groups(const YAML::Node& n, std::vector<BandwidthGroup>& 
     g.bits_per_s = std::stoull(s) * mult;
     out.push_back(g);
   }
+}
+
+}  // namespace gp::detail
+
+namespace gp::detail {
+
+// vlan: 10 | {access: 10} | {trunk: [10, 20, 100-199], native: 1, untagged: accept|drop}
+void Loader::vlan(const YAML::Node& n, VlanConfig& v) {
+  v.loc = loc_of(n);
+  const std::string ids = "a VLAN id (1-4094)";
+  if (n.IsScalar()) {
+    if (auto x = uint(n, "vlan (" + ids + ", or {access: ID} or {trunk: [IDs]})", 1, 4094))
+      v.access = static_cast<uint16_t>(*x);
+    return;
+  }
+  if (!is_map(n, "vlan (an id, {access: ID} or {trunk: [IDs], native: ID, untagged: drop})"))
+    return;
+  bool have_native = false, have_untagged = false;
+  const size_t errors_before = errs_.size();
+  for (auto& [k, val] : entries(n, "vlan", {"access", "trunk", "native", "untagged"})) {
+    if (k == "access") {
+      if (auto x = uint(val, "vlan.access (" + ids + ")", 1, 4094))
+        v.access = static_cast<uint16_t>(*x);
+    } else if (k == "native") {
+      have_native = true;
+      if (auto x = uint(val, "vlan.native (" + ids + ")", 1, 4094))
+        v.native = static_cast<uint16_t>(*x);
+    } else if (k == "untagged") {
+      have_untagged = true;
+      auto s = str(val, "vlan.untagged");
+      if (s && (*s == "accept" || *s == "drop"))
+        v.untagged_drop = *s == "drop";
+      else if (s)
+        error(val, "vlan.untagged must be accept or drop, got '" + *s + "'");
+    } else {
+      if (!val.IsSequence() || val.size() == 0) {
+        error(val, "vlan.trunk must be a list of VLAN ids and ranges, like [10, 20, 100-199]");
+        continue;
+      }
+      std::set<uint16_t> vids;
+      for (const auto& e : val) {
+        const std::string form = ids + " or a range like 100-199";
+        auto r = port_range(e, "a vlan.trunk entry", form);
+        if (!r) continue;
+        if (r->first < 1 || r->second > 4094) {
+          error(e, "a vlan.trunk entry must be " + form + ", got '" + e.Scalar() + "'");
+          continue;
+        }
+        for (uint32_t id = r->first; id <= r->second; ++id) vids.insert(static_cast<uint16_t>(id));
+      }
+      v.trunk.assign(vids.begin(), vids.end());
+    }
+  }
+  if (errs_.size() != errors_before) return;  // one mistake, one message
+  if (v.access != 0 && !v.trunk.empty())
+    error(n, "vlan: an adapter is either an access port (access) or a trunk (trunk), not both");
+  if (v.trunk.empty() && (have_native || have_untagged))
+    error(n, "vlan: native and untagged belong to a trunk (vlan: {trunk: [IDs], ...})");
+  if (v.native != 0 && v.untagged_drop)
+    error(n, "vlan: untagged: drop leaves the native VLAN nothing to carry; give one of them");
+  if (v.access == 0 && v.trunk.empty() && !have_native && !have_untagged)
+    error(n, "vlan needs access: ID or trunk: [IDs]");
 }
 
 }  // namespace gp::detail

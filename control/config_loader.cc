@@ -310,8 +310,10 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
        entries(n, where,
                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
                 "port_forwards", "filtering", "acl", "port_security", "bandwidth_group",
-                "mac_limit", "mac_limit_action"})) {
-    if (k == "mac_limit_action") {
+                "mac_limit", "mac_limit_action", "vlan"})) {
+    if (k == "vlan") {
+      vlan(val, a.vlan);
+    } else if (k == "mac_limit_action") {
       auto s = str(val, "mac_limit_action");
       if (s && (*s == "flood" || *s == "drop"))
         a.mac_limit_drop = *s == "drop";

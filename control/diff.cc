@@ -108,6 +108,7 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("acl.egress", acl_rules_text(a.acl_egress), acl_rules_text(b.acl_egress));
   f.add("port_security", port_security_text(a.port_security), port_security_text(b.port_security));
   f.add("bandwidth_group", a.bandwidth_group, b.bandwidth_group);
+  f.add("vlan", a.vlan.to_string(), b.vlan.to_string());
   f.num("mac_limit", a.mac_limit, b.mac_limit);
   f.add("mac_limit_action", a.mac_limit_drop ? "drop" : "flood",
         b.mac_limit_drop ? "drop" : "flood");

@@ -36,7 +36,8 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
                   s(e["port"]).c_str(), s(e["age_s"]).c_str());
   } else if (what == "networks") {
     for (const auto& n : rows) {
-      std::printf("%s (mac ageing %ss)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str());
+      std::printf("%s (mac ageing %ss%s)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str(),
+                  n.value("vlan", 0) != 0 ? (", vlan " + s(n["vlan"])).c_str() : "");
       for (const auto& m : n["members"]) std::printf("  %s\n", s(m).c_str());
     }
   } else if (what == "nat") {
@@ -47,14 +48,14 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
                   s(r["proto"]).c_str(), s(r["inside"]).c_str(), s(r["outside"]).c_str(),
                   s(r["remote"]).c_str(), s(r["tcp_state"]).c_str(), s(r["idle_s"]).c_str());
   } else if (what == "vms") {
-    std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %s\n", "vm", "slot", "attach", "model",
-                "mac", "mtu", "link", "port");
+    std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %-18s %s\n", "vm", "slot", "attach", "model",
+                "mac", "mtu", "link", "port", "vlan");
     for (const auto& vm : rows)
       for (const auto& a : vm["adapters"])
-        std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %s\n", s(vm["name"]).c_str(),
+        std::printf("%-16s %-4s %-22s %-10s %-17s %5s %-5s %-18s %s\n", s(vm["name"]).c_str(),
                     s(a["slot"]).c_str(), s(a["attach"]).c_str(), s(a["model"]).c_str(),
                     s(a["mac"]).c_str(), s(a["mtu"]).c_str(), s(a["link"]).c_str(),
-                    s(a["port"]).c_str());
+                    s(a["port"]).c_str(), s(a["vlan"]).c_str());
   } else if (what == "acl") {
     for (const auto& a : rows) {
       std::printf("%s %s (first match wins; no match: allow)\n", s(a["port"]).c_str(),

@@ -1,6 +1,6 @@
 // The YAML loader's internals, shared by the files that parse parts of the config
 // (config_loader.cc: the sections; config_filters.cc: ACLs, port security, bandwidth
-// groups). Control path only; not part of any public interface.
+// groups, VLANs). Control path only; not part of any public interface.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -124,8 +124,10 @@ class Loader {
   void acl_rules(const YAML::Node& n, const std::string& where, std::vector<AclRule>& out);
   void port_security(const YAML::Node& n, AdapterConfig& a);
   void bandwidth_groups(const YAML::Node& n, std::vector<BandwidthGroup>& out);
-  std::optional<std::pair<uint16_t, uint16_t>> port_range(const YAML::Node& n,
-                                                          const std::string& what);
+  void vlan(const YAML::Node& n, VlanConfig& v);
+  std::optional<std::pair<uint16_t, uint16_t>> port_range(
+      const YAML::Node& n, const std::string& what,
+      const std::string& form = "a port (0-65535) or a range like 1000-2000");
 
  private:
   std::string file_;

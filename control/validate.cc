@@ -354,6 +354,14 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
         error(ad.bw_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
                              ": unknown bandwidth group '" + ad.bandwidth_group +
                              "' (declare it under bandwidth_groups)");
+  // VLANs segment a switched network; a NAT router or a host-only network's services
+  // serve one untagged segment.
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters)
+      if (ad.vlan.set() && ad.attach != AttachMode::kBridged && ad.attach != AttachMode::kInternal)
+        error(ad.vlan.loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
+                               ": vlan applies to bridged and internal networks, not attach: " +
+                               std::string(attach_mode_name(ad.attach)));
   // Adapters that set no MTU take their network's (a bridged network's: its uplink's).
   for (auto& vm : c.vms)
     for (auto& [slot, ad] : vm.adapters) {

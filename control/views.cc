@@ -34,6 +34,13 @@ PortTotals port_totals(const RuntimeView& v, uint16_t port) {
   return v.applier != nullptr ? t.since(v.applier->baseline(port)) : t;
 }
 
+namespace {
+const char* vlan_mode_name(uint8_t flags) {
+  if (!(flags & kVlanAware)) return "-";
+  return (flags & kVlanTrunk) ? "trunk" : "access";
+}
+}  // namespace
+
 nlohmann::json view_ports(const RuntimeView& v) {
   nlohmann::json out = nlohmann::json::array();
   for (uint16_t port : v.snap.rx_ports) {
@@ -46,6 +53,7 @@ nlohmann::json view_ports(const RuntimeView& v) {
                    {"name", v.snap.port_names[port]},
                    {"role", role_name(p.role)},
                    {"segment", segment_name(v.snap, p.segment)},
+                   {"vlan", vlan_mode_name(p.vlan)},
                    {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
                    {"link", p.link_up ? "up" : "down"},
                    {"promiscuous", promiscuous_name(p.promisc)},
@@ -82,8 +90,10 @@ nlohmann::json view_networks(const RuntimeView& v) {
     if (v.snap.segment_names[i].empty()) continue;  // an index no network uses now
     nlohmann::json members = nlohmann::json::array();
     for (uint16_t m = 0; m < s.n_members; ++m) members.push_back(v.snap.port_names[s.members[m]]);
-    out.push_back(
-        {{"name", v.snap.segment_names[i]}, {"mac_ageing_s", s.ageing_s}, {"members", members}});
+    out.push_back({{"name", v.snap.segment_names[i]},
+                   {"mac_ageing_s", s.ageing_s},
+                   {"vlan", s.vid},
+                   {"members", members}});
   }
   return out;
 }
@@ -243,7 +253,8 @@ nlohmann::json view_vms(const RuntimeView& v) {
                           {"link", open && v.snap.ports[id->second].link_up ? "up" : "down"},
                           {"port_security", ad.port_security.enabled},
                           {"acl_rules", ad.acl_ingress.size() + ad.acl_egress.size()},
-                          {"bandwidth_group", ad.bandwidth_group}});
+                          {"bandwidth_group", ad.bandwidth_group},
+                          {"vlan", ad.vlan.to_string()}});
     }
     out.push_back({{"name", vm.name}, {"adapters", adapters}});
   }

@@ -46,6 +46,9 @@ inline uint32_t max_frame_for(uint16_t max_frame, const PacketMeta& pm) noexcept
 struct Batch {
   uint16_t in_port = kNoPort;
   uint16_t n = 0;
+  // The segment all these frames are switched in: the port's, or on a VLAN trunk the
+  // VLAN they came tagged with (process_batch splits a burst by VLAN).
+  uint16_t segment = kNoPort;
   rte_mbuf* pkts[kBurst];
   PacketMeta meta[kBurst];
 };

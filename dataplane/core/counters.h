@@ -71,6 +71,10 @@ enum class Drop : uint8_t {
   kAclDeny,         // an ACL rule said deny (per-rule counts: show acl)
   kFilterUnparsed,  // IPv4 whose header is not whole in the first segment, on a filtered port
   kMacLimit,        // from a source MAC not learned because its adapter holds mac_limit
+  // VLANs (dataplane/l2/vlan_stage.cc)
+  kVlanForeign,   // tagged with a VLAN the adapter does not carry (or tagged on an access port)
+  kVlanUntagged,  // untagged, on a trunk configured with untagged: drop
+  kVlanNoMbuf,    // no mbuf for the tagged copy a flood to trunks needs
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -114,6 +118,9 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "acl_deny",
     "filter_unparsed",
     "mac_limit",
+    "vlan_foreign",
+    "vlan_untagged",
+    "vlan_no_mbuf",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

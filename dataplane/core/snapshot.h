@@ -37,6 +37,20 @@ enum PortFeature : uint32_t {
   // Frames from this guest go through the filter stage first: port security
   // (Snapshot::guards) and/or an ingress ACL (Snapshot::acl_in).
   kFeatureGuard = 1u << 2,
+  // On a VLAN-aware network: frames go through vlan_ingress first (PortPolicy::vlan).
+  kFeatureVlan = 1u << 3,
+};
+
+// How a port on a VLAN-aware network treats 802.1Q tags (PortPolicy::vlan).
+enum VlanFlag : uint8_t {
+  // Tagged frames are admitted only for a VLAN the port carries (Snapshot::vlan_maps),
+  // stripped on the way in; others are dropped as vlan_foreign. Without it (a network
+  // with no VLANs) tags pass as they came, never stripped.
+  kVlanAware = 1u << 0,
+  // A trunk: carries the VLANs of its map tagged; frames of every segment other than
+  // PortPolicy::segment (its untagged one, the native VLAN) leave it tagged.
+  kVlanTrunk = 1u << 1,
+  kVlanDropUntagged = 1u << 2,  // a trunk that takes no untagged frame (vlan_untagged)
 };
 
 // Port security of one guest port (Snapshot::guards): which sources it may use.
@@ -56,9 +70,11 @@ struct PortPolicy {
   PortRole role = PortRole::kUnused;
   Promiscuous promisc = Promiscuous::kDeny;
   bool link_up = false;  // attached and cable connected
-  uint8_t pad_ = 0;
-  uint16_t segment = kNoPort;  // index into Snapshot::segments
-  uint16_t max_frame = 1514;   // largest L2 frame accepted (MTU + Ethernet header)
+  uint8_t vlan = 0;      // VlanFlag bits
+  // Index into Snapshot::segments: the segment of the frames the port sends untagged
+  // (on a VLAN-aware network: the access VLAN's, or a trunk's native VLAN's).
+  uint16_t segment = kNoPort;
+  uint16_t max_frame = 1514;  // largest L2 frame accepted (MTU + Ethernet header)
   uint32_t features = kFeatureNone;
   rte_ether_addr mac{};  // the adapter's own MAC (guests only)
   uint16_t pad2_ = 0;
@@ -88,11 +104,23 @@ struct Segment {
   uint16_t fdb_generation = 1;  // bump to flush this segment's MACs at once; never 0
   uint16_t n_members = 0;
   uint16_t n_sniffers = 0;
+  // A VLAN of a VLAN-aware network (1..4094): trunk members other than those whose
+  // native VLAN it is get its frames with this tag pushed. 0: untagged frames.
+  uint16_t vid = 0;
   uint32_t ageing_s = 300;
   std::array<uint16_t, kMaxPorts> members{};   // every port of the segment
   std::array<uint16_t, kMaxPorts> sniffers{};  // guests whose policy is not deny
+
+  bool has_member(uint16_t port) const noexcept {
+    for (uint16_t i = 0; i < n_members; ++i)
+      if (members[i] == port) return true;
+    return false;
+  }
 };
 static_assert(std::is_trivially_copyable_v<Segment>);
+
+// A trunk's VLANs: VID -> index into Snapshot::segments, kNoPort where it carries none.
+using VlanMap = std::array<uint16_t, 4096>;
 
 // The inside of a NAT router (Segment::kind == kNat). Addresses in network order.
 struct NatSegment {
@@ -181,6 +209,10 @@ struct Snapshot {
   std::array<uint32_t, kMaxPorts> mac_limit{};
   // Beyond the limit: frames from unlearned sources are dropped (true) or flooded.
   std::array<bool, kMaxPorts> mac_limit_drop{};
+
+  // VLAN trunks: vlan_map[port] - 1 indexes vlan_maps (0: the port has none).
+  std::array<uint16_t, kMaxPorts> vlan_map{};
+  std::vector<VlanMap> vlan_maps;
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -8,6 +8,7 @@
 #include "dataplane/filter/filter_stage.h"
 #include "dataplane/filter/token_bucket.h"
 #include "dataplane/l2/l2_stage.h"
+#include "dataplane/l2/vlan_stage.h"
 #include "dataplane/nat/nat_stage.h"
 #include "dataplane/nat/nat_view.h"
 #include "dataplane/parse/classify_stage.h"
@@ -15,18 +16,62 @@
 
 namespace gp {
 
-uint64_t process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
-  PortCounters& pc = ctx.counters->ports[batch.in_port];
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
-  pc.rx_packets.add(batch.n);
-  pc.rx_bytes.add(bytes);
+namespace {
+// Every stage after the VLAN's: frames of one ingress port and one segment.
+void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   classify_stage(ctx, snap, batch);
   if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
     guard_stage(ctx, snap, batch);
   if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
   if (batch.n != 0) nat_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
+}
+
+// A VLAN-aware port: each frame to the segment of its VLAN, a sub-batch per VLAN in
+// the order of their first frames (frames of one VLAN keep their order).
+void switch_vlans(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  uint16_t segs[kBurst];
+  vlan_ingress(ctx, snap, batch, segs);
+  while (batch.n != 0) {
+    const uint16_t seg = segs[0];
+    uint16_t i = 1;
+    while (i < batch.n && segs[i] == seg) ++i;
+    if (i == batch.n) {  // the rest is one VLAN (a burst from an access port: all of it)
+      batch.segment = seg;
+      switch_batch(ctx, snap, batch);
+      return;
+    }
+    Batch one;
+    one.in_port = batch.in_port;
+    one.segment = seg;
+    one.n = 0;
+    uint16_t rest = 0;
+    for (uint16_t j = 0; j < batch.n; ++j) {
+      if (segs[j] == seg) {
+        one.pkts[one.n++] = batch.pkts[j];
+      } else {
+        batch.pkts[rest] = batch.pkts[j];
+        segs[rest++] = segs[j];
+      }
+    }
+    batch.n = rest;
+    switch_batch(ctx, snap, one);
+  }
+}
+}  // namespace
+
+uint64_t process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  PortCounters& pc = ctx.counters->ports[batch.in_port];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
+  pc.rx_packets.add(batch.n);
+  pc.rx_bytes.add(bytes);
+  const PortPolicy& pp = snap.ports[batch.in_port];
+  batch.segment = pp.segment;
+  if (pp.features & kFeatureVlan)
+    switch_vlans(ctx, snap, batch);
+  else
+    switch_batch(ctx, snap, batch);
   return bytes;
 }
 

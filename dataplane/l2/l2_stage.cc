@@ -7,6 +7,7 @@
 
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/policy.h"
+#include "dataplane/l2/vlan_stage.h"
 
 namespace gp {
 
@@ -20,13 +21,26 @@ inline void queue_learn(WorkerContext& ctx, uint64_t key, uint16_t port, uint16_
     ctx.counters->event(WorkerEvent::kLearnRingFull);
 }
 
-// Sends m to every port in outs (n of them), sharing the mbuf by reference count.
-inline void deliver(WorkerContext& ctx, PortCounters& in_pc, rte_mbuf* m, const uint16_t* outs,
+// Sends m to every port in outs (n of them), sharing the mbuf by reference count. In
+// a VLAN, the trunks that take it tagged share a tagged frame instead.
+inline void deliver(WorkerContext& ctx, const Snapshot& snap, const Segment& seg,
+                    uint16_t seg_index, PortCounters& in_pc, rte_mbuf* m, uint16_t* outs,
                     uint16_t n, Drop why_none) noexcept {
   if (n == 0) {
     in_pc.drop(why_none);
     rte_pktmbuf_free(m);
     return;
+  }
+  if (seg.vid != 0) {
+    rte_mbuf* t = nullptr;
+    const uint16_t plain = vlan_egress_split(ctx, snap, seg, seg_index, in_pc, m, outs, n, &t);
+    if (t != nullptr) {
+      const uint16_t n_tag = n - plain;
+      if (n_tag > 1) rte_pktmbuf_refcnt_update(t, static_cast<int16_t>(n_tag - 1));
+      for (uint16_t i = 0; i < n_tag; ++i) stage_tx(ctx, outs[plain + i], t);
+    }
+    if (plain == 0) return;  // m itself went to the trunks (or was freed)
+    n = plain;
   }
   // Every segment of a chain: tx frees each segment, so each must hold n references.
   if (n > 1) rte_pktmbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
@@ -39,13 +53,14 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   const uint16_t in_port = batch.in_port;
   const PortPolicy& in = snap.ports[in_port];
   PortCounters& pc = ctx.counters->ports[in_port];
-  if (in.role == PortRole::kUnused || in.segment >= snap.segments.size() || !in.link_up) {
+  const uint16_t seg_index = batch.segment;
+  if (in.role == PortRole::kUnused || seg_index >= snap.segments.size() || !in.link_up) {
     pc.drop(in.link_up ? Drop::kNoSegment : Drop::kLinkDown, batch.n);
     rte_pktmbuf_free_bulk(batch.pkts, batch.n);
     batch.n = 0;
     return;
   }
-  const Segment& seg = snap.segments[in.segment];
+  const Segment& seg = snap.segments[seg_index];
   const uint16_t n = batch.n;
 
   // Keys: [0, n) sources, [n, 2n) destinations.
@@ -54,8 +69,8 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   uint64_t data[2 * kBurst];
   for (uint16_t i = 0; i < n; ++i) {
     const auto* eh = rte_pktmbuf_mtod(batch.pkts[i], const rte_ether_hdr*);
-    keys[i] = Fdb::make_key(in.segment, eh->src_addr);
-    keys[n + i] = Fdb::make_key(in.segment, eh->dst_addr);
+    keys[i] = Fdb::make_key(seg_index, eh->src_addr);
+    keys[n + i] = Fdb::make_key(seg_index, eh->dst_addr);
     key_ptrs[i] = &keys[i];
     key_ptrs[n + i] = &keys[n + i];
   }
@@ -94,7 +109,7 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
     uint16_t n_out = 0;
     if (dst_port != kNoPort) {
       if (dst_port == in_port) {
-        deliver(ctx, pc, m, outs, 0, Drop::kSamePort);
+        deliver(ctx, snap, seg, seg_index, pc, m, outs, 0, Drop::kSamePort);
         continue;
       }
       const PortPolicy& out = snap.ports[dst_port];
@@ -112,7 +127,7 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
         if (may_receive(in, sp, eh->dst_addr, kind) && len <= sp.max_frame) outs[n_out++] = p;
       }
       if (n_out > direct) ctx.counters->event(WorkerEvent::kSnoopCopies, n_out - direct);
-      deliver(ctx, pc, m, outs, n_out, why);
+      deliver(ctx, snap, seg, seg_index, pc, m, outs, n_out, why);
       continue;
     }
 
@@ -129,7 +144,7 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
         ctx.counters->ports[p].drop(Drop::kNicModelMtu);
     }
     ctx.counters->event(WorkerEvent::kFloods);
-    deliver(ctx, pc, m, outs, n_out, Drop::kNoDestination);
+    deliver(ctx, snap, seg, seg_index, pc, m, outs, n_out, Drop::kNoDestination);
   }
   batch.n = 0;
 }

@@ -18,7 +18,7 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
         const LearnEvent& e = ev[i];
         auto seg = static_cast<uint16_t>(e.key >> 48);
         if (e.port >= kMaxPorts || seg >= snap.segments.size()) continue;
-        if (snap.ports[e.port].segment != seg) continue;  // port moved since
+        if (!snap.segments[seg].has_member(e.port)) continue;  // port moved since
         if (snap.segments[seg].fdb_generation != e.generation) continue;
         switch (fdb_.learn(e.key, e.port, e.generation, now, snap.mac_limit[e.port])) {
           case Fdb::Learned::kTableFull:

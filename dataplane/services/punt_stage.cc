@@ -64,11 +64,11 @@ inline bool uplink_wants_slow_path(const UplinkNat& up, const rte_mbuf* m,
 void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   const PortPolicy& in = snap.ports[batch.in_port];
   if (!in.link_up) return;
-  const bool on_segment = in.segment < snap.segments.size();
+  const bool on_segment = batch.segment < snap.segments.size();
   const bool nat_uplink = !on_segment && snap.uplink_nat[batch.in_port].enabled;
   if (!on_segment && !nat_uplink) return;
   static const Segment kNoServices{};
-  const Segment& seg = on_segment ? snap.segments[in.segment] : kNoServices;
+  const Segment& seg = on_segment ? snap.segments[batch.segment] : kNoServices;
   if (on_segment && seg.services == kServiceNone) return;
   uint16_t kept = 0;
   for (uint16_t i = 0; i < batch.n; ++i) {

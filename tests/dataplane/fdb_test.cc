@@ -15,7 +15,11 @@ class FdbTest : public ::testing::Test {
     holder = std::make_unique<SnapshotHolder>(1);
     fdb = std::make_unique<Fdb>(64, holder.get());
     snap.segments.resize(2);
-    for (uint16_t p = 0; p < 4; ++p) snap.ports[p].segment = p < 2 ? 0 : 1;
+    for (uint16_t p = 0; p < 4; ++p) {  // as compile_snapshot does: policy and member list
+      Segment& seg = snap.segments[p < 2 ? 0 : 1];
+      snap.ports[p].segment = p < 2 ? 0 : 1;
+      seg.members[seg.n_members++] = p;
+    }
   }
   uint64_t lookup(uint64_t key, bool* hit) {
     const void* k[1] = {&key};
