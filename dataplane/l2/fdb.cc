@@ -104,8 +104,7 @@ uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept 
     if (!stale) {
       const Segment& s = snap.segments[seg];
       uint64_t idle = now - seen_[data_position(data)].load(std::memory_order_relaxed);
-      stale = data_generation(data) != s.fdb_generation ||
-              !s.has_member(data_port(data)) ||
+      stale = data_generation(data) != s.fdb_generation || !s.has_member(data_port(data)) ||
               idle > static_cast<uint64_t>(s.ageing_s) * tsc_hz;
     }
     if (stale) doomed.emplace_back(key, data_port(data));
