@@ -149,6 +149,10 @@ GlobalPlan plan_globals(const Config& c) {
     for (uint32_t d : u.dns)
       if (un.n_dns < un.dns.size()) un.dns[un.n_dns++] = rte_cpu_to_be_32(d);
     un.mtu = u.mtu;
+    if (u.gateway_mac) {
+      un.static_gateway = true;
+      un.gateway_mac = *u.gateway_mac;
+    }
     g.uplinks["uplink/" + u.name] = un;
   }
   return g;
@@ -281,6 +285,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.acl_ingress = ad.acl_ingress;
       p.acl_egress = ad.acl_egress;
       p.bandwidth_group = ad.bandwidth_group;
+      p.static_macs = ad.static_macs;
       p.mac_limit = ad.mac_limit;
       p.mac_limit_drop = ad.mac_limit_drop;
       p.loc = ad.port_loc;
@@ -489,6 +494,7 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     Segment& seg = s->segments[index];
     pp.segment = index;
     seg.vid = p.segment_vid;
+    for (const rte_ether_addr& m : p.static_macs) s->static_macs.push_back({index, port, m});
     auto join = [&](Segment& sg) {
       sg.members[sg.n_members++] = port;
       if (p.role == PortRole::kGuest && p.promisc != Promiscuous::kDeny)

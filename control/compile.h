@@ -42,7 +42,8 @@ struct PortPlan {
   PortSecurityConfig port_security;
   std::vector<AclRule> acl_ingress, acl_egress;
   std::string bandwidth_group;
-  uint32_t mac_limit = 0;  // guests: the adapter's; uplinks and host ports: none
+  std::vector<rte_ether_addr> static_macs;  // pinned to this port in `segment`
+  uint32_t mac_limit = 0;                   // guests: the adapter's; uplinks and host ports: none
   bool mac_limit_drop = false;
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name

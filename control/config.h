@@ -108,8 +108,11 @@ struct ApplianceConfig {
   std::string control_socket = "/run/guestport/control.sock";
   std::string hugepages = "auto";  // auto | on | off
   unsigned memory_mb = 256;
+  SourceLoc mbufs_loc;
   std::string file_prefix = "guestport";
   uint32_t mac_table_size = 65536;
+  // Standard mbufs of the packet pool; 0: sized from the ports of the start config.
+  uint32_t mbufs = 0;
   // Prometheus endpoint "ADDRESS:PORT" (path /metrics); "off": none.
   std::string metrics = "127.0.0.1:9464";
   NatConfig nat;
@@ -123,7 +126,10 @@ struct UplinkConfig {
   std::optional<uint32_t> gateway;
   std::vector<uint32_t> dns;  // upstream resolvers for the DNS proxy of NAT networks
   uint16_t mtu = 1500;
-  SourceLoc loc, device_loc;
+  // A static next hop: the gateway's MAC, as an operator sets a static ARP entry (the
+  // appliance then never ARPs for the gateway).
+  std::optional<rte_ether_addr> gateway_mac;
+  SourceLoc loc, device_loc, gateway_mac_loc;
 };
 
 struct HostInterface {
@@ -177,6 +183,10 @@ struct AdapterConfig {
   uint32_t mac_limit = 1024;    // MACs learned on the adapter at most; 0: no limit
   bool mac_limit_drop = false;  // beyond it, frames from new MACs: dropped, or flooded
   VlanConfig vlan;
+  // MACs pinned to this adapter in the forwarding table: never aged, never moved by
+  // what another adapter sends (a router behind the guest, an appliance's own MAC).
+  std::vector<rte_ether_addr> static_macs;
+  SourceLoc static_macs_loc;
   SourceLoc loc, attach_loc, port_loc, mac_loc, uplink_loc, filtering_loc, mtu_loc, bw_loc;
 };
 

@@ -19,7 +19,7 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
   if (!is_map(n, "appliance")) return;
   for (auto& [k, v] : entries(n, "appliance",
                               {"workers", "worker_cpus", "control_socket", "hugepages", "memory_mb",
-                               "file_prefix", "mac_table_size", "metrics", "nat"})) {
+                               "file_prefix", "mac_table_size", "metrics", "nat", "mbufs"})) {
     if (k == "workers") {
       if (auto x = uint(v, "appliance.workers", 1, kMaxWorkers)) a.workers = unsigned(*x);
     } else if (k == "worker_cpus") {
@@ -55,6 +55,9 @@ void Loader::appliance(const YAML::Node& n, ApplianceConfig& a) {
         else
           error(v, "appliance.file_prefix must be a non-empty name without '/'");
       }
+    } else if (k == "mbufs") {
+      a.mbufs_loc = loc_of(v);
+      if (auto x = uint(v, "appliance.mbufs", 4096, 1u << 26)) a.mbufs = uint32_t(*x);
     } else if (k == "mac_table_size") {
       if (auto x = uint(v, "appliance.mac_table_size", 64, 1u << 24)) a.mac_table_size = *x;
     } else if (k == "metrics") {
@@ -109,8 +112,8 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
   u.loc = loc_of(n);
   if (!is_map(n, "uplink '" + name + "'")) return;
   bool has_device = false;
-  for (auto& [k, v] :
-       entries(n, "uplink '" + name + "'", {"device", "address", "gateway", "dns", "mtu"})) {
+  for (auto& [k, v] : entries(n, "uplink '" + name + "'",
+                              {"device", "address", "gateway", "gateway_mac", "dns", "mtu"})) {
     if (k == "device") {
       if (auto s = str(v, "device")) {
         u.device = *s;
@@ -121,6 +124,9 @@ void Loader::uplink(const std::string& name, const YAML::Node& n, UplinkConfig& 
       u.address = cidr(v, "address");
     } else if (k == "gateway") {
       u.gateway = ipv4(v, "gateway");
+    } else if (k == "gateway_mac") {
+      u.gateway_mac = unicast_mac(v, "gateway_mac");
+      u.gateway_mac_loc = loc_of(v);
     } else if (k == "dns") {
       if (!v.IsSequence()) {
         error(v, "dns must be a list of IPv4 addresses");
@@ -310,8 +316,17 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
        entries(n, where,
                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
                 "port_forwards", "filtering", "acl", "port_security", "bandwidth_group",
-                "mac_limit", "mac_limit_action", "vlan"})) {
-    if (k == "vlan") {
+                "mac_limit", "mac_limit_action", "vlan", "static_macs"})) {
+    if (k == "static_macs") {
+      a.static_macs_loc = loc_of(val);
+      if (!val.IsSequence()) {
+        error(val, "static_macs must be a list of MAC addresses");
+        continue;
+      }
+      for (const auto& e : val)
+        if (auto m = unicast_mac(e, "a static_macs entry")) a.static_macs.push_back(*m);
+      if (a.static_macs.size() > 256) error(val, "static_macs takes at most 256 addresses");
+    } else if (k == "vlan") {
       vlan(val, a.vlan);
     } else if (k == "mac_limit_action") {
       auto s = str(val, "mac_limit_action");

@@ -171,12 +171,15 @@ void build_runtime(Runtime& rt, const Config& cfg) {
   // re-apply may add) plus what waits in handoff and slow-path rings.
   std::vector<Diagnostic> unused;
   const auto n_ports = static_cast<unsigned>(plan_ports(cfg, unused).size());
-  const unsigned n_mbufs = std::max(16384u, (n_ports + 8) * W * 2048 + W * 4096 + 4096);
+  const unsigned n_mbufs = cfg.appliance.mbufs != 0
+                               ? cfg.appliance.mbufs
+                               : std::max(16384u, (n_ports + 8) * W * 2048 + W * 4096 + 4096);
   rt.pool = rte_pktmbuf_pool_create("gp_mbufs", n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                     static_cast<int>(rte_socket_id()));
   if (rt.pool == nullptr)
     throw std::runtime_error("cannot allocate " + std::to_string(n_mbufs) +
-                             " mbufs (raise appliance.memory_mb)");
+                             " mbufs (raise appliance.memory_mb" +
+                             (cfg.appliance.mbufs != 0 ? " or lower appliance.mbufs)" : ")"));
   rt.holder = std::make_unique<SnapshotHolder>(W);
   rt.fdb = std::make_unique<Fdb>(cfg.appliance.mac_table_size, rt.holder.get());
   if (!rt.neighbors.init_inside(cfg.appliance.mac_table_size, rt.holder.get()))

@@ -57,6 +57,12 @@ std::string acl_rules_text(const std::vector<AclRule>& rules) {
   return rules.empty() ? "-" : std::to_string(rules.size()) + " rule(s) " + acl_signature(rules);
 }
 
+std::string mac_list(const std::vector<rte_ether_addr>& macs) {
+  std::string t;
+  for (const auto& m : macs) t += (t.empty() ? "" : ",") + format_mac(m);
+  return t.empty() ? "-" : t;
+}
+
 std::string port_security_text(const PortSecurityConfig& p) {
   if (!p.enabled) return "off";
   std::string t = "mac";
@@ -70,6 +76,8 @@ void fields_of(const UplinkConfig& a, const UplinkConfig& b, Fields& f) {
   f.add("gateway", opt_ip(a.gateway), opt_ip(b.gateway));
   f.add("dns", ip_list(a.dns), ip_list(b.dns));
   f.num("mtu", a.mtu, b.mtu);
+  f.add("gateway_mac", a.gateway_mac ? format_mac(*a.gateway_mac) : "-",
+        b.gateway_mac ? format_mac(*b.gateway_mac) : "-");
 }
 
 void fields_of(const NetworkConfig& a, const NetworkConfig& b, Fields& f) {
@@ -109,6 +117,7 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("port_security", port_security_text(a.port_security), port_security_text(b.port_security));
   f.add("bandwidth_group", a.bandwidth_group, b.bandwidth_group);
   f.add("vlan", a.vlan.to_string(), b.vlan.to_string());
+  f.add("static_macs", mac_list(a.static_macs), mac_list(b.static_macs));
   f.num("mac_limit", a.mac_limit, b.mac_limit);
   f.add("mac_limit_action", a.mac_limit_drop ? "drop" : "flood",
         b.mac_limit_drop ? "drop" : "flood");
@@ -253,6 +262,7 @@ std::vector<Diagnostic> restart_only_changes(const Config& old, const Config& ne
   check(a.memory_mb != b.memory_mb, "memory_mb", std::to_string(a.memory_mb));
   check(a.file_prefix != b.file_prefix, "file_prefix", a.file_prefix);
   check(a.mac_table_size != b.mac_table_size, "mac_table_size", std::to_string(a.mac_table_size));
+  check(a.mbufs != b.mbufs, "mbufs", a.mbufs == 0 ? "auto" : std::to_string(a.mbufs));
   check(a.nat.sessions != b.nat.sessions, "nat.sessions", std::to_string(a.nat.sessions));
   check(a.metrics != b.metrics, "metrics", a.metrics.empty() ? "off" : a.metrics);
   return out;

@@ -33,7 +33,8 @@ void print_table(const std::string& what, const nlohmann::json& rows) {
     std::printf("%-24s %-17s %-20s %6s\n", "segment", "mac", "port", "age_s");
     for (const auto& e : rows)
       std::printf("%-24s %-17s %-20s %6s\n", s(e["segment"]).c_str(), s(e["mac"]).c_str(),
-                  s(e["port"]).c_str(), s(e["age_s"]).c_str());
+                  s(e["port"]).c_str(),
+                  e.value("static", false) ? "static" : s(e["age_s"]).c_str());
   } else if (what == "networks") {
     for (const auto& n : rows) {
       std::printf("%s (mac ageing %ss%s)\n", s(n["name"]).c_str(), s(n["mac_ageing_s"]).c_str(),

@@ -102,6 +102,16 @@ class Loader {
     return std::nullopt;
   }
 
+  // A unicast MAC (not multicast, broadcast or zero).
+  std::optional<rte_ether_addr> unicast_mac(const YAML::Node& n, const std::string& what) {
+    auto s = str(n, what);
+    auto mac = s ? parse_mac(*s) : std::nullopt;
+    if (mac && !rte_is_multicast_ether_addr(&*mac) && !rte_is_zero_ether_addr(&*mac)) return mac;
+    if (s)
+      error(n, what + " must be a unicast MAC address like 08:00:27:00:00:01, got '" + *s + "'");
+    return std::nullopt;
+  }
+
   std::optional<Ipv4Cidr> cidr(const YAML::Node& n, const std::string& what) {
     if (n.IsScalar())
       if (auto c = parse_cidr(n.Scalar())) return c;

@@ -176,6 +176,54 @@ void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
     }
 }
 
+namespace {
+// What the user pinned by hand: the mbuf pool's size, static next hops and static MAC
+// entries.
+void validate_pins(const Config& c, std::vector<Diagnostic>& errors) {
+  auto error = [&](SourceLoc loc, std::string msg) {
+    errors.push_back({c.file, loc, std::move(msg)});
+  };
+  const ApplianceConfig& a = c.appliance;
+  if (a.mbufs != 0) {
+    const uint64_t need_mb = (uint64_t{a.mbufs} * kMbufFootprint + (1u << 20) - 1) >> 20;
+    if (need_mb + kMemoryReserveMb > a.memory_mb)
+      error(a.mbufs_loc, "appliance.mbufs: " + std::to_string(a.mbufs) + " mbufs take about " +
+                             std::to_string(need_mb) + " MB, and tables and rings need about " +
+                             std::to_string(kMemoryReserveMb) +
+                             " MB more; appliance.memory_mb is " + std::to_string(a.memory_mb) +
+                             " (raise it to at least " +
+                             std::to_string(need_mb + kMemoryReserveMb) + ")");
+  }
+  for (const auto& u : c.uplinks)
+    if (u.gateway_mac && !u.gateway)
+      error(u.gateway_mac_loc,
+            "uplink '" + u.name + "': gateway_mac is the MAC of its gateway: give gateway too");
+  // A pinned MAC has one owner per network.
+  std::map<std::string, std::map<uint64_t, std::string>> owner;  // network -> mac -> who
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) {
+      const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
+      if (!ad.network.empty() && ad.attach != AttachMode::kNone)
+        owner[ad.network].emplace(mac_to_u64(ad.mac), who);
+    }
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) {
+      if (ad.static_macs.empty()) continue;
+      const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
+      if (ad.network.empty() || ad.attach == AttachMode::kNone) {
+        error(ad.static_macs_loc, who + ": static_macs need a network to be pinned in");
+        continue;
+      }
+      for (const auto& m : ad.static_macs) {
+        auto [it, fresh] = owner[ad.network].emplace(mac_to_u64(m), who);
+        if (!fresh && it->second != who)
+          error(ad.static_macs_loc, who + ": static MAC " + format_mac(m) + " is already " +
+                                        it->second + "'s on network '" + ad.network + "'");
+      }
+    }
+}
+}  // namespace
+
 void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   auto error = [&](SourceLoc loc, std::string msg) {
     errors.push_back({c.file, loc, std::move(msg)});
@@ -376,6 +424,7 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
         error(ad.uplink_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
                                  ": uplink: applies to attach: nat only");
   validate_nat(c, uplink_owner, errors);
+  validate_pins(c, errors);
   if (port_count > kMaxPorts)
     error({1, 1}, "the configuration needs " + std::to_string(port_count) +
                       " DPDK ports; this build supports " + std::to_string(kMaxPorts));

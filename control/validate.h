@@ -10,6 +10,13 @@
 
 namespace gp {
 
+// One standard mbuf in the packet pool (2 KiB of data, headroom, the rte_mbuf and the
+// mempool's header), and what the appliance needs of memory_mb besides its pool (MAC
+// and NAT tables, rings, the jumbo pool when one is made is counted apart): the bound
+// appliance.mbufs is checked against.
+inline constexpr unsigned kMbufFootprint = 2432;
+inline constexpr unsigned kMemoryReserveMb = 64;
+
 // Appends one Diagnostic per problem; the config is usable only if none was added.
 void validate_config(Config& c, std::vector<Diagnostic>& errors);
 

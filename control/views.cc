@@ -78,7 +78,8 @@ nlohmann::json view_fdb(const RuntimeView& v) {
                    {"mac", format_mac(e.mac)},
                    {"port", e.port < kMaxPorts ? v.snap.port_names[e.port] : ""},
                    {"port_id", e.port},
-                   {"age_s", e.age_tsc / v.tsc_hz}});
+                   {"static", e.is_static},
+                   {"age_s", e.is_static ? 0 : e.age_tsc / v.tsc_hz}});
   });
   return out;
 }
@@ -124,6 +125,7 @@ nlohmann::json view_stats(const RuntimeView& v) {
           {"fdb_aged", v.learner.aged()},
           {"fdb_table_full", v.learner.table_full()},
           {"fdb_port_limit", v.learner.port_limit()},
+          {"fdb_static_refused", v.learner.static_refused()},
           {"slow_path",
            {{"arp_replies", v.slow.stats().arp_replies},
             {"dhcp_replies", v.slow.stats().dhcp_replies},

@@ -119,6 +119,14 @@ struct Segment {
 };
 static_assert(std::is_trivially_copyable_v<Segment>);
 
+// A MAC pinned to a port in a segment (static_macs): the learner keeps it in the FDB,
+// never ages it, and refuses to move it to another port.
+struct StaticMac {
+  uint16_t segment = 0;
+  uint16_t port = kNoPort;
+  rte_ether_addr mac{};
+};
+
 // A trunk's VLANs: VID -> index into Snapshot::segments, kNoPort where it carries none.
 using VlanMap = std::array<uint16_t, 4096>;
 
@@ -147,6 +155,9 @@ struct UplinkNat {
   std::array<rte_be32_t, 3> dns{};
   uint8_t n_dns = 0;
   uint16_t mtu = 1500;
+  // gateway_mac in the config: the next hop is this MAC, never ARPed for or relearned.
+  bool static_gateway = false;
+  rte_ether_addr gateway_mac{};
 };
 
 struct NatTimeouts {
@@ -209,6 +220,8 @@ struct Snapshot {
   std::array<uint32_t, kMaxPorts> mac_limit{};
   // Beyond the limit: frames from unlearned sources are dropped (true) or flooded.
   std::array<bool, kMaxPorts> mac_limit_drop{};
+
+  std::vector<StaticMac> static_macs;
 
   // VLAN trunks: vlan_map[port] - 1 indexes vlan_maps (0: the port has none).
   std::array<uint16_t, kMaxPorts> vlan_map{};

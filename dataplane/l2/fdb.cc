@@ -56,6 +56,10 @@ Fdb::~Fdb() {
 
 Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now,
                         uint32_t port_limit) noexcept {
+  if (!static_.empty()) {
+    auto pin = static_.find(key);
+    if (pin != static_.end() && pin->second != port) return Learned::kStatic;
+  }
   void* old = nullptr;
   int32_t pos = rte_hash_lookup_data(h_, &key, &old);  // the key's slot when found
   const uint64_t before = reinterpret_cast<uintptr_t>(old);
@@ -109,8 +113,45 @@ uint32_t Fdb::age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept 
     }
     if (stale) doomed.emplace_back(key, data_port(data));
   }
+  for (auto it = doomed.begin(); it != doomed.end();) {  // pinned: never idle
+    auto pin = static_.find(it->first);
+    const bool keep =
+        pin != static_.end() && pin->second == it->second && it->first >> 48 < snap.segments.size();
+    it = keep ? doomed.erase(it) : it + 1;
+  }
   for (const auto& [key, port] : doomed) forget(key, port);
   return static_cast<uint32_t>(doomed.size());
+}
+
+uint32_t Fdb::set_static(const Snapshot& snap, uint64_t now) noexcept {
+  std::unordered_map<uint64_t, std::pair<uint16_t, uint16_t>> wanted;  // key -> port, gen
+  for (const StaticMac& s : snap.static_macs)
+    if (s.segment < snap.segments.size() && s.port < kMaxPorts)
+      wanted[make_key(s.segment, s.mac)] = {s.port, snap.segments[s.segment].fdb_generation};
+  for (auto it = static_.begin(); it != static_.end();) {
+    auto w = wanted.find(it->first);
+    if (w != wanted.end() && w->second.first == it->second) {
+      ++it;
+      continue;
+    }
+    const uint64_t key = it->first;
+    const uint16_t port = it->second;
+    it = static_.erase(it);
+    void* d = nullptr;
+    if (rte_hash_lookup_data(h_, &key, &d) >= 0 &&
+        data_port(reinterpret_cast<uintptr_t>(d)) == port)
+      forget(key, port);
+  }
+  uint32_t failed = 0;
+  for (const auto& [key, pg] : wanted) {
+    static_.erase(key);  // learn() below may take it over from any port
+    if (learn(key, pg.first, pg.second, now) == Learned::kTableFull) {
+      ++failed;
+      continue;
+    }
+    static_[key] = pg.first;
+  }
+  return failed;
 }
 
 void Fdb::forget(uint64_t key, uint16_t port) noexcept {
@@ -126,7 +167,8 @@ uint32_t Fdb::flush_port(uint16_t port) noexcept {
   void* d = nullptr;
   uint32_t next = 0;
   while (rte_hash_iterate(h_, &k, &d, &next) >= 0) {
-    if (data_port(reinterpret_cast<uintptr_t>(d)) == port)
+    if (data_port(reinterpret_cast<uintptr_t>(d)) == port &&
+        !static_.count(*static_cast<const uint64_t*>(k)))
       doomed.push_back(*static_cast<const uint64_t*>(k));
   }
   for (uint64_t key : doomed) forget(key, port);
@@ -148,6 +190,8 @@ void Fdb::for_each(uint64_t now, const std::function<void(const FdbEntryView&)>&
     v.port = data_port(data);
     v.generation = data_generation(data);
     v.age_tsc = now - seen_[data_position(data)].load(std::memory_order_relaxed);
+    auto pin = static_.find(key);
+    v.is_static = pin != static_.end() && pin->second == v.port;
     fn(v);
   }
 }

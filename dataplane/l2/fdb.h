@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 
 #include "dataplane/core/snapshot_holder.h"
 #include "dataplane/core/types.h"
@@ -31,6 +32,7 @@ struct FdbEntryView {
   uint16_t port;
   uint16_t generation;
   uint64_t age_tsc;  // now - last seen
+  bool is_static;    // pinned by static_macs
 };
 
 class Fdb {
@@ -68,12 +70,17 @@ class Fdb {
   }
 
   // --- the single writer (learner / control thread) ---
-  enum class Learned { kNew, kMoved, kRefreshed, kTableFull, kPortLimit };
+  enum class Learned { kNew, kMoved, kRefreshed, kTableFull, kPortLimit, kStatic };
   // Adds, moves or refreshes a MAC. An entry of another generation counts as new.
   // port_limit (0: none): a MAC new to `port` is refused (kPortLimit, nothing changes)
   // while `port` already holds that many, so one guest cannot fill the shared table.
+  // A key pinned by set_static to another port is never moved (kStatic).
   Learned learn(uint64_t key, uint16_t port, uint16_t generation, uint64_t now,
                 uint32_t port_limit = 0) noexcept;
+  // Makes the pinned entries those of snap.static_macs: new ones added (taken over
+  // from whichever port had learned them), gone ones removed. Returns how many of
+  // snap's could not be added (table full).
+  uint32_t set_static(const Snapshot& snap, uint64_t now) noexcept;
   // Readers: did `port` reach its limit (a learn was refused since it last lost an
   // entry)? Frames from its unknown sources may then be dropped (mac_limit_action).
   bool port_full(uint16_t port) const noexcept {
@@ -86,7 +93,8 @@ class Fdb {
   // Removes entries idle longer than their segment's ageing time, or of an older
   // segment generation, or of a segment the snapshot no longer has. Returns how many.
   uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept;
-  // Removes every entry pointing at `port` (port removed or link down).
+  // Removes every learned entry pointing at `port` (port removed or link down); pinned
+  // ones stay until set_static drops them.
   uint32_t flush_port(uint16_t port) noexcept;
   void for_each(uint64_t now, const std::function<void(const FdbEntryView&)>& fn) const;
   // Live entries (deleted slots still waiting for their grace period are not counted).
@@ -100,6 +108,7 @@ class Fdb {
   uint32_t live_ = 0;                           // writer only
   std::array<uint32_t, kMaxPorts> per_port_{};  // writer only
   std::array<std::atomic<uint8_t>, kMaxPorts> full_{};
+  std::unordered_map<uint64_t, uint16_t> static_;  // writer only: pinned key -> port
   void forget(uint64_t key, uint16_t port) noexcept;
   std::unique_ptr<std::atomic<uint64_t>[]> seen_;
 };

@@ -8,6 +8,10 @@
 namespace gp {
 
 uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
+  if (snap.version != static_version_) {
+    table_full_ += fdb_.set_static(snap, now);
+    static_version_ = snap.version;
+  }
   constexpr unsigned kChunk = 64;
   LearnEvent ev[kChunk];
   uint32_t applied = 0;
@@ -26,6 +30,9 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
             continue;
           case Fdb::Learned::kPortLimit:
             ++port_limit_;
+            continue;
+          case Fdb::Learned::kStatic:
+            ++static_refused_;
             continue;
           case Fdb::Learned::kNew:
             ++learned_;

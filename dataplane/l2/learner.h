@@ -18,7 +18,8 @@ class Learner {
   explicit Learner(Fdb& fdb) : fdb_(fdb) {}
 
   void add_ring(rte_ring* r) { rings_.push_back(r); }
-  // Applies queued learn events; returns how many were applied.
+  // Applies queued learn events; returns how many were applied. First, for a snapshot
+  // it has not seen, makes the Fdb's pinned entries those of snap.static_macs.
   uint32_t drain(const Snapshot& snap, uint64_t now) noexcept;
   uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {
     uint32_t n = fdb_.age(snap, now, tsc_hz);
@@ -33,11 +34,15 @@ class Learner {
   // MACs not learned because their port held its mac_limit already (their frames are
   // still switched, as unknown unicast is: flooded).
   uint64_t port_limit() const noexcept { return port_limit_; }
+  // Moves of a static MAC refused (another port sent from a MAC pinned elsewhere).
+  uint64_t static_refused() const noexcept { return static_refused_; }
 
  private:
   Fdb& fdb_;
   std::vector<rte_ring*> rings_;
   uint64_t learned_ = 0, moves_ = 0, table_full_ = 0, aged_ = 0, port_limit_ = 0;
+  uint64_t static_refused_ = 0;
+  uint64_t static_version_ = 0;  // the snapshot whose static_macs the Fdb holds
 };
 
 }  // namespace gp

@@ -87,11 +87,20 @@ void SlowPath::inject(rte_mbuf* m) {
 // ARP for each NAT uplink's gateway: every second until it answers, then every 30 s
 // (the answer refreshes the MAC; a changed MAC is taken from any ARP the gateway sends).
 void SlowPath::resolve_gateways(const Snapshot& snap, uint64_t now_s) {
-  if (neighbors_ == nullptr || pool_ == nullptr) return;
+  if (neighbors_ == nullptr) return;
   for (uint16_t port : snap.rx_ports) {
     const UplinkNat& up = snap.uplink_nat[port];
     if (!up.enabled || snap.ports[port].segment < snap.segments.size()) continue;
     rte_ether_addr known;
+    if (up.static_gateway) {  // gateway_mac: set, never asked for
+      if (!neighbors_->next_hop(port, &known) || !mac_equal(known, up.gateway_mac) ||
+          gateway_of_[port] != up.gateway) {
+        neighbors_->set_next_hop(port, up.gateway_mac);
+        gateway_of_[port] = up.gateway;
+      }
+      continue;
+    }
+    if (pool_ == nullptr) continue;  // a slow path that sends nothing of its own (tests)
     const bool resolved = neighbors_->next_hop(port, &known) && gateway_of_[port] == up.gateway;
     if (!resolved && gateway_of_[port] != up.gateway) neighbors_->clear_next_hop(port);
     const uint64_t every = resolved ? 30 : 1;
@@ -329,7 +338,7 @@ bool SlowPath::answer_uplink(const Snapshot& snap, uint16_t port, rte_mbuf* m, u
     return ++stats_.malformed, false;
   auto* a = reinterpret_cast<rte_arp_hdr*>(eh + 1);
   // Whatever the gateway says about itself tells us its MAC.
-  if (neighbors_ != nullptr && a->arp_data.arp_sip == up.gateway &&
+  if (neighbors_ != nullptr && !up.static_gateway && a->arp_data.arp_sip == up.gateway &&
       !rte_is_multicast_ether_addr(&a->arp_data.arp_sha) &&
       !rte_is_zero_ether_addr(&a->arp_data.arp_sha)) {
     rte_ether_addr before;
