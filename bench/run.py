@@ -1,0 +1,259 @@
+"""Side-by-side throughput: the same pcap through dpdk-testpmd io (the plumbing ceiling),
+Open vSwitch with DPDK (when installed: NORMAL bridge with static sink MACs) and
+guestport, on DPDK vdevs (net_pcap with infinite_rx=1 -> the switch -> net_null, no
+NIC), one worker core each, interleaved over N rounds. Prints one table (Mpps per
+worker core: median, min, max; ratios of medians). Driven by bench/run.sh.
+
+    /usr/bin/python3 bench/run.py --guestportd build-release/control/guestportd [--rounds 5]
+        [--window 3] [--scenarios l2-16,l2-4096] [--smoke] [--out DIR]
+
+Every process it starts is stopped by PID; OVS runs from a private directory with its
+own database and touches no system service."""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from scapy.all import IP, UDP, Ether, Raw, wrpcap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROUTER = "52:54:00:12:35:02"  # a nat adapter's gateway MAC (VirtualBox's)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def mac(kind, i):
+    return f"02:{kind:02x}:00:00:{(i >> 8) & 0xff:02x}:{i & 0xff:02x}"
+
+
+def frame(src, dst, size, sport=1000, dport=2000, sip="10.0.0.1", dip="10.0.1.1"):
+    p = Ether(src=src, dst=dst) / IP(src=sip, dst=dip) / UDP(sport=sport, dport=dport)
+    pad = max(0, size - 4 - len(p))  # size counts the FCS, as RFC 2544 frame sizes do
+    return p / Raw(b"\x00" * pad)
+
+
+# name -> (what, build(dir) -> pcap path, sink MACs for L2 / None for NAT, frames in the pcap)
+def l2_pcap(d, pairs, sizes, name):
+    pkts = []
+    for rep in range(max(1, 64 // pairs)):
+        for i in range(pairs):
+            for s in sizes:
+                pkts.append(frame(mac(1, i), mac(2, i), s, sport=1000 + rep))
+    path = os.path.join(d, name + ".pcap")
+    wrpcap(path, pkts)
+    return path, [mac(2, i) for i in range(pairs)], len(pkts)
+
+
+def nat_pcap(d, flows, name):
+    pkts = [frame("08:00:27:00:00:01", ROUTER, 64, sport=1024 + (i % 60000),
+                  dip=f"203.0.113.{1 + i // 60000}", sip="10.0.2.15") for i in range(flows)]
+    path = os.path.join(d, name + ".pcap")
+    wrpcap(path, pkts)
+    return path, None, len(pkts)
+
+
+SCENARIOS = {
+    "l2-16": ("L2, 64 B, 16 MAC pairs", lambda d: l2_pcap(d, 16, [64], "l2-16")),
+    "l2-4096": ("L2, 64 B, 4096 MAC pairs", lambda d: l2_pcap(d, 4096, [64], "l2-4096")),
+    "l2-imix": ("L2, IMIX 7:4:1 of 64/570/1518 B, 16 MAC pairs",
+                lambda d: l2_pcap(d, 16, [64] * 7 + [570] * 4 + [1518], "l2-imix")),
+    "l2-1518": ("L2, 1518 B, 16 MAC pairs", lambda d: l2_pcap(d, 16, [1518], "l2-1518")),
+    "nat-1k": ("NAT, 64 B UDP, 1k flows", lambda d: nat_pcap(d, 1024, "nat-1k")),
+    "nat-64k": ("NAT, 64 B UDP, 64k flows", lambda d: nat_pcap(d, 65536, "nat-64k")),
+}
+
+
+class Proc:
+    """A process of ours, its output in a file; stopped by PID."""
+
+    def __init__(self, cmd, log_path, **kw):
+        self.log_path = log_path
+        self.out = open(log_path, "w+")
+        self.p = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, **kw)
+
+    def text(self):
+        self.out.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.out.close()
+
+
+def mbufs_for(frames):
+    return max(32768, 2 * frames + 16384)
+
+
+def rate(sample, window):
+    """Mpps from a counter: sample() twice, `window` seconds apart."""
+    t0, c0 = time.monotonic(), sample()
+    time.sleep(window)
+    t1, c1 = time.monotonic(), sample()
+    return (c1 - c0) / (t1 - t0) / 1e6
+
+
+def run_testpmd(work, pcap, frames, window):
+    n = mbufs_for(frames)
+    mem = 256 + n * 2432 // (1 << 20)
+    cmd = ["dpdk-testpmd", "-l", "0,1", "--no-huge", "--no-pci", "-m", str(mem),
+           "--file-prefix", f"gpb-tp{os.getpid()}", "--vdev",
+           f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev", "net_null0,no-rx=1", "--",
+           "--forward-mode=io", f"--total-num-mbufs={n}", "--stats-period=1", "--nb-cores=1"]
+    p = Proc(cmd, os.path.join(work, "testpmd.log"))
+    try:
+        def tx1():  # port 1's TX-packets in the last statistics block printed
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                blocks = re.findall(r"NIC statistics for port 1.*?TX-packets:\s*(\d+)", p.text(),
+                                    re.S)
+                if blocks:
+                    return int(blocks[-1]), time.monotonic()
+                if p.p.poll() is not None:
+                    raise RuntimeError("testpmd exited:\n" + p.text()[-2000:])
+                time.sleep(0.2)
+            raise RuntimeError("testpmd printed no statistics:\n" + p.text()[-2000:])
+
+        # stats-period samples are a second apart: count over whole samples.
+        c0, t0 = wait_new(tx1)
+        time.sleep(window)
+        c1, t1 = wait_new(tx1)
+        return (c1 - c0) / (t1 - t0) / 1e6
+    finally:
+        p.stop()
+
+
+def wait_new(sample):
+    """The first sample that differs from the current one (a fresh stats block)."""
+    c, _ = sample()
+    while True:
+        c2, t2 = sample()
+        if c2 != c:
+            return c2, t2
+        time.sleep(0.05)
+
+
+def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window):
+    n = mbufs_for(frames)
+    mem = 128 + n * 2432 // (1 << 20) + 64
+    sock = os.path.join(work, "gp.sock")
+    nat = "" if sinks is not None else ", nat: {sessions: 262144}"
+    head = (f"appliance: {{workers: 1, worker_cpus: [1], control_socket: {sock}, "
+            f"file_prefix: gpb{os.getpid()}, hugepages: false, memory_mb: {mem}, mbufs: {n}, "
+            f"metrics: \"off\"{nat}}}\n")
+    src = f"\"net_pcap0,rx_pcap={pcap},infinite_rx=1\""
+    if sinks is not None:
+        macs = ", ".join(f"'{m}'" for m in sinks)
+        cfg = head + ("vms:\n"
+                      f"  src: {{adapters: {{1: {{attach: internal:bench, port: {src}, "
+                      "mac: '02:01:ff:00:00:01', mac_limit: 0}}}\n"
+                      "  sink: {adapters: {1: {attach: internal:bench, port: \"net_null0,no-rx=1\", "
+                      f"mac: '02:02:ff:00:00:01', promiscuous: allow-all, static_macs: [{macs}]}}}}}}\n")
+        sink_port = "vm/sink/1"
+    else:
+        cfg = head + (
+            "uplinks: {wan: {device: \"net_null0,no-rx=1\", address: 198.51.100.10/24, "
+            "gateway: 198.51.100.1, gateway_mac: '02:00:00:00:0c:01'}}\n"
+            "vms:\n"
+            f"  src: {{adapters: {{1: {{attach: nat, port: {src}, mac: '08:00:27:00:00:01'}}}}}}\n")
+        sink_port = "uplink/wan"
+    path = os.path.join(work, "guestport.yaml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    p = Proc([gpd, "--config", path], os.path.join(work, "guestportd.log"))
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if p.p.poll() is not None:
+                raise RuntimeError("guestportd exited:\n" + p.text()[-3000:])
+            r = subprocess.run([gpctl, "-s", sock, "show", "ports", "--json"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("guestportd did not start:\n" + p.text()[-3000:])
+
+        def tx():
+            r = subprocess.run([gpctl, "-s", sock, "show", "ports", "--json"],
+                               capture_output=True, text=True, check=True)
+            return next(x["tx_packets"] for x in json.loads(r.stdout) if x["name"] == sink_port)
+
+        time.sleep(1)  # warm: NAT sessions made, caches hot
+        return rate(tx, window)
+    finally:
+        p.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--guestportd", required=True)
+    ap.add_argument("--guestportctl", default=None)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--window", type=float, default=3.0)
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--smoke", action="store_true", help="one short round of one scenario")
+    ap.add_argument("--out", default=None, help="where to keep pcaps and logs")
+    a = ap.parse_args()
+    gpctl = a.guestportctl or os.path.join(os.path.dirname(a.guestportd), "guestportctl")
+    names = a.scenarios.split(",")
+    if a.smoke:
+        names, a.rounds, a.window = names[:1], 1, 1.0
+    for n in names:
+        if n not in SCENARIOS:
+            sys.exit(f"unknown scenario {n} (known: {', '.join(SCENARIOS)})")
+    work = a.out or tempfile.mkdtemp(prefix="gp-bench-")
+    os.makedirs(work, exist_ok=True)
+    systems = ["testpmd", "guestport"]
+    results = {(n, s): [] for n in names for s in systems}
+    pcaps = {}
+    for n in names:
+        log(f"[bench] writing {n}.pcap")
+        pcaps[n] = SCENARIOS[n][1](work)
+    total = a.rounds * len(names) * len(systems)
+    done = 0
+    for rnd in range(a.rounds):
+        for n in names:
+            path, sinks, frames = pcaps[n]
+            for s in (systems if rnd % 2 == 0 else systems[::-1]):  # alternate the order
+                done += 1
+                log(f"[bench] {done}/{total} round {rnd + 1} {n} {s}")
+                if s == "testpmd":
+                    mpps = run_testpmd(work, path, frames, a.window)
+                else:
+                    mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames, a.window)
+                results[(n, s)].append(mpps)
+                log(f"[bench]   {mpps:.2f} Mpps")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
+          f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
+    print(f"{'scenario':48} {'testpmd io':>20} {'guestport':>20} {'gp/testpmd':>11}")
+    fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})"
+    for n in names:
+        tp, gp = results[(n, "testpmd")], results[(n, "guestport")]
+        ratio = statistics.median(gp) / statistics.median(tp) if statistics.median(tp) else 0
+        print(f"{SCENARIOS[n][0]:48} {fmt(tp):>20} {fmt(gp):>20} {ratio:10.2f}x")
+    with open(os.path.join(work, "results.json"), "w") as f:
+        json.dump({f"{n}/{s}": v for (n, s), v in results.items()}, f, indent=1)
+    if a.out is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
