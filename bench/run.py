@@ -200,6 +200,76 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window):
         p.stop()
 
 
+OVS_DPDK = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
+OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+
+
+def run_ovs(work, pcap, sinks, frames, window):
+    """ovsdb-server and ovs-vswitchd-dpdk in a private directory (their own database,
+    sockets and logs), a netdev bridge with NORMAL forwarding and the sink MACs added as
+    static FDB entries (fdb/add); stopped by PID."""
+    d = os.path.join(work, "ovs")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d, OVS_SYSCONFDIR=d)
+    db = f"unix:{d}/db.sock"
+    sh = lambda *c: subprocess.run(list(c), check=True, capture_output=True, text=True, env=env)
+    vsctl = lambda *c: sh("ovs-vsctl", f"--db={db}", "--timeout=60", *c)
+    sh("ovsdb-tool", "create", f"{d}/conf.db", OVS_SCHEMA)
+    procs = [Proc(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{d}/db.sock",
+                   f"--unixctl={d}/ovsdb.ctl", f"--pidfile={d}/ovsdb.pid"],
+                  os.path.join(d, "ovsdb.out"), env=env)]
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(f"{d}/db.sock"):
+            if time.time() > deadline or procs[0].p.poll() is not None:
+                raise RuntimeError("ovsdb-server did not start:\n" + procs[0].text())
+            time.sleep(0.1)
+        n = mbufs_for(frames)
+        mem = 1024 + n * 2432 // (1 << 20)  # OVS asks for 262144 mbufs first
+        vsctl("--no-wait", "init")
+        vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
+              "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
+              # --legacy-mem (what --no-huge is anyway) keeps OVS from adding --in-memory
+              f"other_config:dpdk-extra=--no-huge --legacy-mem --no-pci -m {mem} "
+              f"--file-prefix=gpb-ovs{os.getpid()}")
+        procs.append(Proc([OVS_DPDK, db, f"--unixctl={d}/vswitchd.ctl",
+                           f"--pidfile={d}/vswitchd.pid"], os.path.join(d, "vswitchd.out"),
+                          env=env))
+        vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
+        vsctl("add-port", "br0", "src", "--", "set", "Interface", "src", "type=dpdk",
+              f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+              "options:n_rxq_desc=4096")
+        vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
+              "options:dpdk-devargs=net_null0,no-rx=1")
+        for m in sinks:
+            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", "sink", "0", m)
+
+        def tx():  # live datapath counters (the database's are refreshed every 5 s)
+            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/show", "-s")
+            m = re.search(r"port \d+: sink.*?TX packets:(\d+)", r.stdout, re.S)
+            if m is None:
+                raise RuntimeError("no sink port in dpctl/show:\n" + r.stdout)
+            return int(m.group(1))
+
+        deadline = time.time() + 30
+        while tx() == 0:
+            if time.time() > deadline:
+                raise RuntimeError("OVS forwards nothing:\n" + procs[-1].text()[-3000:])
+            time.sleep(0.2)
+        time.sleep(1)
+        mpps = rate(tx, window)
+        if mpps == 0:
+            raise RuntimeError("OVS stopped forwarding: " + str(tx()) + "\n" +
+                               sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl",
+                                  "dpif-netdev/pmd-stats-show").stdout +
+                               vsctl("list", "Interface").stdout)
+        return mpps
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--guestportd", required=True)
@@ -209,6 +279,7 @@ def main():
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--smoke", action="store_true", help="one short round of one scenario")
     ap.add_argument("--out", default=None, help="where to keep pcaps and logs")
+    ap.add_argument("--no-ovs", action="store_true", help="leave Open vSwitch out")
     a = ap.parse_args()
     gpctl = a.guestportctl or os.path.join(os.path.dirname(a.guestportd), "guestportctl")
     names = a.scenarios.split(",")
@@ -220,7 +291,13 @@ def main():
     work = a.out or tempfile.mkdtemp(prefix="gp-bench-")
     os.makedirs(work, exist_ok=True)
     systems = ["testpmd", "guestport"]
+    if os.path.exists(OVS_DPDK) and not a.no_ovs:
+        systems.append("ovs")
+    else:
+        log("[bench] Open vSwitch with DPDK is not installed (apt-get install "
+            "openvswitch-switch-dpdk): testpmd and guestport only")
     results = {(n, s): [] for n in names for s in systems}
+    total_skip = 0
     pcaps = {}
     for n in names:
         log(f"[bench] writing {n}.pcap")
@@ -230,11 +307,18 @@ def main():
     for rnd in range(a.rounds):
         for n in names:
             path, sinks, frames = pcaps[n]
-            for s in (systems if rnd % 2 == 0 else systems[::-1]):  # alternate the order
+            # The order rotates each round, so drift of the host's speed hits all alike.
+            order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
+            for s in order:
                 done += 1
                 log(f"[bench] {done}/{total} round {rnd + 1} {n} {s}")
                 if s == "testpmd":
                     mpps = run_testpmd(work, path, frames, a.window)
+                elif s == "ovs":
+                    if sinks is None:  # NAT through OVS conntrack: not in this harness yet
+                        log("[bench]   (OVS NAT not measured)")
+                        continue
+                    mpps = run_ovs(work, path, sinks, frames, a.window)
                 else:
                     mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames, a.window)
                 results[(n, s)].append(mpps)
@@ -243,12 +327,16 @@ def main():
                 if l.startswith("model name")), "?")
     print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
           f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
-    print(f"{'scenario':48} {'testpmd io':>20} {'guestport':>20} {'gp/testpmd':>11}")
-    fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})"
+    print("Mpps per worker core: median (min-max)")
+    print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK NORMAL':>20} {'guestport':>20} "
+          f"{'gp/testpmd':>11} {'gp/OVS':>8}")
+    fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
+    ratio = lambda x, y: f"{statistics.median(x) / statistics.median(y):.2f}x" if x and y else "-"
     for n in names:
         tp, gp = results[(n, "testpmd")], results[(n, "guestport")]
-        ratio = statistics.median(gp) / statistics.median(tp) if statistics.median(tp) else 0
-        print(f"{SCENARIOS[n][0]:48} {fmt(tp):>20} {fmt(gp):>20} {ratio:10.2f}x")
+        ov = results.get((n, "ovs"), [])
+        print(f"{SCENARIOS[n][0]:48} {fmt(tp):>20} {fmt(ov):>20} {fmt(gp):>20} "
+              f"{ratio(gp, tp):>11} {ratio(gp, ov):>8}")
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump({f"{n}/{s}": v for (n, s), v in results.items()}, f, indent=1)
     if a.out is None:
