@@ -110,7 +110,7 @@ def rate(sample, window):
 
 def run_testpmd(work, pcap, frames, window):
     n = mbufs_for(frames)
-    mem = 256 + n * 2432 // (1 << 20)
+    mem = 256 + n * 4096 // (1 << 20)
     cmd = ["dpdk-testpmd", "-l", "0,1", "--no-huge", "--no-pci", "-m", str(mem),
            "--file-prefix", f"gpb-tp{os.getpid()}", "--vdev",
            f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev", "net_null0,no-rx=1", "--",
@@ -150,7 +150,8 @@ def wait_new(sample):
 
 def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window):
     n = mbufs_for(frames)
-    mem = 128 + n * 2432 // (1 << 20) + 64
+    # --no-huge: an mbuf takes a 4 KiB page of its own; NAT tables on top.
+    mem = 192 + n * 4096 // (1 << 20) + (160 if sinks is None else 0)
     sock = os.path.join(work, "gp.sock")
     nat = "" if sinks is not None else ", nat: {sessions: 262144}"
     head = (f"appliance: {{workers: 1, worker_cpus: [1], control_socket: {sock}, "
@@ -226,7 +227,7 @@ def run_ovs(work, pcap, sinks, frames, window):
                 raise RuntimeError("ovsdb-server did not start:\n" + procs[0].text())
             time.sleep(0.1)
         n = mbufs_for(frames)
-        mem = 1024 + n * 2432 // (1 << 20)  # OVS asks for 262144 mbufs first
+        mem = 1200 + n * 4096 // (1 << 20)  # OVS asks for 262144 mbufs first
         vsctl("--no-wait", "init")
         vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
               "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",

@@ -325,7 +325,7 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
       }
       for (const auto& e : val)
         if (auto m = unicast_mac(e, "a static_macs entry")) a.static_macs.push_back(*m);
-      if (a.static_macs.size() > 256) error(val, "static_macs takes at most 256 addresses");
+      if (a.static_macs.size() > 16384) error(val, "static_macs takes at most 16384 addresses");
     } else if (k == "vlan") {
       vlan(val, a.vlan);
     } else if (k == "mac_limit_action") {

@@ -185,14 +185,16 @@ void validate_pins(const Config& c, std::vector<Diagnostic>& errors) {
   };
   const ApplianceConfig& a = c.appliance;
   if (a.mbufs != 0) {
-    const uint64_t need_mb = (uint64_t{a.mbufs} * kMbufFootprint + (1u << 20) - 1) >> 20;
+    const unsigned each = a.hugepages == "off" ? kMbufFootprintNoHuge : kMbufFootprint;
+    const uint64_t need_mb = (uint64_t{a.mbufs} * each + (1u << 20) - 1) >> 20;
     if (need_mb + kMemoryReserveMb > a.memory_mb)
-      error(a.mbufs_loc, "appliance.mbufs: " + std::to_string(a.mbufs) + " mbufs take about " +
-                             std::to_string(need_mb) + " MB, and tables and rings need about " +
-                             std::to_string(kMemoryReserveMb) +
-                             " MB more; appliance.memory_mb is " + std::to_string(a.memory_mb) +
-                             " (raise it to at least " +
-                             std::to_string(need_mb + kMemoryReserveMb) + ")");
+      error(a.mbufs_loc,
+            "appliance.mbufs: " + std::to_string(a.mbufs) + " mbufs take about " +
+                std::to_string(need_mb) + " MB" +
+                (a.hugepages == "off" ? " without hugepages (4 KiB each)" : "") +
+                ", and tables and rings need about " + std::to_string(kMemoryReserveMb) +
+                " MB more; appliance.memory_mb is " + std::to_string(a.memory_mb) +
+                " (raise it to at least " + std::to_string(need_mb + kMemoryReserveMb) + ")");
   }
   for (const auto& u : c.uplinks)
     if (u.gateway_mac && !u.gateway)

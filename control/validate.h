@@ -15,6 +15,9 @@ namespace gp {
 // and NAT tables, rings, the jumbo pool when one is made is counted apart): the bound
 // appliance.mbufs is checked against.
 inline constexpr unsigned kMbufFootprint = 2432;
+// Without hugepages memory comes in 4 KiB pages and a mempool object never straddles
+// one: a 2368-byte mbuf takes a page of its own.
+inline constexpr unsigned kMbufFootprintNoHuge = 4096;
 inline constexpr unsigned kMemoryReserveMb = 64;
 
 // Appends one Diagnostic per problem; the config is usable only if none was added.

@@ -88,8 +88,33 @@ GP_BUILD="$root/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/i
 [ "$rc" = 0 ] || status=1
 reports_list+=("$reports/integration.xml@$rc")
 
+step "benchmarks, smoke runs (figures printed, never asserted)"
+# Each micro bench for a moment, and bench/run.sh --smoke (a release build, one short
+# round of one scenario through testpmd and guestport): they must build and run.
+bench_xml=$reports/bench.xml
+{
+  echo '<testsuite name="bench-smoke">'
+  for b in l2_forward_bench nat_bench; do
+    if build/bench/$b --benchmark_min_time=0.05 > "$reports/$b.out" 2>&1; then
+      echo "<testcase name=\"$b\"/>"
+    else
+      echo "<testcase name=\"$b\"><failure message=\"build/bench/$b failed\"/></testcase>"
+      status=1
+    fi
+    tail -4 "$reports/$b.out" >&2
+  done
+  if bash bench/run.sh --smoke --no-ovs > "$reports/run.out" 2>&1; then
+    echo '<testcase name="bench/run.sh --smoke"/>'
+  else
+    echo '<testcase name="bench/run.sh --smoke"><failure message="bench/run.sh --smoke failed"/></testcase>'
+    status=1
+  fi
+  tail -6 "$reports/run.out" >&2
+  echo '</testsuite>'
+} > "$bench_xml"
+
 step "totals"
-/usr/bin/python3 tests/summarize.py "$reports/format.xml" "${reports_list[@]}" \
+/usr/bin/python3 tests/summarize.py "$reports/format.xml" "$bench_xml" "${reports_list[@]}" \
     $( [ -f "$reports/sanitizers.xml" ] && echo "$reports/sanitizers.xml" ) || status=1
 rm -rf "$reports"
 exit $status

@@ -12,6 +12,7 @@
 #include "dataplane/core/counters.h"
 #include "dataplane/core/tx_queues.h"
 #include "dataplane/core/types.h"
+#include "dataplane/l2/mac_cache.h"
 
 namespace gp {
 
@@ -89,6 +90,7 @@ struct alignas(64) WorkerContext {
   std::array<rte_ring*, kMaxWorkers> tx_from{};
   TxStaging tx;
   std::array<PuntBucket, kMaxPorts> punt_buckets{};
+  MacCache mac_cache;  // this worker's cache in front of fdb (l2_stage)
 };
 
 // May one more frame from `port` go to the slow path now? `pps` tokens a second, at

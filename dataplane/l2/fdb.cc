@@ -90,8 +90,10 @@ Fdb::Learned Fdb::learn(uint64_t key, uint16_t port, uint16_t generation, uint64
   }
   seen_[static_cast<uint32_t>(pos)].store(now, std::memory_order_relaxed);
   const uint64_t d = encode(port, generation, static_cast<uint32_t>(pos));
-  if (d != before)
+  if (d != before) {
     rte_hash_add_key_data(h_, &key, reinterpret_cast<void*>(static_cast<uintptr_t>(d)));
+    if (before != 0) bump_epoch();  // workers may have cached the old data
+  }
   return what;
 }
 
@@ -156,6 +158,7 @@ uint32_t Fdb::set_static(const Snapshot& snap, uint64_t now) noexcept {
 
 void Fdb::forget(uint64_t key, uint16_t port) noexcept {
   if (rte_hash_del_key(h_, &key) < 0) return;
+  bump_epoch();
   --live_;
   if (port < kMaxPorts && per_port_[port] > 0) --per_port_[port];
   if (port < kMaxPorts) full_[port].store(0, std::memory_order_relaxed);  // room again

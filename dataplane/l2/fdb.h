@@ -53,6 +53,9 @@ class Fdb {
   static uint32_t data_position(uint64_t d) noexcept { return static_cast<uint32_t>(d >> 32); }
 
   // --- readers (workers) ---
+  // Bumped by the writer whenever an existing key's data changes or a key goes: what a
+  // worker cached (MacCache) under another epoch is stale.
+  uint32_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
   // keys: up to RTE_HASH_LOOKUP_BULK_MAX pointers to uint64_t keys.
   uint64_t lookup_bulk(const void** keys, uint32_t n, uint64_t* data) const noexcept {
     uint64_t hit_mask = 0;
@@ -109,6 +112,11 @@ class Fdb {
   std::array<uint32_t, kMaxPorts> per_port_{};  // writer only
   std::array<std::atomic<uint8_t>, kMaxPorts> full_{};
   std::unordered_map<uint64_t, uint16_t> static_;  // writer only: pinned key -> port
+  std::atomic<uint32_t> epoch_{1};
+  void bump_epoch() noexcept {
+    const uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
+    epoch_.store(e == 0 ? 1 : e, std::memory_order_release);
+  }
   void forget(uint64_t key, uint16_t port) noexcept;
   std::unique_ptr<std::atomic<uint64_t>[]> seen_;
 };

@@ -63,18 +63,40 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   const Segment& seg = snap.segments[seg_index];
   const uint16_t n = batch.n;
 
-  // Keys: [0, n) sources, [n, 2n) destinations.
+  // Keys: [0, n) sources, [n, 2n) destinations. The worker's cache answers first; one
+  // bulk lookup in the shared table for the rest, whose current hits are cached.
   uint64_t keys[2 * kBurst];
-  const void* key_ptrs[2 * kBurst];
   uint64_t data[2 * kBurst];
   for (uint16_t i = 0; i < n; ++i) {
     const auto* eh = rte_pktmbuf_mtod(batch.pkts[i], const rte_ether_hdr*);
     keys[i] = Fdb::make_key(seg_index, eh->src_addr);
     keys[n + i] = Fdb::make_key(seg_index, eh->dst_addr);
-    key_ptrs[i] = &keys[i];
-    key_ptrs[n + i] = &keys[n + i];
   }
-  const uint64_t hits = ctx.fdb->lookup_bulk(key_ptrs, 2u * n, data);
+  const uint32_t epoch = ctx.fdb->epoch();
+  uint64_t hits = 0;
+  const void* miss_keys[2 * kBurst];
+  uint8_t miss_at[2 * kBurst];
+  uint32_t n_miss = 0;
+  for (uint32_t j = 0; j < 2u * n; ++j) {
+    if (ctx.mac_cache.get(keys[j], epoch, &data[j])) {
+      hits |= uint64_t{1} << j;
+    } else {
+      miss_keys[n_miss] = &keys[j];
+      miss_at[n_miss++] = static_cast<uint8_t>(j);
+    }
+  }
+  if (n_miss != 0) {
+    uint64_t found[2 * kBurst];
+    const uint64_t got = ctx.fdb->lookup_bulk(miss_keys, n_miss, found);
+    for (uint32_t k = 0; k < n_miss; ++k) {
+      if (!((got >> k) & 1)) continue;
+      const uint32_t j = miss_at[k];
+      data[j] = found[k];
+      hits |= uint64_t{1} << j;
+      if (Fdb::data_generation(found[k]) == seg.fdb_generation)
+        ctx.mac_cache.put(keys[j], found[k], epoch);
+    }
+  }
   const uint64_t touch_every = fdb_touch_interval(ctx.tsc_hz);
 
   uint16_t outs[kMaxPorts];

@@ -162,3 +162,34 @@ TEST_F(HarnessTest, BeyondItsMacLimitAGuestsNewSourcesCanBeDropped) {
 }
 
 }  // namespace gp::test
+
+namespace gp::test {
+namespace {
+// What a worker's MacCache relies on: the epoch moves whenever a key's data changes or a
+// key goes, and not for new keys or plain refreshes (which leave cached data right).
+TEST(FdbEpoch, BumpsOnMoveAndRemovalOnly) {
+  SnapshotHolder holder(1);
+  Fdb fdb(64, &holder);
+  const uint64_t k = Fdb::make_key(0, mac(1));
+  uint32_t e = fdb.epoch();
+  fdb.learn(k, 1, 1, 0);
+  EXPECT_EQ(fdb.epoch(), e) << "new key";
+  fdb.learn(k, 1, 1, 5);
+  EXPECT_EQ(fdb.epoch(), e) << "refresh";
+  fdb.learn(k, 2, 1, 6);
+  EXPECT_NE(fdb.epoch(), e) << "moved";
+  e = fdb.epoch();
+  fdb.learn(k, 2, 2, 7);
+  EXPECT_NE(fdb.epoch(), e) << "a new generation";
+  e = fdb.epoch();
+  fdb.flush_port(2);
+  EXPECT_NE(fdb.epoch(), e) << "removed";
+  MacCache cache;
+  uint64_t d = 0;
+  cache.put(k, 42, fdb.epoch());
+  EXPECT_TRUE(cache.get(k, fdb.epoch(), &d) && d == 42);
+  EXPECT_FALSE(cache.get(k, fdb.epoch() + 1, &d));
+  EXPECT_FALSE(cache.get(k + 1, fdb.epoch(), &d));
+}
+}  // namespace
+}  // namespace gp::test
