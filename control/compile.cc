@@ -288,6 +288,7 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       p.static_macs = ad.static_macs;
       p.mac_limit = ad.mac_limit;
       p.mac_limit_drop = ad.mac_limit_drop;
+      p.dhcp_trusted = ad.dhcp_trusted;
       p.loc = ad.port_loc;
       if (ad.attach == AttachMode::kNat) {
         p.segment = nat_segment_name(vm.name, slot);
@@ -411,6 +412,7 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
     pp.link_up = p.link_up;
     pp.max_frame = static_cast<uint16_t>(p.mtu + RTE_ETHER_HDR_LEN);
     if (p.model_capped) pp.features |= kFeatureModelCapped;
+    if (p.dhcp_trusted) pp.features |= kFeatureDhcpTrusted;
     pp.mac = p.mac;
     s->mac_limit[port] = p.mac_limit;
     s->mac_limit_drop[port] = p.mac_limit_drop && p.mac_limit != 0;

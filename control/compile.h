@@ -45,6 +45,7 @@ struct PortPlan {
   std::vector<rte_ether_addr> static_macs;  // pinned to this port in `segment`
   uint32_t mac_limit = 0;                   // guests: the adapter's; uplinks and host ports: none
   bool mac_limit_drop = false;
+  bool dhcp_trusted = false;
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address

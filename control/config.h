@@ -182,6 +182,9 @@ struct AdapterConfig {
   std::string bandwidth_group;  // a name under bandwidth_groups; empty: none
   uint32_t mac_limit = 1024;    // MACs learned on the adapter at most; 0: no limit
   bool mac_limit_drop = false;  // beyond it, frames from new MACs: dropped, or flooded
+  // May send DHCP server messages where the appliance serves DHCP (a guest that is a
+  // DHCP server or relay by design); otherwise they are dropped as dhcp_spoof.
+  bool dhcp_trusted = false;
   VlanConfig vlan;
   // MACs pinned to this adapter in the forwarding table: never aged, never moved by
   // what another adapter sends (a router behind the guest, an appliance's own MAC).

@@ -316,8 +316,10 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
        entries(n, where,
                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
                 "port_forwards", "filtering", "acl", "port_security", "bandwidth_group",
-                "mac_limit", "mac_limit_action", "vlan", "static_macs"})) {
-    if (k == "static_macs") {
+                "mac_limit", "mac_limit_action", "vlan", "static_macs", "dhcp_trusted"})) {
+    if (k == "dhcp_trusted") {
+      if (auto b = boolean(val, "dhcp_trusted")) a.dhcp_trusted = *b;
+    } else if (k == "static_macs") {
       a.static_macs_loc = loc_of(val);
       if (!val.IsSequence()) {
         error(val, "static_macs must be a list of MAC addresses");

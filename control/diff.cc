@@ -119,6 +119,7 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("vlan", a.vlan.to_string(), b.vlan.to_string());
   f.add("static_macs", mac_list(a.static_macs), mac_list(b.static_macs));
   f.num("mac_limit", a.mac_limit, b.mac_limit);
+  f.add("dhcp_trusted", a.dhcp_trusted ? "true" : "false", b.dhcp_trusted ? "true" : "false");
   f.add("mac_limit_action", a.mac_limit_drop ? "drop" : "flood",
         b.mac_limit_drop ? "drop" : "flood");
 }

@@ -254,6 +254,7 @@ nlohmann::json view_vms(const RuntimeView& v) {
                           {"port_id", open ? nlohmann::json(id->second) : nlohmann::json()},
                           {"link", open && v.snap.ports[id->second].link_up ? "up" : "down"},
                           {"port_security", ad.port_security.enabled},
+                          {"dhcp_trusted", ad.dhcp_trusted},
                           {"acl_rules", ad.acl_ingress.size() + ad.acl_egress.size()},
                           {"bandwidth_group", ad.bandwidth_group},
                           {"vlan", ad.vlan.to_string()}});

@@ -75,6 +75,9 @@ enum class Drop : uint8_t {
   kVlanForeign,   // tagged with a VLAN the adapter does not carry (or tagged on an access port)
   kVlanUntagged,  // untagged, on a trunk configured with untagged: drop
   kVlanNoMbuf,    // no mbuf for the tagged copy a flood to trunks needs
+  // Service guard (dataplane/services/punt_stage.cc), on segments the appliance serves
+  kDhcpSpoof,  // a guest sent a DHCP server message (UDP to port 68) and is not dhcp_trusted
+  kArpSpoof,   // a guest's ARP claims a service address (gateway, DNS proxy, DHCP server)
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -121,6 +124,8 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "vlan_foreign",
     "vlan_untagged",
     "vlan_no_mbuf",
+    "dhcp_spoof",
+    "arp_spoof",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

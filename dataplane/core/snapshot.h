@@ -39,6 +39,9 @@ enum PortFeature : uint32_t {
   kFeatureGuard = 1u << 2,
   // On a VLAN-aware network: frames go through vlan_ingress first (PortPolicy::vlan).
   kFeatureVlan = 1u << 3,
+  // A guest that may answer DHCP on a segment where the appliance serves it
+  // (`dhcp_trusted: true`): its DHCP server messages are not dropped as dhcp_spoof.
+  kFeatureDhcpTrusted = 1u << 4,
 };
 
 // How a port on a VLAN-aware network treats 802.1Q tags (PortPolicy::vlan).

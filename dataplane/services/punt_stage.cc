@@ -51,6 +51,21 @@ inline bool wants_slow_path(const Segment& seg, const rte_mbuf* m, const PacketM
   return false;
 }
 
+// The service guard (see punt_stage.h): Drop::kCount when the frame may pass.
+inline Drop spoofs_service(const Segment& seg, const rte_mbuf* m, const PacketMeta& pm,
+                           bool dhcp_trusted) noexcept {
+  if (pm.flags & kMetaArp) {
+    const auto* a = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, pm.l3_offset);
+    return is_service_ip(seg, a->arp_data.arp_sip) ? Drop::kArpSpoof : Drop::kCount;
+  }
+  if (!dhcp_trusted && (seg.services & kServiceDhcp) && (pm.flags & kMetaIpv4) &&
+      (pm.flags & kMetaL4) && pm.ip_proto == IPPROTO_UDP) {
+    const auto* u = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset);
+    if (u->dst_port == rte_cpu_to_be_16(dhcp::kClientPort)) return Drop::kDhcpSpoof;
+  }
+  return Drop::kCount;
+}
+
 // On a NAT uplink: all ARP (answers for our address, the gateway's MAC) and pings to
 // the outside address.
 inline bool uplink_wants_slow_path(const UplinkNat& up, const rte_mbuf* m,
@@ -70,9 +85,20 @@ void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept
   static const Segment kNoServices{};
   const Segment& seg = on_segment ? snap.segments[batch.segment] : kNoServices;
   if (on_segment && seg.services == kServiceNone) return;
+  const bool guarded = on_segment && in.role == PortRole::kGuest;
+  const bool dhcp_trusted = (in.features & kFeatureDhcpTrusted) != 0;
+  PortCounters& pc = ctx.counters->ports[batch.in_port];
   uint16_t kept = 0;
   for (uint16_t i = 0; i < batch.n; ++i) {
     rte_mbuf* m = batch.pkts[i];
+    if (guarded) {
+      const Drop why = spoofs_service(seg, m, batch.meta[i], dhcp_trusted);
+      if (why != Drop::kCount) {
+        pc.drop(why);
+        rte_pktmbuf_free(m);
+        continue;
+      }
+    }
     const bool punt = nat_uplink
                           ? uplink_wants_slow_path(snap.uplink_nat[batch.in_port], m, batch.meta[i])
                           : wants_slow_path(seg, m, batch.meta[i]);
@@ -84,12 +110,12 @@ void punt_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept
     m->port = batch.in_port;
     m->hash.usr = kPuntAnswer;
     if (!punt_admit(ctx, batch.in_port, snap.punt_pps, snap.punt_burst)) {
-      ctx.counters->ports[batch.in_port].drop(Drop::kPuntRateLimited);
+      pc.drop(Drop::kPuntRateLimited);
       rte_pktmbuf_free(m);
     } else if (rte_ring_sp_enqueue(ctx.punt_ring, m) == 0) {
       ctx.counters->event(WorkerEvent::kPunted);
     } else {
-      ctx.counters->ports[batch.in_port].drop(Drop::kPuntRingFull);
+      pc.drop(Drop::kPuntRingFull);
       rte_pktmbuf_free(m);
     }
   }

@@ -30,19 +30,7 @@ rte_mempool* g_pool = nullptr;
 
 class EalEnvironment : public ::testing::Environment {
  public:
-  void SetUp() override {
-    std::string prefix = "--file-prefix=gp-dptest-" + std::to_string(getpid());
-    std::vector<std::string> args = {
-        "dataplane_tests",           "--no-huge", "-m", "512", "--no-pci", "--lcores=0@0,1@1",
-        "--log-level=lib.eal:error", prefix};
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) args[5] = "--lcores=0@0,1@0";
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0) << "EAL init failed";
-    g_pool = rte_pktmbuf_pool_create("gp_test_pool", 16383, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                     SOCKET_ID_ANY);
-    ASSERT_NE(g_pool, nullptr);
-  }
+  void SetUp() override { ASSERT_TRUE(init_eal("dataplane_tests")) << "EAL init failed"; }
   void TearDown() override {
     rte_mempool_free(g_pool);
     rte_eal_cleanup();
@@ -52,6 +40,26 @@ const auto* g_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
 }  // namespace
 
 rte_mempool* test_pool() { return g_pool; }
+
+bool init_eal(const std::string& program) {
+  std::string prefix = "--file-prefix=gp-" + program + "-" + std::to_string(getpid());
+  std::vector<std::string> args = {program,
+                                   "--no-huge",
+                                   "-m",
+                                   "512",
+                                   "--no-pci",
+                                   "--lcores=0@0,1@1",
+                                   "--log-level=lib.eal:error",
+                                   "--log-level=pmd.net.ring:error",
+                                   prefix};
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) args[5] = "--lcores=0@0,1@0";
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return false;
+  g_pool = rte_pktmbuf_pool_create("gp_test_pool", 16383, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                   SOCKET_ID_ANY);
+  return g_pool != nullptr;
+}
 
 rte_ether_addr mac(uint8_t last) { return rte_ether_addr{{0x08, 0x00, 0x27, 0, 0, last}}; }
 

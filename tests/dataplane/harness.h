@@ -29,6 +29,9 @@
 namespace gp::test {
 
 rte_mempool* test_pool();  // shared by all tests of the binary
+// EAL (--no-huge, its own file prefix) and the shared pool; the dataplane tests call it
+// once before any test, a fuzz target from LLVMFuzzerInitialize.
+bool init_eal(const std::string& program);
 
 struct Frame {
   rte_ether_addr src, dst;

@@ -1,0 +1,154 @@
+// Hostile guests against the service guard (dataplane/services/punt_stage.cc), through
+// the real worker and slow-path code over net_ring ports: a guest cannot act as the
+// DHCP server where the appliance serves DHCP (unless dhcp_trusted), cannot take over
+// the gateway's, the DNS proxy's or the DHCP server's address by ARP, and the honest
+// guests keep their service; every refused frame is counted and no mbuf is leaked.
+#include <netinet/in.h>
+#include <rte_arp.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "dataplane/services/dhcp_message.h"
+#include "tests/dataplane/harness.h"
+
+namespace gp::test {
+namespace {
+
+const char* kHostOnly =
+    "networks: {hn: {mode: hostonly, host_interface: {name: gpt-host0, address: "
+    "192.168.78.1/24}}}\n"
+    "vms:\n"
+    "  a: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:01', port: ra}}}\n"
+    "  b: {adapters: {1: {attach: hostonly:hn, mac: '08:00:27:00:00:02', port: rb}}}\n";
+const char* kTap = "net_tap0,iface=gpt-host0";
+const uint32_t kServer = ip4(192, 168, 78, 100);  // the host-only network's DHCP server
+
+// A DHCP OFFER as a rogue server would send it: from port 67 to the client port 68.
+rte_mbuf* rogue_offer(Harness& h, const rte_ether_addr& src, const rte_ether_addr& dst) {
+  rte_mbuf* m = h.ipv4(src, dst, ip4(192, 168, 78, 66), 0xffffffff, IPPROTO_UDP, dhcp::kServerPort,
+                       dhcp::kClientPort, 0, 300);
+  return m;
+}
+
+using HostileTest = HarnessTest;
+
+TEST_F(HostileTest, AGuestCannotActAsTheDhcpServer) {
+  h->apply(kHostOnly);
+  h->send("ra", rogue_offer(*h, mac(1), kBroadcast));
+  h->send("ra", rogue_offer(*h, mac(1), mac(2)));  // unicast to b's MAC, as servers do
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 0u);
+  EXPECT_EQ(h->recv(kTap).size(), 0u);
+  EXPECT_EQ(h->drops("ra", Drop::kDhcpSpoof), 2u);
+  // a's other traffic is switched as before: a broadcast UDP datagram to port 9.
+  h->send("ra", h->ipv4(mac(1), kBroadcast, ip4(192, 168, 78, 101), 0xffffffff, IPPROTO_UDP, 9, 9));
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->recv(kTap).size(), 1u);
+  // And b still gets its address from the appliance.
+  dhcp::Request d{};
+  d.type = dhcp::MsgType::kDiscover;
+  d.xid = 9;
+  d.chaddr = {0x08, 0, 0x27, 0, 0, 2};
+  h->send("rb", dhcp_frame(*h, d));
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->slow().stats().dhcp_replies, 1u);
+}
+
+TEST_F(HostileTest, ADhcpTrustedAdapterMayServeDhcp) {
+  std::string cfg = kHostOnly;
+  cfg.replace(cfg.find("port: ra}"), 9, "port: ra, dhcp_trusted: true}");
+  h->apply(cfg);
+  EXPECT_NE(h->snap().ports[h->port_id("ra")].features & kFeatureDhcpTrusted, 0u);
+  EXPECT_EQ(h->snap().ports[h->port_id("rb")].features & kFeatureDhcpTrusted, 0u);
+  h->send("ra", rogue_offer(*h, mac(1), mac(2)));
+  h->send("rb", rogue_offer(*h, mac(2), mac(1)));  // b is not trusted
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->recv("ra").size(), 0u);
+  EXPECT_EQ(h->drops("ra", Drop::kDhcpSpoof), 0u);
+  EXPECT_EQ(h->drops("rb", Drop::kDhcpSpoof), 1u);
+}
+
+TEST_F(HostileTest, DhcpToServersIsNotRefusedWhereTheApplianceServesNone) {
+  // An internal network has no appliance DHCP: a guest there may run its own server.
+  h->apply(
+      "vms:\n  a: {adapters: {1: {attach: internal:x, mac: '08:00:27:00:00:01', port: ra}}}\n"
+      "  b: {adapters: {1: {attach: internal:x, mac: '08:00:27:00:00:02', port: rb}}}\n");
+  h->send("ra", rogue_offer(*h, mac(1), kBroadcast));
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->drops("ra", Drop::kDhcpSpoof), 0u);
+}
+
+TEST_F(HostileTest, AGuestCannotClaimTheServerAddressByArp) {
+  h->apply(kHostOnly);
+  // A gratuitous ARP and an unsolicited reply, both saying "192.168.78.100 is at a".
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, kServer, kServer));
+  h->send("ra", h->arp(mac(1), mac(2), RTE_ARP_OP_REPLY, kServer, ip4(192, 168, 78, 102), mac(2)));
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REPLY, kServer, kServer));
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 0u);
+  EXPECT_EQ(h->recv(kTap).size(), 0u);
+  EXPECT_EQ(h->drops("ra", Drop::kArpSpoof), 3u);
+  EXPECT_EQ(h->slow().stats().arp_replies, 0u);
+  // b asking for the server still gets the appliance's own MAC.
+  h->send("rb", h->arp(mac(2), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 78, 102), kServer));
+  h->step(3);
+  auto got = h->recv_mbufs("rb");
+  ASSERT_EQ(got.size(), 1u);
+  const auto* a = rte_pktmbuf_mtod_offset(got[0], const rte_arp_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_TRUE(mac_equal(a->arp_data.arp_sha, h->snap().segments[0].service_mac));
+  rte_pktmbuf_free(got[0]);
+  // ARP between guests, and a DHCP client's probe (sender 0.0.0.0), pass untouched.
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 78, 101),
+                       ip4(192, 168, 78, 102)));
+  h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, 0, kServer));
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 1u);  // the probe for .100 is answered, not flooded
+  EXPECT_EQ(h->recv("ra").size(), 1u);  // the appliance's answer to the probe
+  EXPECT_EQ(h->drops("ra", Drop::kArpSpoof), 3u);
+}
+
+TEST_F(HostileTest, TheHostPortIsNotGuarded) {
+  // The host's interface is the operator's: it may claim whatever it likes.
+  h->apply(kHostOnly);
+  h->send(kTap, rogue_offer(*h, mac(9), mac(2)));
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->drops(kTap, Drop::kDhcpSpoof), 0u);
+}
+
+const char* kNatNet = R"(appliance: {nat: {sessions: 1024}}
+uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}
+networks: {lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: wan}}
+vms:
+  a: {adapters: {1: {attach: natnetwork:lab, mac: '08:00:27:00:00:01', port: ra}}}
+  b: {adapters: {1: {attach: natnetwork:lab, mac: '08:00:27:00:00:02', port: rb}}}
+)";
+
+TEST_F(HostileTest, ANatNetworkGuestCannotTakeOverTheGatewayDnsOrDhcpServer) {
+  h->apply(kNatNet);
+  h->enable_nat(1024);
+  const Segment& seg = h->snap().segments[h->snap().ports[h->port_id("ra")].segment];
+  ASSERT_GE(seg.n_service_ips, 1u);
+  for (uint8_t i = 0; i < seg.n_service_ips; ++i)
+    h->send("ra", h->arp(mac(1), kBroadcast, RTE_ARP_OP_REPLY, rte_be_to_cpu_32(seg.service_ips[i]),
+                         rte_be_to_cpu_32(seg.service_ips[i])));
+  h->send("ra", rogue_offer(*h, mac(1), mac(2)));
+  h->step(3);
+  EXPECT_EQ(h->recv("rb").size(), 0u);
+  EXPECT_EQ(h->drops("ra", Drop::kArpSpoof), seg.n_service_ips);
+  EXPECT_EQ(h->drops("ra", Drop::kDhcpSpoof), 1u);
+  // b's gateway is still the router.
+  h->send("rb", h->arp(mac(2), kBroadcast, RTE_ARP_OP_REQUEST, ip4(10, 9, 0, 5),
+                       rte_be_to_cpu_32(seg.service_ips[0])));
+  h->step(3);
+  auto got = h->recv("rb");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(mac_equal(got[0].src, seg.service_mac));
+}
+
+}  // namespace
+}  // namespace gp::test
