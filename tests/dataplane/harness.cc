@@ -165,7 +165,9 @@ Harness::~Harness() {
   fdb_.reset();
   holder_.reset();
   rte_ring_free(learn_ring_);
-  for (rte_ring* r : {punt_ring_, inject_ring_}) {
+  service_rings_.push_back(punt_ring_);
+  service_rings_.push_back(inject_ring_);
+  for (rte_ring* r : service_rings_) {
     rte_mbuf* m = nullptr;
     while (rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
     rte_ring_free(r);
@@ -372,6 +374,15 @@ void Harness::enable_nat(uint32_t sessions, uint16_t workers) {
     c->nat = nat_tables_[w].get();
     c->frags = frag_tables_[w].get();
     c->n_workers = workers;
+    // Its own rings to and from the slow path, as every worker of the daemon has.
+    const std::string rn = "gp_t_svc" + std::to_string(g_seq.fetch_add(1));
+    c->punt_ring =
+        rte_ring_create((rn + "p").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    c->inject_ring =
+        rte_ring_create((rn + "i").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    service_rings_.push_back(c->punt_ring);
+    service_rings_.push_back(c->inject_ring);
+    slow_.add_worker(c->punt_ring, c->inject_ring);
     extra_ctx_.push_back(std::move(c));
     if (register_main_) {
       rte_rcu_qsbr_thread_register(holder_->qsbr(), w);

@@ -195,6 +195,7 @@ class Harness {
   std::vector<std::unique_ptr<WorkerContext>> extra_ctx_;
   std::vector<std::unique_ptr<WorkerCounters>> extra_counters_;
   std::vector<rte_ring*> extra_rings_;
+  std::vector<rte_ring*> service_rings_;  // extra workers' punt and inject rings
   std::vector<rte_ring*> tx_rings_;  // TxHandoff elements
   std::vector<PortPlan> plans_;
   class RingBackend;
