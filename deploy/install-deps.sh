@@ -8,6 +8,8 @@ pkgs=(
   libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (tests/fuzz): clang with libFuzzer and its sanitizer runtimes
+  clang libclang-rt-dev
   # demo and integration tests: real kernel network stacks in namespaces
   iproute2 ethtool iputils-ping iperf3 tcpdump python3 python3-pytest python3-scapy
   isc-dhcp-client udhcpc dnsmasq-base procps curl tshark

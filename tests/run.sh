@@ -81,6 +81,14 @@ else
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
+step "fuzzing (libFuzzer, ASan + UBSan: regression inputs, then each target for a while)"
+# tests/fuzz/run.sh: about a minute per target (GP_FUZZ_SECONDS); executions and rates
+# are printed per target. A crash, leak or sanitizer report fails its target.
+rc=0
+GP_FUZZ_SECONDS=${GP_FUZZ_SECONDS:-60} bash tests/fuzz/run.sh --junit "$reports/fuzz.xml" || rc=$?
+[ "$rc" = 0 ] || status=1
+reports_list+=("$reports/fuzz.xml@$rc")
+
 step "integration tests (network namespaces, real kernel stacks)"
 rc=0
 GP_BUILD="$root/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration \
