@@ -1,6 +1,7 @@
 // Control path: see applier.h.
 #include "control/applier.h"
 
+#include <net/if.h>
 #include <rte_ethdev.h>
 
 #include <set>
@@ -22,8 +23,12 @@ PortBackend::Opened DpdkPorts::open(const PortPlan& p) {
   po.mtu = p.port_mtu;
   po.tx_queues = tx_queues_;
   if (p.port_mtu > 1500 && jumbo_pool_) po.jumbo_pool = jumbo_pool_();  // throws PortError
+  // The interface as it is now, before the PMD binds to it (PortWatch compares).
+  const std::string iface =
+      p.devargs.rfind("net_af_packet", 0) == 0 ? devargs_value(p.devargs, "iface") : std::string();
+  const unsigned ifindex = iface.empty() ? 0 : if_nametoindex(iface.c_str());
   const OpenPort& op = set_.open(p.devargs, pool_, po);
-  return {op.port_id, op.mac};
+  return {op.port_id, op.mac, ifindex};
 }
 
 void DpdkPorts::close(uint16_t port_id) noexcept { set_.close(port_id); }
@@ -158,7 +163,7 @@ std::string Applier::open_one(const PortPlan& p, std::vector<uint16_t>* opened_n
     if (d_.counters != nullptr)
       baselines_[o.port_id % kMaxPorts] = sum_port(*d_.counters, o.port_id);
     if (d_.neighbors != nullptr) d_.neighbors->set_own_mac(o.port_id, o.mac);
-    live_[p.key] = Live{o.port_id, p};
+    live_[p.key] = Live{o.port_id, p, o.ifindex};
     if (p.role == PortRole::kHost && p.host_addr) {
       const std::string err = d_.ports->set_host_address(p);
       if (!err.empty()) return "host interface " + err;
@@ -335,6 +340,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
   }
   plans_ = std::move(plans);
   running_ = next;
+  lost_.clear();  // every port of the new config is open
   // Tables no running port uses any more go once the snapshots that hold them retire.
   std::set<std::string> used;
   for (const PortPlan& p : plans_)
@@ -345,6 +351,50 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
   out.ok = true;
   out.version = version_;
   return out;
+}
+
+std::vector<PortPlan> Applier::lost() const {
+  std::vector<PortPlan> out;
+  for (const auto& [key, plan] : lost_) out.push_back(plan);
+  return out;
+}
+
+std::string Applier::reopen(const std::string& key) {
+  if (!running_) return "no running config";
+  std::vector<Diagnostic> unused;
+  std::vector<PortPlan> full;  // the running config's plans, this port included
+  for (const PortPlan& p : plan_ports(*running_, unused))
+    if (live_.count(p.key) || p.key == key) full.push_back(p);
+  auto live = live_.find(key);
+  if (live != live_.end()) {
+    const uint16_t id = live->second.port_id;
+    lost_[key] = live->second.plan;
+    live_.erase(live);
+    std::vector<PortPlan> without;
+    for (const PortPlan& p : full)
+      if (p.key != key) without.push_back(p);
+    publish(without, *running_);
+    plans_ = without;
+    grace();  // no worker polls or sends on it any more
+    if (d_.fdb != nullptr) d_.fdb->flush_port(id);
+    d_.ports->close(id);
+  }
+  auto it = lost_.find(key);
+  if (it == lost_.end()) return "no such port: " + key;
+  std::vector<uint16_t> opened;
+  const std::string err = open_one(it->second, &opened);
+  if (!err.empty()) {
+    for (uint16_t id : opened) d_.ports->close(id);
+    live_.erase(key);
+    return err;
+  }
+  const PortPlan plan = it->second;
+  lost_.erase(it);
+  publish(full, *running_);
+  plans_ = full;
+  if (!plan.link_up) d_.ports->set_link(live_[key].port_id, false);
+  ++reopens_[key];
+  return "";
 }
 
 void Applier::close_all() noexcept {

@@ -45,6 +45,7 @@ class PortBackend {
   struct Opened {
     uint16_t port_id = 0;
     rte_ether_addr mac{};
+    unsigned ifindex = 0;  // af_packet: the kernel interface it was opened on; else 0
   };
   virtual ~PortBackend() = default;
   virtual Opened open(const PortPlan& p) = 0;  // throws PortError
@@ -129,6 +130,25 @@ class Applier {
   uint64_t applies_ok() const { return ok_; }
   uint64_t applies_refused() const { return refused_; }
 
+  // Closes a running port and opens it again from the same plan, the rest of the config
+  // forwarding throughout (a snapshot without it, its grace period, close, open, a
+  // snapshot with it): for a port whose kernel interface was deleted and made again.
+  // "" when it is back; else why not, and the port stays out (lost()) until a later
+  // reopen or apply opens it.
+  std::string reopen(const std::string& key);
+  // Plans of ports of the running config that a failed reopen left closed.
+  std::vector<PortPlan> lost() const;
+  // How often a port was reopened since its key first ran (views).
+  // The kernel interface an af_packet port was opened on (0: unknown, another kind).
+  unsigned opened_ifindex(const std::string& key) const {
+    auto it = live_.find(key);
+    return it == live_.end() ? 0 : it->second.ifindex;
+  }
+  uint64_t reopened(const std::string& key) const {
+    auto it = reopens_.find(key);
+    return it == reopens_.end() ? 0 : it->second;
+  }
+
   // Shutdown, workers stopped: closes every port.
   void close_all() noexcept;
 
@@ -136,6 +156,7 @@ class Applier {
   struct Live {
     uint16_t port_id;
     PortPlan plan;
+    unsigned ifindex = 0;
   };
   std::string open_one(const PortPlan& p, std::vector<uint16_t>* opened_now);
   // Builds the ACL tables the plans need that acl_cache_ lacks; false and errors when
@@ -156,7 +177,9 @@ class Applier {
   ApplierDeps d_;
   std::optional<Config> running_;
   std::vector<PortPlan> plans_;
-  std::map<std::string, Live> live_;  // by PortPlan::key
+  std::map<std::string, Live> live_;      // by PortPlan::key
+  std::map<std::string, PortPlan> lost_;  // running ports a failed reopen left closed
+  std::map<std::string, uint64_t> reopens_;
   CompileState state_;
   std::map<std::string, std::shared_ptr<const AclTable>> acl_cache_;
   // One bucket per bandwidth group name ever configured: a group keeps its bucket (and

@@ -1,6 +1,7 @@
 // Control path: see daemon.h.
 #include "control/daemon.h"
 
+#include <net/if.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -23,6 +24,7 @@
 #include "control/control_socket.h"
 #include "control/eal_args.h"
 #include "control/metrics.h"
+#include "control/port_watch.h"
 #include "control/telemetry.h"
 #include "control/views.h"
 #include "dataplane/core/worker.h"
@@ -402,6 +404,7 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
 
   const uint64_t hz = rte_get_tsc_hz();
   uint64_t next_age = rte_rdtsc() + hz;
+  PortWatch watch(+[](const char* name) { return if_nametoindex(name); });
   uint64_t next_stats = rte_rdtsc() + hz * static_cast<uint64_t>(opt.stats_interval_s);
   while (!sig.stop.load(std::memory_order_relaxed)) {
     if (sig.reload.exchange(false)) {
@@ -430,13 +433,23 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
     rt.learner->drain(snap, rte_rdtsc());
     rt.slow->run(snap, now / hz);
     if (now >= next_age) {
-      rt.learner->age(snap, now, hz);
+      for (const std::string& line : watch.check(*rt.applier))
+        std::printf("guestportd: %s\n", line.c_str());
+      std::fflush(stdout);
+      rt.learner->age(*rt.holder->current(), now, hz);
       rt.holder->reclaim();
       next_age = now + hz;
     }
     if (opt.stats_interval_s > 0 && now >= next_stats) {
-      RuntimeView view{snap, rt.counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now,
-                       hz,   rt.applier.get()};
+      RuntimeView view{*rt.holder->current(),
+                       rt.counter_view,
+                       *rt.fdb,
+                       *rt.learner,
+                       *rt.holder,
+                       *rt.slow,
+                       now,
+                       hz,
+                       rt.applier.get()};
       print_ports(view_ports(view));
       next_stats = now + hz * static_cast<uint64_t>(opt.stats_interval_s);
     }

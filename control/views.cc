@@ -49,21 +49,23 @@ nlohmann::json view_ports(const RuntimeView& v) {
     nlohmann::json drops = nlohmann::json::object();
     for (size_t d = 0; d < kDropCount; ++d)
       if (t.drops[d] != 0) drops[std::string(kDropNames[d])] = t.drops[d];
-    out.push_back({{"port_id", port},
-                   {"name", v.snap.port_names[port]},
-                   {"role", role_name(p.role)},
-                   {"segment", segment_name(v.snap, p.segment)},
-                   {"vlan", vlan_mode_name(p.vlan)},
-                   {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
-                   {"link", p.link_up ? "up" : "down"},
-                   {"promiscuous", promiscuous_name(p.promisc)},
-                   {"mtu", p.max_frame - RTE_ETHER_HDR_LEN},
-                   {"rx_packets", t.rx_packets},
-                   {"rx_bytes", t.rx_bytes},
-                   {"tx_packets", t.tx_packets},
-                   {"tx_bytes", t.tx_bytes},
-                   {"drops", t.drops_total()},
-                   {"drop_reasons", drops}});
+    out.push_back(
+        {{"port_id", port},
+         {"name", v.snap.port_names[port]},
+         {"role", role_name(p.role)},
+         {"segment", segment_name(v.snap, p.segment)},
+         {"vlan", vlan_mode_name(p.vlan)},
+         {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
+         {"link", p.link_up ? "up" : "down"},
+         {"promiscuous", promiscuous_name(p.promisc)},
+         {"mtu", p.max_frame - RTE_ETHER_HDR_LEN},
+         {"rx_packets", t.rx_packets},
+         {"rx_bytes", t.rx_bytes},
+         {"tx_packets", t.tx_packets},
+         {"tx_bytes", t.tx_bytes},
+         {"drops", t.drops_total()},
+         {"drop_reasons", drops},
+         {"reopened", v.applier != nullptr ? v.applier->reopened(v.snap.port_names[port]) : 0}});
   }
   return out;
 }

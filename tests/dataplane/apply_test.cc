@@ -273,5 +273,42 @@ TEST_F(HarnessTest, PortReopenedOnTheSameDeviceComesBack) {
   EXPECT_EQ(h->recv("rb").size(), 1u);
 }
 
+// What PortWatch does when a port's interface was deleted and made again.
+TEST_F(HarnessTest, AReopenedPortForwardsAgainAndTheRestNeverStopped) {
+  const std::string c =
+      "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: rc}}}\n";
+  h->apply("vms:\n" + std::string(kAB) + c);
+  EXPECT_EQ(h->applier().reopen("vm/b/1"), "");
+  EXPECT_EQ(h->ports_closed(), 1u);
+  EXPECT_EQ(h->applier().reopened("vm/b/1"), 1u);
+  EXPECT_TRUE(h->applier().lost().empty());
+  h->send("ra", mac(1), kBroadcast);
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->recv("rc").size(), 1u);
+
+  // The interface is not back yet: the port stays out, the others forward.
+  h->fail_opens(true);
+  EXPECT_NE(h->applier().reopen("vm/b/1"), "");
+  ASSERT_EQ(h->applier().lost().size(), 1u);
+  EXPECT_EQ(h->applier().lost()[0].key, "vm/b/1");
+  EXPECT_EQ(h->applier().port_ids().count("vm/b/1"), 0u);
+  EXPECT_EQ(h->snap().ports[h->port_id("rb")].role, PortRole::kUnused);
+  h->send("ra", mac(1), kBroadcast);
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 0u);
+  EXPECT_EQ(h->recv("rc").size(), 1u);
+  // It is back: a retry opens it.
+  h->fail_opens(false);
+  EXPECT_EQ(h->applier().reopen("vm/b/1"), "");
+  EXPECT_TRUE(h->applier().lost().empty());
+  EXPECT_EQ(h->applier().reopened("vm/b/1"), 2u);
+  h->send("ra", mac(1), kBroadcast);
+  h->step();
+  EXPECT_EQ(h->recv("rb").size(), 1u);
+  EXPECT_EQ(h->recv("rc").size(), 1u);
+  EXPECT_NE(h->applier().reopen("vm/nobody/1"), "");
+}
+
 }  // namespace
 }  // namespace gp::test

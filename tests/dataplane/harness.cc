@@ -240,7 +240,7 @@ class Harness::RingBackend : public PortBackend {
   explicit RingBackend(Harness& h) : h_(h) {}
   Opened open(const PortPlan& p) override {
     // A port DPDK refuses, for tests of an apply that fails half-way.
-    if (p.devargs.rfind("broken", 0) == 0)
+    if (p.devargs.rfind("broken", 0) == 0 || h_.fail_opens_)
       throw PortError("DPDK cannot open port '" + p.devargs + "'");
     const uint16_t id = h_.ring_port(p.devargs).id;
     return {id, rte_ether_addr{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(id)}}};

@@ -74,6 +74,8 @@ class Harness {
   Applier& applier() { return *applier_; }
   // Ring ports the applier "closed" (a re-apply removed them).
   unsigned ports_closed() const { return closed_; }
+  // While set, every port open fails (an interface that is not there).
+  void fail_opens(bool on) { fail_opens_ = on; }
   const Snapshot& snap() const { return *holder_->current(); }
   uint16_t port_id(const std::string& name) const { return known_port(name).id; }
 
@@ -202,6 +204,7 @@ class Harness {
   std::unique_ptr<RingBackend> backend_;
   std::unique_ptr<Applier> applier_;
   unsigned closed_ = 0;
+  bool fail_opens_ = false;
 };
 
 // Base fixture: a fresh Harness per test; afterwards no mbuf may be in use, freed
