@@ -78,6 +78,7 @@ enum class Drop : uint8_t {
   // Service guard (dataplane/services/punt_stage.cc), on segments the appliance serves
   kDhcpSpoof,  // a guest sent a DHCP server message (UDP to port 68) and is not dhcp_trusted
   kArpSpoof,   // a guest's ARP claims a service address (gateway, DNS proxy, DHCP server)
+  kNoMbuf,     // fragmenting needed mbufs and the pool had none (the pool is exhausted)
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -126,6 +127,7 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "vlan_no_mbuf",
     "dhcp_spoof",
     "arp_spoof",
+    "no_mbuf",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 

@@ -4,17 +4,19 @@
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 
+#include <cerrno>
+
 namespace gp {
 
-bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept {
+Drop fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept {
   constexpr uint16_t kMaxFragments = 64;  // a 64 KB datagram at MTU 1280 takes 52
   const rte_ether_hdr eh = *rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  if (rte_pktmbuf_adj(m, sizeof(rte_ether_hdr)) == nullptr) return false;
+  if (rte_pktmbuf_adj(m, sizeof(rte_ether_hdr)) == nullptr) return Drop::kNatTooBig;
   rte_mbuf* out[kMaxFragments];
   const int n = rte_ipv4_fragment_packet(m, out, kMaxFragments, mtu, m->pool, m->pool);
   if (n <= 0) {
     rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr));  // as it came, for the caller to free
-    return false;
+    return n == -ENOMEM ? Drop::kNoMbuf : Drop::kNatTooBig;
   }
   const uint32_t room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
   uint64_t made = 0;
@@ -37,7 +39,7 @@ bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t
   }
   ctx.counters->event(WorkerEvent::kNatFragmentsMade, made);
   rte_pktmbuf_free(m);  // the fragments hold their own references to its data
-  return true;
+  return Drop::kCount;
 }
 
 }  // namespace gp

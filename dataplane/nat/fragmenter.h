@@ -18,8 +18,9 @@ namespace gp {
 
 // Stages the fragments of m (Ethernet + IPv4, DF clear) for `port`, each at most `mtu`
 // bytes of IP, and frees m. Fragments that cannot be made are dropped and counted
-// (nat_too_big); those staged are counted as nat_fragments_made. Returns false, with m
-// as it came, when m cannot be fragmented at all (the caller drops it).
-bool fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept;
+// (nat_too_big); those staged are counted as nat_fragments_made. Drop::kCount when done;
+// else, with m as it came (the caller drops it and counts the reason), why m could not
+// be fragmented at all: no_mbuf when the pool had too few, else nat_too_big.
+Drop fragment_and_stage(WorkerContext& ctx, rte_mbuf* m, uint16_t port, uint16_t mtu) noexcept;
 
 }  // namespace gp

@@ -608,8 +608,8 @@ void dispatch(WorkerContext& ctx, const Snapshot& snap, PortCounters& pc, rte_mb
       return;
     case Verdict::kTxFragmented:
       ctx.counters->event(WorkerEvent::kNatTranslated);
-      if (!fragment_and_stage(ctx, m, v.port, v.mtu)) {
-        pc.drop(Drop::kNatTooBig);
+      if (const Drop why = fragment_and_stage(ctx, m, v.port, v.mtu); why != Drop::kCount) {
+        pc.drop(why);
         rte_pktmbuf_free(m);
       }
       return;

@@ -526,6 +526,21 @@ std::vector<Harness::Ipv4View> Harness::recv_ipv4(const std::string& port) {
   return out;
 }
 
+void Harness::poll() {
+  ctx_->now_tsc = now_;
+  poll_once(*ctx_, *holder_->acquire());
+  for (auto& c : extra_ctx_) {
+    c->now_tsc = now_;
+    poll_once(*c, *holder_->acquire());
+  }
+}
+
+void Harness::poll_worker(uint16_t w) {
+  WorkerContext& c = w == 0 ? *ctx_ : *extra_ctx_.at(w - 1);
+  c.now_tsc = now_;
+  poll_once(c, *holder_->acquire());
+}
+
 void Harness::step(unsigned passes) {
   for (unsigned i = 0; i < passes; ++i) {
     ctx_->now_tsc = now_;

@@ -87,6 +87,14 @@ class Harness {
   }
   // One poll pass of every worker, a quiescent state, a learner drain, the slow path.
   void step(unsigned passes = 2);
+  // One poll pass of every worker and nothing else (the learner and the slow path wait).
+  void poll();
+  void poll_worker(uint16_t w);  // worker w alone (after enable_nat with workers > w)
+  rte_ring* handoff_ring(uint16_t from, uint16_t to) const {
+    return (from == 0 ? *ctx_ : *extra_ctx_.at(from - 1)).handoff_to[to];
+  }
+  rte_ring* learn_ring() const { return learn_ring_; }
+  rte_ring* punt_ring() const { return punt_ring_; }
   // NAT: a table per worker (`workers` contexts, polled one after the other by step()),
   // the uplink's MAC and its gateway's MAC as if learned.
   void enable_nat(uint32_t sessions, uint16_t workers = 1);
@@ -198,7 +206,7 @@ class Harness {
   std::vector<std::unique_ptr<WorkerCounters>> extra_counters_;
   std::vector<rte_ring*> extra_rings_;
   std::vector<rte_ring*> service_rings_;  // extra workers' punt and inject rings
-  std::vector<rte_ring*> tx_rings_;  // TxHandoff elements
+  std::vector<rte_ring*> tx_rings_;       // TxHandoff elements
   std::vector<PortPlan> plans_;
   class RingBackend;
   std::unique_ptr<RingBackend> backend_;
