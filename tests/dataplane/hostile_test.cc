@@ -150,5 +150,111 @@ TEST_F(HostileTest, ANatNetworkGuestCannotTakeOverTheGatewayDnsOrDhcpServer) {
   EXPECT_TRUE(mac_equal(got[0].src, seg.service_mac));
 }
 
+// A guest's malformed frames: each one dropped under a named reason (never forwarded,
+// translated or answered), and the worker goes on as if it had not come. An IPv4
+// header that does not hold together (length, IHL, version) is not IPv4 to the router
+// (nat_not_ip); a whole header with a cut L4 header is nat_malformed. Drop::kCount:
+// routed as it is (IP options are not parsed, so a zero option length cannot loop; the
+// receiver judges them, as behind any router that does not look at options).
+struct Malformed {
+  const char* what;
+  std::vector<uint8_t> bytes;
+  Drop expect;
+};
+
+std::vector<uint8_t> eth_ipv4(const std::vector<uint8_t>& l3) {
+  std::vector<uint8_t> f = {0x52, 0x54, 0x00, 0x12, 0x35, 0x02,  // the NAT router's MAC
+                            0x08, 0x00, 0x27, 0x00, 0x00, 0x01, 0x08, 0x00};
+  f.insert(f.end(), l3.begin(), l3.end());
+  return f;
+}
+
+// IPv4 10.0.2.15 -> 203.0.113.7 with the given first byte, total length and protocol,
+// then `rest` (options and L4); the header checksum is left 0 (never checked first).
+std::vector<uint8_t> ipv4_hdr(uint8_t ver_ihl, uint16_t total, uint8_t proto,
+                              const std::vector<uint8_t>& rest, uint16_t frag = 0) {
+  std::vector<uint8_t> h = {ver_ihl,
+                            0,
+                            uint8_t(total >> 8),
+                            uint8_t(total),
+                            0,
+                            1,
+                            uint8_t(frag >> 8),
+                            uint8_t(frag),
+                            64,
+                            proto,
+                            0,
+                            0,
+                            10,
+                            0,
+                            2,
+                            15,
+                            203,
+                            0,
+                            113,
+                            7};
+  h.insert(h.end(), rest.begin(), rest.end());
+  return h;
+}
+
+TEST_F(HostileTest, MalformedFramesFromANatGuestAreDroppedUnderANameAndNothingElse) {
+  h->apply(
+      "appliance: {nat: {sessions: 1024}}\n"
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
+      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
+  h->enable_nat(1024);
+  h->set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+  const std::vector<uint8_t> udp8 = {0x13, 0x88, 0x00, 0x07, 0x00, 0x08, 0x00, 0x00};
+  std::vector<uint8_t> jumbo = eth_ipv4(ipv4_hdr(0x45, 8986, IPPROTO_UDP, udp8));
+  jumbo.resize(9000, 0xab);
+  const std::vector<Malformed> cases = {
+      {"runt", {0x52, 0x54, 0x00, 0x12, 0x35}, Drop::kRunt},
+      {"ethernet header only", eth_ipv4({}), Drop::kNatNotIp},
+      {"truncated IPv4 header", eth_ipv4({0x45, 0, 0, 40, 0, 1, 0, 0, 64, 17}), Drop::kNatNotIp},
+      {"IHL below 5", eth_ipv4(ipv4_hdr(0x43, 28, IPPROTO_UDP, udp8)), Drop::kNatNotIp},
+      {"IHL beyond the frame", eth_ipv4(ipv4_hdr(0x4f, 28, IPPROTO_UDP, udp8)), Drop::kNatNotIp},
+      {"version 6 in an IPv4 frame", eth_ipv4(ipv4_hdr(0x65, 28, IPPROTO_UDP, udp8)),
+       Drop::kNatNotIp},
+      {"total length beyond the frame", eth_ipv4(ipv4_hdr(0x45, 1400, IPPROTO_UDP, udp8)),
+       Drop::kNatNotIp},
+      {"total length below the header", eth_ipv4(ipv4_hdr(0x45, 12, IPPROTO_UDP, udp8)),
+       Drop::kNatNotIp},
+      {"UDP header cut short", eth_ipv4(ipv4_hdr(0x45, 24, IPPROTO_UDP, {0x13, 0x88, 0, 7})),
+       Drop::kNatMalformed},
+      {"TCP header cut short",
+       eth_ipv4(ipv4_hdr(0x45, 30, IPPROTO_TCP, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10})),
+       Drop::kNatMalformed},
+      {"zero-length IP option",
+       eth_ipv4(ipv4_hdr(0x46, 32, IPPROTO_UDP,
+                         {0x44, 0x00, 0x00, 0x00, 0x13, 0x88, 0x00, 0x07, 0x00, 0x08, 0x00, 0x00})),
+       Drop::kCount},
+      {"9000-byte frame on an AMD model", jumbo, Drop::kOversize},
+  };
+  for (const Malformed& c : cases) {
+    const PortTotals before = h->totals("ra");
+    h->send("ra", h->from_bytes(c.bytes));
+    h->step(3);
+    if (c.expect == Drop::kCount) {
+      EXPECT_EQ(h->recv("rup").size(), 1u) << c.what;
+      EXPECT_EQ(h->totals("ra").since(before).drops_total(), 0u) << c.what;
+      continue;
+    }
+    EXPECT_EQ(h->recv("rup").size(), 0u) << c.what;
+    EXPECT_EQ(h->recv("ra").size(), 0u) << c.what;
+    const PortTotals t = h->totals("ra").since(before);
+    EXPECT_EQ(t.drops_total(), 1u) << c.what;
+    for (size_t d = 0; d < kDropCount; ++d) {
+      if (t.drops[d] != 0) {
+        EXPECT_EQ(kDropNames[d], kDropNames[static_cast<size_t>(c.expect)]) << c.what;
+      }
+    }
+  }
+  // A well-formed datagram still goes out, translated.
+  h->send("ra", h->ipv4(mac(1), rte_ether_addr{{0x52, 0x54, 0x00, 0x12, 0x35, 0x02}},
+                        ip4(10, 0, 2, 15), ip4(203, 0, 113, 7), IPPROTO_UDP, 5000, 7));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 1u);
+}
+
 }  // namespace
 }  // namespace gp::test
