@@ -62,3 +62,49 @@ def test_one_queue_vm_with_two_workers_loses_nothing(lab, hugepages):
     # Before the VM came up its port had no queue (tx_no_queue); none lost since.
     vmp = d.port("vm/vm/1")
     assert vmp["drop_reasons"].get("tx_full", 0) == 0, vmp
+
+
+def wait_vm(vm, log):
+    deadline = time.time() + 30
+    while time.time() < deadline and "Press enter to exit" not in vm_output(log):
+        assert vm.poll() is None, "testpmd exited: " + vm_output(log)
+        time.sleep(0.2)
+    assert "Press enter to exit" in vm_output(log), vm_output(log)
+
+
+def test_a_vm_killed_mid_burst_stalls_nothing_and_its_restart_is_served(lab, hugepages):
+    g1, p1 = lab.guest("vk1", "08:00:27:00:08:01", "10.78.0.1/24")
+    g2, p2 = lab.guest("vk2", "08:00:27:00:08:02", "10.78.0.2/24")
+    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(sock_dir, exist_ok=True)
+    lab.paths.append(sock_dir)
+    sock = os.path.join(sock_dir, "vm.sock")
+    d = lab.start(
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vk, model: virtio-net, "
+        f"mac: '08:00:27:00:08:09', port: 'net_vhost0,iface={sock}'}}}}}}\n"
+        f"  a: {{adapters: {{1: {{attach: internal:vk, mac: '08:00:27:00:08:01', port: '{p1}'}}}}}}\n"
+        f"  b: {{adapters: {{1: {{attach: internal:vk, mac: '08:00:27:00:08:02', port: '{p2}'}}}}}}\n",
+        workers=2, hugepages="true")
+    vm, log = start_vm(lab, sock, "08:00:27:00:08:09", queues=1)
+    wait_vm(vm, log)
+    assert lab.ping(g1, "10.78.0.9"), vm_output(log)
+    # A burst towards the VM, and the VM killed in the middle of it.
+    flood = lab.spawn(g1, "ping", "-i", "0.002", "-c", "3000", "-W", "1", "10.78.0.9")
+    deadline = time.time() + 10
+    while time.time() < deadline and d.port("vm/vm/1")["tx_packets"] < 300:
+        time.sleep(0.05)
+    vm.kill()
+    vm.wait()
+    # The workers go on: the namespace guests still reach each other at once.
+    assert lab.ping(g1, "10.78.0.2", count=5), "a worker stalled when the VM vanished"
+    flood.kill()
+    flood.wait()
+    # The VM comes back on the same socket, the daemon untouched: it is served again.
+    vm, log = start_vm(lab, sock, "08:00:27:00:08:09", queues=1)
+    wait_vm(vm, log)
+    deadline = time.time() + 20
+    while time.time() < deadline and not lab.ping(g1, "10.78.0.9", count=1):
+        pass
+    assert lab.ping(g1, "10.78.0.9", count=3), "the restarted VM is not served: " + vm_output(log)
+    assert lab.ping(g2, "10.78.0.1")
