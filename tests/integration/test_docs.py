@@ -27,3 +27,20 @@ def test_documented_config_is_accepted(block):
         f.flush()
         r = subprocess.run([GUESTPORTCTL, "check", "-f", f.name], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr + block
+
+
+EXAMPLES = sorted(os.path.join("deploy", "examples", n)
+                  for n in os.listdir(os.path.join(ROOT, "deploy", "examples"))
+                  if n.endswith(".yaml"))
+
+
+def test_there_is_an_example_per_mode():
+    names = {os.path.basename(p)[:-5] for p in EXAMPLES}
+    assert {"nat", "natnetwork", "bridged", "internal", "hostonly", "not-attached"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES)
+def test_deploy_example_is_accepted(path):
+    r = subprocess.run([GUESTPORTCTL, "check", "-f", os.path.join(ROOT, path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

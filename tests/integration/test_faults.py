@@ -77,13 +77,24 @@ def test_sigterm_under_load_exits_cleanly(lab):
     client.kill()
 
 
-def test_after_sigkill_the_next_start_works(lab):
+def hugepage_files(prefix):
+    found = []
+    for line in open("/proc/mounts"):
+        f = line.split()
+        if f[2] == "hugetlbfs" and os.path.isdir(f[1]):
+            found += [n for n in os.listdir(f[1]) if n.startswith(prefix + "map_")]
+    return found
+
+
+def test_after_sigkill_the_next_start_works(lab, hugepages):
     ns1, ns2, yaml = two_guests(lab)
-    d = lab.start(yaml)
+    d = lab.start(yaml, hugepages="true")
     assert lab.ping(ns1, "10.77.0.2")
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait(timeout=10)
     assert os.path.exists(d.socket), "expected the killed daemon's socket to be left behind"
+    left = hugepage_files(d.prefix)
+    print(f"left behind by SIGKILL: the control socket and {len(left)} hugepage files")
     # The same config again: same control socket path, same DPDK file prefix.
     d.proc = subprocess.Popen([GUESTPORTD, "--config", d.config], stdout=d.log,
                               stderr=subprocess.STDOUT)
@@ -93,6 +104,8 @@ def test_after_sigkill_the_next_start_works(lab):
         time.sleep(0.1)
     assert d.ctl("stats", check=False) is not None, d.output()
     assert wait_ping(lab, ns1, "10.77.0.2"), "the restarted switch does not forward"
+    assert d.stop() == 0
+    assert hugepage_files(d.prefix) == [], "a clean stop leaves hugepage files behind"
 
 
 def test_an_interface_deleted_and_made_again_carries_traffic_again(lab):
