@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -37,10 +38,14 @@ EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv
   p.args.push_back(argv0);
   // Main lcore 0 on CPU 0 (control thread); worker i on its configured CPU or 1+i.
   std::string lcores = "0@0";
+  p.cpus.push_back(0);
   for (unsigned i = 0; i < a.workers; ++i) {
     unsigned cpu = a.worker_cpus.empty() ? (1 + i) % m.cpus : a.worker_cpus[i];
     lcores += "," + std::to_string(i + 1) + "@" + std::to_string(cpu);
+    p.cpus.push_back(cpu);
   }
+  std::sort(p.cpus.begin(), p.cpus.end());
+  p.cpus.erase(std::unique(p.cpus.begin(), p.cpus.end()), p.cpus.end());
   p.args.push_back("--lcores=" + lcores);
   p.args.push_back("--main-lcore=0");
   p.args.push_back("--file-prefix=" + a.file_prefix);

@@ -20,7 +20,8 @@ MachineFacts read_machine_facts();
 struct EalPlan {
   std::vector<std::string> args;
   bool hugepages = false;
-  std::string error;  // set when hugepages: on cannot be honoured
+  std::vector<unsigned> cpus;  // the CPUs the lcores run on, ascending (systemd CPUAffinity)
+  std::string error;           // set when hugepages: on cannot be honoured
 };
 
 EalPlan eal_args(const Config& c, const MachineFacts& m, const std::string& argv0);

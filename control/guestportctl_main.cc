@@ -9,6 +9,7 @@
 
 #include "control/config_loader.h"
 #include "control/control_socket.h"
+#include "control/eal_args.h"
 
 namespace {
 
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file");
   std::string file;
   check->add_option("-f,--file", file, "configuration file")->required();
+  bool print_cpus = false;
+  check->add_flag("--cpus", print_cpus,
+                  "print only the CPUs its lcores run on (for systemd's CPUAffinity=)");
 
   auto* apply = app.add_subcommand("apply", "apply a configuration file to the running daemon");
   std::string apply_file;
@@ -146,6 +150,13 @@ int main(int argc, char** argv) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
     if (!r.ok()) return kRefused;
+    if (print_cpus) {
+      const gp::EalPlan plan = gp::eal_args(*r.config, gp::read_machine_facts(), "guestportd");
+      for (size_t i = 0; i < plan.cpus.size(); ++i)
+        std::printf("%s%u", i == 0 ? "" : " ", plan.cpus[i]);
+      std::printf("\n");
+      return kOk;
+    }
     std::printf("%s: configuration is valid\n", file.c_str());
     return kOk;
   }

@@ -232,6 +232,12 @@ TEST(EalArgs, NoHugeWhenNoneFree) {
   EXPECT_TRUE(has("--lcores=0@0,1@1,2@0"));  // wraps onto 2 CPUs
   EXPECT_TRUE(has("--no-pci"));
   EXPECT_TRUE(p.error.empty());
+  EXPECT_EQ(p.cpus, (std::vector<unsigned>{0, 1}));
+}
+
+TEST(EalArgs, CpusAreTheMainLcoresAndTheWorkersOnes) {
+  Config c = cfg("appliance: {workers: 3, worker_cpus: [6, 4, 6]}\n");
+  EXPECT_EQ(eal_args(c, MachineFacts{8, true, 0}, "gpd").cpus, (std::vector<unsigned>{0, 4, 6}));
 }
 
 TEST(EalArgs, HugepagesWhenAvailableAndRequiredWhenOn) {
