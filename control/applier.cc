@@ -3,7 +3,11 @@
 
 #include <net/if.h>
 #include <rte_ethdev.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "control/netdev.h"
@@ -28,6 +32,23 @@ PortBackend::Opened DpdkPorts::open(const PortPlan& p) {
       p.devargs.rfind("net_af_packet", 0) == 0 ? devargs_value(p.devargs, "iface") : std::string();
   const unsigned ifindex = iface.empty() ? 0 : if_nametoindex(iface.c_str());
   const OpenPort& op = set_.open(p.devargs, pool_, po);
+  const VhostConfig& v = p.vhost;
+  if (!v.client && (v.uid || v.gid || v.permissions)) {
+    // A server-mode vhost-user socket exists once the port is open: hand it to QEMU's user.
+    const std::string path = devargs_value(p.devargs, "iface");
+    const uid_t uid = v.uid ? static_cast<uid_t>(*v.uid) : static_cast<uid_t>(-1);
+    const gid_t gid = v.gid ? static_cast<gid_t>(*v.gid) : static_cast<gid_t>(-1);
+    std::string why;
+    if ((v.uid || v.gid) && chown(path.c_str(), uid, gid) != 0)
+      why = "cannot give vhost socket " + path + " to " + v.owner + ":" + v.group;
+    else if (v.permissions && chmod(path.c_str(), static_cast<mode_t>(*v.permissions)) != 0)
+      why = "cannot set the permissions of vhost socket " + path;
+    if (!why.empty()) {
+      why += std::string(": ") + std::strerror(errno);
+      set_.close(op.port_id);
+      throw PortError(why);
+    }
+  }
   return {op.port_id, op.mac, ifindex};
 }
 
@@ -191,7 +212,9 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     // Same devargs and the same side of 1500: the port stays. Crossing it changes the
     // port's rx mbufs and af_packet ring (normalize_devargs), so it is reopened.
     if (it != live_.end() && it->second.plan.devargs == p.devargs &&
-        (it->second.plan.port_mtu > 1500) == (p.port_mtu > 1500))
+        (it->second.plan.port_mtu > 1500) == (p.port_mtu > 1500) &&
+        it->second.plan.vhost.uid == p.vhost.uid && it->second.plan.vhost.gid == p.vhost.gid &&
+        it->second.plan.vhost.permissions == p.vhost.permissions)
       continue;
     to_open.push_back(&p);
     if (it != live_.end()) replaced.insert(p.key);

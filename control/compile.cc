@@ -7,6 +7,7 @@
 #include <set>
 
 #include "control/validate.h"
+#include "dataplane/io/ports.h"
 
 namespace gp {
 
@@ -274,6 +275,8 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
       PortPlan p;
       p.key = "vm/" + vm.name + "/" + std::to_string(slot);
       p.devargs = ad.port;
+      if (ad.vhost.client && devargs_value(ad.port, "client").empty()) p.devargs += ",client=1";
+      p.vhost = ad.vhost;
       p.role = PortRole::kGuest;
       p.promisc = ad.promiscuous;
       p.mac = ad.mac;

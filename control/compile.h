@@ -46,6 +46,7 @@ struct PortPlan {
   uint32_t mac_limit = 0;                   // guests: the adapter's; uplinks and host ports: none
   bool mac_limit_drop = false;
   bool dhcp_trusted = false;
+  VhostConfig vhost;  // net_vhost: the socket's mode, owner and permissions
   unsigned ageing_s = 300;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address

@@ -162,6 +162,19 @@ struct NetworkConfig {
   SourceLoc loc, uplink_loc, filtering_loc, mtu_loc;
 };
 
+// A net_vhost adapter's socket (`vhost:` in the config). Server mode (the default):
+// guestport makes the socket, with this owner, group and permissions for the QEMU
+// user; client mode: QEMU makes it (its `server=on` chardev) and guestport connects,
+// reconnecting when QEMU restarts.
+struct VhostConfig {
+  bool client = false;
+  std::optional<uint32_t> uid, gid;  // resolved from owner / group names
+  std::string owner, group;
+  std::optional<uint32_t> permissions;  // e.g. 0660
+  SourceLoc loc;
+  bool given = false;
+};
+
 struct AdapterConfig {
   unsigned slot = 0;
   AttachMode attach = AttachMode::kNone;
@@ -185,6 +198,7 @@ struct AdapterConfig {
   // May send DHCP server messages where the appliance serves DHCP (a guest that is a
   // DHCP server or relay by design); otherwise they are dropped as dhcp_spoof.
   bool dhcp_trusted = false;
+  VhostConfig vhost;
   VlanConfig vlan;
   // MACs pinned to this adapter in the forwarding table: never aged, never moved by
   // what another adapter sends (a router behind the guest, an appliance's own MAC).

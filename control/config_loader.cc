@@ -1,6 +1,8 @@
 // Control path: see config_loader.h. Uses yaml-cpp's node marks for locations.
 #include "control/config_loader.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -302,6 +304,47 @@ void Loader::attach(const YAML::Node& v, AdapterConfig& a) {
   a.network = net;
 }
 
+void Loader::vhost(const YAML::Node& n, VhostConfig& v) {
+  v.loc = loc_of(n);
+  v.given = true;
+  if (!is_map(n, "vhost")) return;
+  for (auto& [k, val] : entries(n, "vhost", {"mode", "owner", "group", "permissions"})) {
+    if (k == "mode") {
+      auto s = str(val, "vhost.mode");
+      if (s && (*s == "server" || *s == "client"))
+        v.client = *s == "client";
+      else if (s)
+        error(val, "vhost.mode must be server or client, got '" + *s + "'");
+    } else if (k == "owner") {
+      auto s = str(val, "vhost.owner (a user name)");
+      if (!s) continue;
+      v.owner = *s;
+      if (const passwd* pw = getpwnam(s->c_str()))
+        v.uid = pw->pw_uid;
+      else
+        error(val, "vhost.owner: no user named '" + *s + "' on this host");
+    } else if (k == "group") {
+      auto s = str(val, "vhost.group (a group name)");
+      if (!s) continue;
+      v.group = *s;
+      if (const group* gr = getgrnam(s->c_str()))
+        v.gid = gr->gr_gid;
+      else
+        error(val, "vhost.group: no group named '" + *s + "' on this host");
+    } else {
+      auto s = str(val, "vhost.permissions (octal, as '0660')");
+      if (!s) continue;
+      char* end = nullptr;
+      const unsigned long m = std::strtoul(s->c_str(), &end, 8);
+      if (s->empty() || *end != '\0' || m > 0777)
+        error(val,
+              "vhost.permissions must be octal file permissions such as '0660', got '" + *s + "'");
+      else
+        v.permissions = static_cast<uint32_t>(m);
+    }
+  }
+}
+
 void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::Node& n,
                      VmConfig& v) {
   auto slot = uint(key, "adapter slot", 1, kMaxAdapters);
@@ -316,8 +359,10 @@ void Loader::adapter(const std::string& vm, const YAML::Node& key, const YAML::N
        entries(n, where,
                {"attach", "model", "mac", "promiscuous", "mtu", "cable_connected", "port", "uplink",
                 "port_forwards", "filtering", "acl", "port_security", "bandwidth_group",
-                "mac_limit", "mac_limit_action", "vlan", "static_macs", "dhcp_trusted"})) {
-    if (k == "dhcp_trusted") {
+                "mac_limit", "mac_limit_action", "vlan", "static_macs", "dhcp_trusted", "vhost"})) {
+    if (k == "vhost") {
+      vhost(val, a.vhost);
+    } else if (k == "dhcp_trusted") {
       if (auto b = boolean(val, "dhcp_trusted")) a.dhcp_trusted = *b;
     } else if (k == "static_macs") {
       a.static_macs_loc = loc_of(val);

@@ -120,6 +120,16 @@ void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {
   f.add("static_macs", mac_list(a.static_macs), mac_list(b.static_macs));
   f.num("mac_limit", a.mac_limit, b.mac_limit);
   f.add("dhcp_trusted", a.dhcp_trusted ? "true" : "false", b.dhcp_trusted ? "true" : "false");
+  auto vhost = [](const VhostConfig& v) {
+    if (!v.given) return std::string();
+    std::string s = v.client ? "client" : "server";
+    if (!v.owner.empty() || !v.group.empty()) s += " " + v.owner + ":" + v.group;
+    if (v.permissions)
+      s += " " + std::to_string(*v.permissions / 64) + std::to_string(*v.permissions / 8 % 8) +
+           std::to_string(*v.permissions % 8);
+    return s;
+  };
+  f.add("vhost", vhost(a.vhost), vhost(b.vhost));
   f.add("mac_limit_action", a.mac_limit_drop ? "drop" : "flood",
         b.mac_limit_drop ? "drop" : "flood");
 }

@@ -135,6 +135,7 @@ class Loader {
   void port_security(const YAML::Node& n, AdapterConfig& a);
   void bandwidth_groups(const YAML::Node& n, std::vector<BandwidthGroup>& out);
   void vlan(const YAML::Node& n, VlanConfig& v);
+  void vhost(const YAML::Node& n, VhostConfig& v);
   std::optional<std::pair<uint16_t, uint16_t>> port_range(
       const YAML::Node& n, const std::string& what,
       const std::string& form = "a port (0-65535) or a range like 1000-2000");

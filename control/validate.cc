@@ -210,6 +210,19 @@ void validate_pins(const Config& c, std::vector<Diagnostic>& errors) {
     }
   for (const auto& vm : c.vms)
     for (const auto& [slot, ad] : vm.adapters) {
+      if (!ad.vhost.given) continue;
+      const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
+      if (ad.port.rfind("net_vhost", 0) != 0)
+        error(ad.vhost.loc,
+              who + ": vhost settings need a net_vhost port (port: \"" + ad.port + "\")");
+      else if (ad.vhost.client &&
+               (!ad.vhost.owner.empty() || !ad.vhost.group.empty() || ad.vhost.permissions))
+        error(ad.vhost.loc, who +
+                                ": in client mode QEMU makes the socket; owner, group and "
+                                "permissions apply to server mode only");
+    }
+  for (const auto& vm : c.vms)
+    for (const auto& [slot, ad] : vm.adapters) {
       if (ad.static_macs.empty()) continue;
       const std::string who = "vm '" + vm.name + "' adapter " + std::to_string(slot);
       if (ad.network.empty() || ad.attach == AttachMode::kNone) {

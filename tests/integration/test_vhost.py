@@ -108,3 +108,78 @@ def test_a_vm_killed_mid_burst_stalls_nothing_and_its_restart_is_served(lab, hug
         pass
     assert lab.ping(g1, "10.78.0.9", count=3), "the restarted VM is not served: " + vm_output(log)
     assert lab.ping(g2, "10.78.0.1")
+
+
+def test_vhost_socket_owner_and_permissions_for_the_qemu_user(lab):
+    import grp
+    import pwd
+    import stat
+    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(sock_dir, exist_ok=True)
+    lab.paths.append(sock_dir)
+    sock = os.path.join(sock_dir, "vm.sock")
+    d = lab.start(
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vo, model: virtio-net, "
+        f"port: 'net_vhost0,iface={sock}', "
+        "vhost: {owner: nobody, group: nogroup, permissions: '0660'}}}}\n")
+    st = os.stat(sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name) == ("nobody", "nogroup")
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    # A re-apply that changes the permissions reopens the port with the new ones.
+    r = d.apply("vms:\n"
+                f"  vm: {{adapters: {{1: {{attach: internal:vo, model: virtio-net, "
+                f"port: 'net_vhost0,iface={sock}', "
+                "vhost: {owner: nobody, group: nogroup, permissions: '0600'}}}}\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+
+
+def start_server_vm(lab, sock, mac):
+    """testpmd as a VM whose QEMU makes the socket (chardev server=on): virtio-user server."""
+    log = open(os.path.join(os.path.dirname(sock), "vm.log"), "w+")
+    proc = subprocess.Popen(
+        ["stdbuf", "-oL", "dpdk-testpmd", "--in-memory", "--single-file-segments", "--no-pci",
+         "-l", "0,1", "-m", "256", f"--file-prefix=gpvm{lab.tag}",
+         f"--vdev=net_virtio_user0,path={sock},server=1,queues=1,mac={mac}", "--",
+         "--forward-mode=icmpecho", "--nb-cores=1", "--total-num-mbufs=4096",
+         "--stats-period=0"],
+        stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
+    lab.procs.append(proc)
+    return proc, log
+
+
+def test_client_mode_connects_to_the_vm_and_reconnects_after_it_restarts(lab, hugepages):
+    g, p = lab.guest("vc", "08:00:27:00:09:01", "10.79.0.1/24")
+    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(sock_dir, exist_ok=True)
+    lab.paths.append(sock_dir)
+    sock = os.path.join(sock_dir, "vm.sock")
+    vm, log = start_server_vm(lab, sock, "08:00:27:00:09:09")
+    deadline = time.time() + 30
+    while time.time() < deadline and not os.path.exists(sock):
+        assert vm.poll() is None, vm_output(log)
+        time.sleep(0.1)
+    d = lab.start(
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vc, model: virtio-net, "
+        f"mac: '08:00:27:00:09:09', port: 'net_vhost0,iface={sock}', vhost: {{mode: client}}}}}}}}\n"
+        f"  ns: {{adapters: {{1: {{attach: internal:vc, mac: '08:00:27:00:09:01', port: '{p}'}}}}}}\n",
+        hugepages="true")
+    wait_vm(vm, log)
+    deadline = time.time() + 20
+    while time.time() < deadline and not lab.ping(g, "10.79.0.9", count=1):
+        pass
+    assert lab.ping(g, "10.79.0.9", count=3), "client mode: the VM is not served\n" + vm_output(log)
+    # QEMU restarts (its server socket goes and comes back): guestport reconnects.
+    vm.kill()
+    vm.wait()
+    os.unlink(sock)  # as QEMU does before it listens again (testpmd does not)
+    vm, log = start_server_vm(lab, sock, "08:00:27:00:09:09")
+    wait_vm(vm, log)
+    deadline = time.time() + 30
+    while time.time() < deadline and not lab.ping(g, "10.79.0.9", count=1):
+        pass
+    assert lab.ping(g, "10.79.0.9", count=3), \
+        "no reconnect after the VM restarted\n" + d.output()[-6000:] + vm_output(log)
