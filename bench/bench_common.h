@@ -5,6 +5,8 @@
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <malloc.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
 
@@ -42,6 +44,14 @@ inline uint16_t ring_port(const std::string& name, rte_mempool* pool, rte_ring**
   rte_eth_tx_queue_setup(static_cast<uint16_t>(id), 0, 1024, SOCKET_ID_ANY, nullptr);
   rte_eth_dev_start(static_cast<uint16_t>(id));
   return static_cast<uint16_t>(id);
+}
+
+// Bytes in use on the DPDK heap (socket 0) and the C heap: the difference around a
+// table's construction is what it costs.
+inline uint64_t heap_bytes() {
+  rte_malloc_socket_stats st{};
+  rte_malloc_get_socket_stats(0, &st);
+  return st.heap_allocsz_bytes + mallinfo2().uordblks;
 }
 
 }  // namespace gp::bench

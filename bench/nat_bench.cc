@@ -179,10 +179,68 @@ void BM_NatInboundEstablished(benchmark::State& state) { run(state, false); }
 BENCHMARK(BM_NatOutboundEstablished)->Arg(32)->Arg(kFlows);
 BENCHMARK(BM_NatInboundEstablished)->Arg(32)->Arg(kFlows);
 
+// New-session setup end to end: every packet of every burst opens a flow (a new inside
+// port, so a new EIM mapping and outside port too) through process_batch. When the
+// table nears full it is emptied, outside the timed region. Runs last: it empties the
+// established flows of the runs above.
+void BM_NatNewSessions(benchmark::State& state) {
+  Bench& b = *g_bench;
+  const std::array<uint64_t, 4> now_expires{0, 0, 0, 0};
+  b.table.expire(rte_rdtsc() + 1, now_expires, UINT32_MAX);
+  std::vector<rte_mbuf*> f(kBurst);
+  for (auto& m : f) m = rte_pktmbuf_alloc(g_pool);
+  Batch batch;
+  uint64_t cycles = 0, created = 0;
+  uint32_t next = 0;
+  const uint64_t before = b.counters.events[static_cast<size_t>(WorkerEvent::kNatCreated)].get();
+  for (auto _ : state) {
+    if (next + kBurst > 60000) {
+      state.PauseTiming();
+      b.table.expire(rte_rdtsc() + 1, now_expires, UINT32_MAX);
+      next = 0;
+      state.ResumeTiming();
+    }
+    for (unsigned i = 0; i < kBurst; ++i)
+      fill(f[i], kGuestMac, kGwMac, kGuest, kServer, static_cast<uint16_t>(1024 + next++), 53);
+    for (rte_mbuf* m : f) rte_mbuf_refcnt_update(m, 1);
+    batch.in_port = b.port_ids["pa"];
+    batch.n = kBurst;
+    std::memcpy(batch.pkts, f.data(), sizeof(rte_mbuf*) * kBurst);
+    b.ctx.now_tsc = rte_rdtsc();
+    const uint64_t t0 = rte_rdtsc_precise();
+    process_batch(b.ctx, *b.holder->acquire(), batch);
+    flush_tx(b.ctx);
+    cycles += rte_rdtsc_precise() - t0;
+    rte_rcu_qsbr_quiescent(b.holder->qsbr(), 0);
+    auto sent = b.drain("pw");
+    if (sent.size() != kBurst) state.SkipWithError("not every new flow was translated");
+    rte_pktmbuf_free_bulk(sent.data(), static_cast<unsigned>(sent.size()));
+  }
+  created = b.counters.events[static_cast<size_t>(WorkerEvent::kNatCreated)].get() - before;
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
+  state.counters["cycles/session"] = static_cast<double>(cycles) / static_cast<double>(created);
+  state.counters["sessions/s"] =
+      benchmark::Counter(static_cast<double>(created), benchmark::Counter::kIsRate);
+  rte_pktmbuf_free_bulk(f.data(), kBurst);
+}
+BENCHMARK(BM_NatNewSessions);
+
+// What a session costs in memory: a table of 2^20 sessions (its hashes, session and
+// mapping arrays, port pools), divided by its capacity.
+void BM_NatBytesPerSession(benchmark::State& state) {
+  for (auto _ : state) {
+    const uint64_t before = gp::bench::heap_bytes();
+    auto t = std::make_unique<nat::NatTable>(1u << 20, 0, 1);
+    const uint64_t used = gp::bench::heap_bytes() - before;
+    state.counters["bytes/session"] = static_cast<double>(used) / double(1u << 20);
+  }
+}
+BENCHMARK(BM_NatBytesPerSession)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_pool = gp::bench::init_eal("natbench", 512);
+  g_pool = gp::bench::init_eal("natbench", 1024);
   if (g_pool == nullptr) return 1;
   g_bench = new Bench();
   // Establish the flows once; remember their outside ports for the inbound runs.
