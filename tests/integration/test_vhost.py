@@ -183,3 +183,23 @@ def test_client_mode_connects_to_the_vm_and_reconnects_after_it_restarts(lab, hu
         pass
     assert lab.ping(g, "10.79.0.9", count=3), \
         "no reconnect after the VM restarted\n" + d.output()[-6000:] + vm_output(log)
+
+
+def test_a_vm_that_never_connects_stalls_nothing(lab):
+    g1, p1 = lab.guest("vn1", "08:00:27:00:0a:01", "10.80.0.1/24")
+    g2, p2 = lab.guest("vn2", "08:00:27:00:0a:02", "10.80.0.2/24")
+    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(sock_dir, exist_ok=True)
+    lab.paths.append(sock_dir)
+    d = lab.start(
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vn, model: virtio-net, "
+        f"port: 'net_vhost0,iface={sock_dir}/never.sock'}}}}}}\n"
+        f"  a: {{adapters: {{1: {{attach: internal:vn, mac: '08:00:27:00:0a:01', port: '{p1}'}}}}}}\n"
+        f"  b: {{adapters: {{1: {{attach: internal:vn, mac: '08:00:27:00:0a:02', port: '{p2}'}}}}}}\n",
+        workers=2)
+    # Broadcasts (ARP) are flooded to the VM's port too: it has no queue and drops them.
+    assert lab.ping(g1, "10.80.0.2", count=20)
+    vm = d.port("vm/vm/1")
+    assert vm["tx_packets"] == 0
+    assert vm["drop_reasons"].get("tx_no_queue", 0) >= 1, vm
