@@ -99,7 +99,8 @@ const char* kFour =
     "  a: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:01', port: pa}}}\n"
     "  b: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:02', port: pb}}}\n"
     "  c: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:03', port: pc}}}\n"
-    "  d: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:04', port: pd}}}\n";
+    "  d: {adapters: {1: {attach: internal:lab, mac: '08:00:27:00:00:04', port: pd, "
+    "mac_limit: 0}}}\n";  // d: a router with any number of MACs behind it (BM_LearnRate)
 
 // One switch for all runs: Google Benchmark calls each function several times and
 // this DPDK build has only 32 ports.
@@ -192,6 +193,61 @@ void BM_FdbLookup(benchmark::State& state) {
   if ((found != 0) != hit) state.SkipWithError("hits and misses are not what was asked");
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
 }
+// RFC 2889 in the small (sections 5.7 and 5.8, without the traffic generator): the
+// learning rate of the learner (bursts of 32 new MACs through a learn ring, as workers
+// queue them, applied by Learner::drain), and the address caching capacity, how many
+// distinct MACs a table of 65536 takes before it refuses one.
+void BM_LearnRate(benchmark::State& state) {
+  const uint32_t cap = 1u << 20;
+  auto fdb = std::make_unique<Fdb>(cap, nullptr);
+  Learner learner(*fdb);
+  rte_ring* ring = rte_ring_create_elem("bench_learn_rate", sizeof(LearnEvent), 1024,
+                                        SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  learner.add_ring(ring);
+  const Snapshot& snap = *g_bench->holder->current();
+  if (snap.segments.empty()) return state.SkipWithError("no segment");
+  const uint16_t gen = snap.segments[0].fdb_generation, port = g_bench->port_ids["pd"];
+  uint32_t next = 0;
+  LearnEvent ev[kBurst];
+  for (auto _ : state) {
+    if (next + kBurst > cap - cap / 8) {
+      state.PauseTiming();
+      fdb = std::make_unique<Fdb>(cap, nullptr);  // a fresh table: keep learning new MACs
+      learner.~Learner();
+      new (&learner) Learner(*fdb);
+      learner.add_ring(ring);
+      next = 0;
+      state.ResumeTiming();
+    }
+    for (unsigned i = 0; i < kBurst; ++i, ++next) {
+      const rte_ether_addr m{{0x02, 0x20, uint8_t(next >> 24), uint8_t(next >> 16),
+                              uint8_t(next >> 8), uint8_t(next)}};
+      ev[i] = LearnEvent{Fdb::make_key(0, m), port, gen, 0};
+    }
+    rte_ring_sp_enqueue_bulk_elem(ring, ev, sizeof(LearnEvent), kBurst, nullptr);
+    if (learner.drain(snap, 0) != kBurst) return state.SkipWithError("a learn was not applied");
+  }
+  state.counters["macs/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * kBurst, benchmark::Counter::kIsRate);
+  rte_ring_free(ring);
+}
+BENCHMARK(BM_LearnRate);
+
+void BM_AddressCachingCapacity(benchmark::State& state) {
+  for (auto _ : state) {
+    Fdb fdb(65536, nullptr);
+    uint32_t n = 0;
+    for (;; ++n) {
+      const rte_ether_addr m{{0x02, 0x30, uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8),
+                              uint8_t(n)}};
+      if (fdb.learn(Fdb::make_key(0, m), 1, 1, 0) != Fdb::Learned::kNew) break;
+    }
+    state.counters["macs_held"] = n;
+    state.counters["of_capacity_%"] = 100.0 * n / 65536;
+  }
+}
+BENCHMARK(BM_AddressCachingCapacity)->Iterations(1);
+
 BENCHMARK(BM_FdbLookup)
     ->ArgsProduct({{1024, 100000, 1000000}, {1, 0}})
     ->ArgNames({"macs", "hit"});
