@@ -2,6 +2,7 @@
 #include "control/views.h"
 
 #include <netinet/in.h>
+#include <rte_ethdev.h>
 
 #include "control/applier.h"
 #include "control/config.h"
@@ -41,6 +42,15 @@ const char* vlan_mode_name(uint8_t flags) {
 }
 }  // namespace
 
+// What the device itself says of its link: a vhost-user port is up while a VM is
+// connected and has its queues running, an af_packet port follows its interface.
+static const char* carrier(uint16_t port) {
+  rte_eth_link link{};
+  if (!rte_eth_dev_is_valid_port(port) || rte_eth_link_get_nowait(port, &link) != 0)
+    return "unknown";
+  return link.link_status == RTE_ETH_LINK_UP ? "up" : "down";
+}
+
 nlohmann::json view_ports(const RuntimeView& v) {
   nlohmann::json out = nlohmann::json::array();
   for (uint16_t port : v.snap.rx_ports) {
@@ -57,6 +67,7 @@ nlohmann::json view_ports(const RuntimeView& v) {
          {"vlan", vlan_mode_name(p.vlan)},
          {"mac", p.role == PortRole::kGuest ? format_mac(p.mac) : ""},
          {"link", p.link_up ? "up" : "down"},
+         {"carrier", carrier(port)},
          {"promiscuous", promiscuous_name(p.promisc)},
          {"mtu", p.max_frame - RTE_ETHER_HDR_LEN},
          {"rx_packets", t.rx_packets},

@@ -94,6 +94,7 @@ def test_a_vm_killed_mid_burst_stalls_nothing_and_its_restart_is_served(lab, hug
     deadline = time.time() + 10
     while time.time() < deadline and d.port("vm/vm/1")["tx_packets"] < 300:
         time.sleep(0.05)
+    assert d.port("vm/vm/1")["carrier"] == "up"
     vm.kill()
     vm.wait()
     # The workers go on: the namespace guests still reach each other at once.
@@ -107,6 +108,7 @@ def test_a_vm_killed_mid_burst_stalls_nothing_and_its_restart_is_served(lab, hug
     while time.time() < deadline and not lab.ping(g1, "10.78.0.9", count=1):
         pass
     assert lab.ping(g1, "10.78.0.9", count=3), "the restarted VM is not served: " + vm_output(log)
+    assert d.port("vm/vm/1")["carrier"] == "up"
     assert lab.ping(g2, "10.78.0.1")
 
 
@@ -203,3 +205,5 @@ def test_a_vm_that_never_connects_stalls_nothing(lab):
     vm = d.port("vm/vm/1")
     assert vm["tx_packets"] == 0
     assert vm["drop_reasons"].get("tx_no_queue", 0) >= 1, vm
+    assert vm["carrier"] == "down", vm  # no VM: the device says so
+    assert d.port("vm/a/1")["carrier"] == "up"
