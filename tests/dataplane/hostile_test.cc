@@ -256,5 +256,46 @@ TEST_F(HostileTest, MalformedFramesFromANatGuestAreDroppedUnderANameAndNothingEl
   EXPECT_EQ(h->recv("rup").size(), 1u);
 }
 
+// Overlapping and duplicated fragments from a NAT guest: the router does not reassemble
+// (RFC 791 leaves that to the receiver), so each fragment of a datagram whose first
+// fragment it saw is translated as that first one was; one whose first it never saw is
+// dropped (nat_fragment). Every frame is accounted for, none is leaked.
+TEST_F(HostileTest, OverlappingFragmentsAreTranslatedOrCountedNeverLost) {
+  h->apply(
+      "appliance: {nat: {sessions: 1024}}\n"
+      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
+      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
+  h->enable_nat(1024);
+  h->set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+  // id 7: first fragment (UDP header + 8 bytes, MF), then one overlapping it at offset
+  // 8, the same first fragment again, and a last one (offset 24, no MF).
+  const std::vector<uint8_t> udp = {0x13, 0x88, 0x00, 0x07, 0x00, 0x28, 0x00, 0x00,
+                                    1,    2,    3,    4,    5,    6,    7,    8};
+  auto frag = [&](uint16_t off8, bool mf, const std::vector<uint8_t>& payload, uint16_t id) {
+    std::vector<uint8_t> ip = ipv4_hdr(0x45, uint16_t(20 + payload.size()), IPPROTO_UDP, payload,
+                                       uint16_t((mf ? 0x2000 : 0) | off8));
+    ip[4] = uint8_t(id >> 8), ip[5] = uint8_t(id);
+    return h->from_bytes(eth_ipv4(ip));
+  };
+  const std::vector<uint8_t> eight(8, 0xee), sixteen(16, 0xdd);
+  h->send("ra", frag(0, true, udp, 7));
+  h->send("ra", frag(1, true, sixteen, 7));  // bytes 8..23: overlaps the first's 8..15
+  h->send("ra", frag(0, true, udp, 7));      // the first again
+  h->send("ra", frag(3, false, eight, 7));   // bytes 24..31, the last
+  h->send("ra", frag(2, false, eight, 9));   // a datagram whose first fragment never came
+  h->step(3);
+  const auto out = h->recv_ipv4("rup");
+  const PortTotals t = h->totals("ra");
+  EXPECT_EQ(out.size(), 4u);
+  EXPECT_EQ(out.size() + t.drops_total(), 5u);
+  EXPECT_EQ(h->drops("ra", Drop::kNatFragment), 1u);
+  for (const auto& v : out) EXPECT_EQ(v.src_ip, ip4(198, 51, 100, 10));
+  // The worker goes on.
+  h->send("ra", h->ipv4(mac(1), rte_ether_addr{{0x52, 0x54, 0x00, 0x12, 0x35, 0x02}},
+                        ip4(10, 0, 2, 15), ip4(203, 0, 113, 7), IPPROTO_UDP, 5001, 7));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 1u);
+}
+
 }  // namespace
 }  // namespace gp::test
