@@ -2,10 +2,10 @@
 // net_ring ports (one queue each) whose tx ring the benchmark drains itself.
 #pragma once
 
+#include <malloc.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
-#include <malloc.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <unistd.h>

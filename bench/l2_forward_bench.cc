@@ -167,8 +167,8 @@ void BM_FdbLookup(benchmark::State& state) {
   state.counters["bytes/entry"] =
       static_cast<double>(gp::bench::heap_bytes() - before) / static_cast<double>(n + n / 4);
   auto mac_of = [](uint32_t i) {
-    return rte_ether_addr{{0x02, 0x10, uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8),
-                           uint8_t(i)}};
+    return rte_ether_addr{
+        {0x02, 0x10, uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)}};
   };
   for (uint32_t i = 0; i < n; ++i)
     if (fdb->learn(Fdb::make_key(0, mac_of(i)), 1, 1, 0) != Fdb::Learned::kNew)
@@ -201,8 +201,8 @@ void BM_LearnRate(benchmark::State& state) {
   const uint32_t cap = 1u << 20;
   auto fdb = std::make_unique<Fdb>(cap, nullptr);
   Learner learner(*fdb);
-  rte_ring* ring = rte_ring_create_elem("bench_learn_rate", sizeof(LearnEvent), 1024,
-                                        SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* ring = rte_ring_create_elem("bench_learn_rate", sizeof(LearnEvent), 1024, SOCKET_ID_ANY,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
   learner.add_ring(ring);
   const Snapshot& snap = *g_bench->holder->current();
   if (snap.segments.empty()) return state.SkipWithError("no segment");
@@ -227,8 +227,8 @@ void BM_LearnRate(benchmark::State& state) {
     rte_ring_sp_enqueue_bulk_elem(ring, ev, sizeof(LearnEvent), kBurst, nullptr);
     if (learner.drain(snap, 0) != kBurst) return state.SkipWithError("a learn was not applied");
   }
-  state.counters["macs/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * kBurst, benchmark::Counter::kIsRate);
+  state.counters["macs/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kBurst,
+                                                benchmark::Counter::kIsRate);
   rte_ring_free(ring);
 }
 BENCHMARK(BM_LearnRate);
@@ -238,8 +238,8 @@ void BM_AddressCachingCapacity(benchmark::State& state) {
     Fdb fdb(65536, nullptr);
     uint32_t n = 0;
     for (;; ++n) {
-      const rte_ether_addr m{{0x02, 0x30, uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8),
-                              uint8_t(n)}};
+      const rte_ether_addr m{
+          {0x02, 0x30, uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)}};
       if (fdb.learn(Fdb::make_key(0, m), 1, 1, 0) != Fdb::Learned::kNew) break;
     }
     state.counters["macs_held"] = n;
@@ -248,9 +248,7 @@ void BM_AddressCachingCapacity(benchmark::State& state) {
 }
 BENCHMARK(BM_AddressCachingCapacity)->Iterations(1);
 
-BENCHMARK(BM_FdbLookup)
-    ->ArgsProduct({{1024, 100000, 1000000}, {1, 0}})
-    ->ArgNames({"macs", "hit"});
+BENCHMARK(BM_FdbLookup)->ArgsProduct({{1024, 100000, 1000000}, {1, 0}})->ArgNames({"macs", "hit"});
 
 }  // namespace
 

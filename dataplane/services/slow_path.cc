@@ -260,6 +260,11 @@ bool SlowPath::answer(const Snapshot& snap, rte_mbuf* m, uint64_t now_s) {
     return snap.uplink_nat[port].enabled && answer_uplink(snap, port, m, now_s);
   const uint16_t seg_id = snap.ports[port].segment;
   const Segment& seg = snap.segments[seg_id];
+  // The NAT stage's reasons come from a NAT router's inside only; a frame that claims
+  // one from elsewhere is not trusted with the router's tables.
+  if (m->hash.usr != kPuntAnswer && (seg.kind != SegmentKind::kNat || seg_id >= snap.nat.size() ||
+                                     snap.nat[seg_id].uplink_port >= kMaxPorts))
+    return ++stats_.malformed, false;
   if (m->hash.usr == kPuntNeedsFrag) {
     const uint16_t mtu = snap.uplink_nat[snap.nat[seg_id].uplink_port].mtu;
     if (!icmp_error_to_guest(snap, m, 3, 4, mtu)) return false;  // dest unreachable, DF

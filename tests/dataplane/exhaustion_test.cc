@@ -160,6 +160,7 @@ TEST_F(ExhaustionTest, AFullSlowPathRingDropsPuntsAndRecovers) {
     rte_mbuf* m = h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 76, 101),
                          ip4(192, 168, 76, 100));
     m->port = h->port_id("ra");
+    m->hash.usr = kPuntAnswer;  // as punt_stage marks what it hands over
     ASSERT_EQ(rte_ring_enqueue(ring, m), 0);
   }
   dhcp::Request d{};

@@ -297,5 +297,22 @@ TEST_F(HostileTest, OverlappingFragmentsAreTranslatedOrCountedNeverLost) {
   EXPECT_EQ(h->recv("rup").size(), 1u);
 }
 
+// Found by UBSan in an exhaustion test: a frame on the slow-path ring from a host-only
+// port whose mbuf still said "NAT: needs fragmentation" (a stale hash.usr) made the slow
+// path index the NAT tables of a segment that has none. Now a NAT reason from outside a
+// NAT router's inside is counted malformed and freed.
+TEST_F(HostileTest, ANatPuntReasonFromOutsideANatSegmentIsNotTrusted) {
+  h->apply(kHostOnly);
+  for (uint32_t reason : {1u, 2u, 3u, 4u}) {
+    rte_mbuf* m = h->arp(mac(1), kBroadcast, RTE_ARP_OP_REQUEST, ip4(192, 168, 78, 101), kServer);
+    m->port = h->port_id("ra");
+    m->hash.usr = reason;
+    ASSERT_EQ(rte_ring_enqueue(h->punt_ring(), m), 0);
+  }
+  h->step(2);
+  EXPECT_EQ(h->slow().stats().malformed, 4u);
+  EXPECT_EQ(h->recv("ra").size(), 0u);
+}
+
 }  // namespace
 }  // namespace gp::test
