@@ -197,13 +197,18 @@ std::vector<uint8_t> ipv4_hdr(uint8_t ver_ihl, uint16_t total, uint8_t proto,
   return h;
 }
 
-TEST_F(HostileTest, MalformedFramesFromANatGuestAreDroppedUnderANameAndNothingElse) {
-  h->apply(
+// One `nat` adapter (port ra) behind the uplink rup, its next hop known.
+void nat_guest(Harness& h) {
+  h.apply(
       "appliance: {nat: {sessions: 1024}}\n"
       "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
       "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
-  h->enable_nat(1024);
-  h->set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+  h.enable_nat(1024);
+  h.set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+}
+
+TEST_F(HostileTest, MalformedFramesFromANatGuestAreDroppedUnderANameAndNothingElse) {
+  nat_guest(*h);
   const std::vector<uint8_t> udp8 = {0x13, 0x88, 0x00, 0x07, 0x00, 0x08, 0x00, 0x00};
   std::vector<uint8_t> jumbo = eth_ipv4(ipv4_hdr(0x45, 8986, IPPROTO_UDP, udp8));
   jumbo.resize(9000, 0xab);
@@ -261,12 +266,7 @@ TEST_F(HostileTest, MalformedFramesFromANatGuestAreDroppedUnderANameAndNothingEl
 // fragment it saw is translated as that first one was; one whose first it never saw is
 // dropped (nat_fragment). Every frame is accounted for, none is leaked.
 TEST_F(HostileTest, OverlappingFragmentsAreTranslatedOrCountedNeverLost) {
-  h->apply(
-      "appliance: {nat: {sessions: 1024}}\n"
-      "uplinks: {wan: {device: rup, address: 198.51.100.10/24, gateway: 198.51.100.1}}\n"
-      "vms:\n  a: {adapters: {1: {attach: nat, mac: '08:00:27:00:00:01', port: ra}}}\n");
-  h->enable_nat(1024);
-  h->set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+  nat_guest(*h);
   // id 7: first fragment (UDP header + 8 bytes, MF), then one overlapping it at offset
   // 8, the same first fragment again, and a last one (offset 24, no MF).
   const std::vector<uint8_t> udp = {0x13, 0x88, 0x00, 0x07, 0x00, 0x28, 0x00, 0x00,

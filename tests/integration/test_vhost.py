@@ -28,6 +28,14 @@ def start_vm(lab, sock, mac, queues):
     return proc, log
 
 
+def socket_dir(lab):
+    """A folder of this test's for vhost-user sockets, removed at cleanup."""
+    d = f"/tmp/gpt{lab.tag}-vhost"
+    os.makedirs(d, exist_ok=True)
+    lab.paths.append(d)
+    return d
+
+
 def vm_output(log):
     log.flush()
     log.seek(0)
@@ -36,9 +44,7 @@ def vm_output(log):
 
 def test_one_queue_vm_with_two_workers_loses_nothing(lab, hugepages):
     g, g_port = lab.guest("vq", "08:00:27:00:07:01", "10.77.0.1/24")
-    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
-    os.makedirs(sock_dir, exist_ok=True)
-    lab.paths.append(sock_dir)
+    sock_dir = socket_dir(lab)
     sock = os.path.join(sock_dir, "vm.sock")
     d = lab.start(
         "vms:\n"
@@ -75,9 +81,7 @@ def wait_vm(vm, log):
 def test_a_vm_killed_mid_burst_stalls_nothing_and_its_restart_is_served(lab, hugepages):
     g1, p1 = lab.guest("vk1", "08:00:27:00:08:01", "10.78.0.1/24")
     g2, p2 = lab.guest("vk2", "08:00:27:00:08:02", "10.78.0.2/24")
-    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
-    os.makedirs(sock_dir, exist_ok=True)
-    lab.paths.append(sock_dir)
+    sock_dir = socket_dir(lab)
     sock = os.path.join(sock_dir, "vm.sock")
     d = lab.start(
         "vms:\n"
@@ -116,9 +120,7 @@ def test_vhost_socket_owner_and_permissions_for_the_qemu_user(lab):
     import grp
     import pwd
     import stat
-    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
-    os.makedirs(sock_dir, exist_ok=True)
-    lab.paths.append(sock_dir)
+    sock_dir = socket_dir(lab)
     sock = os.path.join(sock_dir, "vm.sock")
     d = lab.start(
         "vms:\n"
@@ -154,9 +156,7 @@ def start_server_vm(lab, sock, mac):
 
 def test_client_mode_connects_to_the_vm_and_reconnects_after_it_restarts(lab, hugepages):
     g, p = lab.guest("vc", "08:00:27:00:09:01", "10.79.0.1/24")
-    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
-    os.makedirs(sock_dir, exist_ok=True)
-    lab.paths.append(sock_dir)
+    sock_dir = socket_dir(lab)
     sock = os.path.join(sock_dir, "vm.sock")
     vm, log = start_server_vm(lab, sock, "08:00:27:00:09:09")
     deadline = time.time() + 30
@@ -190,9 +190,7 @@ def test_client_mode_connects_to_the_vm_and_reconnects_after_it_restarts(lab, hu
 def test_a_vm_that_never_connects_stalls_nothing(lab):
     g1, p1 = lab.guest("vn1", "08:00:27:00:0a:01", "10.80.0.1/24")
     g2, p2 = lab.guest("vn2", "08:00:27:00:0a:02", "10.80.0.2/24")
-    sock_dir = f"/tmp/gpt{lab.tag}-vhost"
-    os.makedirs(sock_dir, exist_ok=True)
-    lab.paths.append(sock_dir)
+    sock_dir = socket_dir(lab)
     d = lab.start(
         "vms:\n"
         f"  vm: {{adapters: {{1: {{attach: internal:vn, model: virtio-net, "
