@@ -142,31 +142,40 @@ void inbound(std::vector<rte_mbuf*>& f, unsigned flows, unsigned k) {
          g_outside_ports[(k * kBurst + i) % flows]);
 }
 
+// One burst of f (rebuilt by the caller) from in_port through process_batch and flush_tx;
+// the TSC cycles that took. The frames that left out_port are freed; false unless all
+// of them did.
+bool timed_burst(Bench& b, std::vector<rte_mbuf*>& f, const std::string& in_port,
+                 const std::string& out_port, uint64_t* cycles) {
+  for (rte_mbuf* m : f) rte_mbuf_refcnt_update(m, 1);  // the tx ring's copy is freed below
+  Batch batch;
+  batch.in_port = b.port_ids[in_port];
+  batch.n = kBurst;
+  std::memcpy(batch.pkts, f.data(), sizeof(rte_mbuf*) * kBurst);
+  b.ctx.now_tsc = rte_rdtsc();
+  const uint64_t t0 = rte_rdtsc_precise();
+  process_batch(b.ctx, *b.holder->acquire(), batch);
+  flush_tx(b.ctx);
+  *cycles += rte_rdtsc_precise() - t0;
+  rte_rcu_qsbr_quiescent(b.holder->qsbr(), 0);
+  auto sent = b.drain(out_port);
+  rte_pktmbuf_free_bulk(sent.data(), static_cast<unsigned>(sent.size()));
+  return sent.size() == kBurst;
+}
+
 void run(benchmark::State& state, bool out) {
   Bench& b = *g_bench;
   const auto flows = static_cast<unsigned>(state.range(0));
   std::vector<rte_mbuf*> f(kBurst);
   for (auto& m : f) m = rte_pktmbuf_alloc(g_pool);
   const std::string in_port = out ? "pa" : "pw", out_port = out ? "pw" : "pa";
-  Batch batch;
   uint64_t cycles = 0;
   unsigned k = 0;
   for (auto _ : state) {
     out ? outbound(f, flows, k) : inbound(f, flows, k);
     ++k;
-    for (rte_mbuf* m : f) rte_mbuf_refcnt_update(m, 1);  // the tx ring's copy is freed below
-    batch.in_port = b.port_ids[in_port];
-    batch.n = kBurst;
-    std::memcpy(batch.pkts, f.data(), sizeof(rte_mbuf*) * kBurst);
-    b.ctx.now_tsc = rte_rdtsc();
-    const uint64_t t0 = rte_rdtsc_precise();
-    process_batch(b.ctx, *b.holder->acquire(), batch);
-    flush_tx(b.ctx);
-    cycles += rte_rdtsc_precise() - t0;
-    rte_rcu_qsbr_quiescent(b.holder->qsbr(), 0);
-    auto sent = b.drain(out_port);
-    if (sent.size() != kBurst) state.SkipWithError("not every packet was translated");
-    rte_pktmbuf_free_bulk(sent.data(), static_cast<unsigned>(sent.size()));
+    if (!timed_burst(b, f, in_port, out_port, &cycles))
+      state.SkipWithError("not every packet was translated");
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
   state.counters["cycles/pkt"] =
@@ -189,7 +198,6 @@ void BM_NatNewSessions(benchmark::State& state) {
   b.table.expire(rte_rdtsc() + 1, now_expires, UINT32_MAX);
   std::vector<rte_mbuf*> f(kBurst);
   for (auto& m : f) m = rte_pktmbuf_alloc(g_pool);
-  Batch batch;
   uint64_t cycles = 0, created = 0;
   uint32_t next = 0;
   const uint64_t before = b.counters.events[static_cast<size_t>(WorkerEvent::kNatCreated)].get();
@@ -202,19 +210,8 @@ void BM_NatNewSessions(benchmark::State& state) {
     }
     for (unsigned i = 0; i < kBurst; ++i)
       fill(f[i], kGuestMac, kGwMac, kGuest, kServer, static_cast<uint16_t>(1024 + next++), 53);
-    for (rte_mbuf* m : f) rte_mbuf_refcnt_update(m, 1);
-    batch.in_port = b.port_ids["pa"];
-    batch.n = kBurst;
-    std::memcpy(batch.pkts, f.data(), sizeof(rte_mbuf*) * kBurst);
-    b.ctx.now_tsc = rte_rdtsc();
-    const uint64_t t0 = rte_rdtsc_precise();
-    process_batch(b.ctx, *b.holder->acquire(), batch);
-    flush_tx(b.ctx);
-    cycles += rte_rdtsc_precise() - t0;
-    rte_rcu_qsbr_quiescent(b.holder->qsbr(), 0);
-    auto sent = b.drain("pw");
-    if (sent.size() != kBurst) state.SkipWithError("not every new flow was translated");
-    rte_pktmbuf_free_bulk(sent.data(), static_cast<unsigned>(sent.size()));
+    if (!timed_burst(b, f, "pa", "pw", &cycles))
+      state.SkipWithError("not every new flow was translated");
   }
   created = b.counters.events[static_cast<size_t>(WorkerEvent::kNatCreated)].get() - before;
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
