@@ -22,7 +22,7 @@
 #include "control/config_loader.h"
 #include "control/validate.h"
 #include "dataplane/core/snapshot_holder.h"
-#include "dataplane/core/worker.h"
+#include "dataplane/pipeline.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
 

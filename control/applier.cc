@@ -176,9 +176,27 @@ void Applier::publish(const std::vector<PortPlan>& plans, const Config& cfg) {
   d_.holder->publish(std::move(snap));
 }
 
+PortBackend::Opened Applier::open_port(const PortPlan& p) {
+  if (p.role != PortRole::kTunnel) return d_.ports->open(p);
+  // A tunnel port has no device: the lowest id above the DPDK ports that is free.
+  for (uint16_t i = 0; i < kMaxTunnelPorts; ++i) {
+    if (tunnel_ids_[i]) continue;
+    tunnel_ids_[i] = true;
+    return {static_cast<uint16_t>(kMaxEthPorts + i), rte_ether_addr{}, 0};
+  }
+  throw PortError("more than " + std::to_string(kMaxTunnelPorts) + " tunnel endpoints");
+}
+
+void Applier::close_port(uint16_t id) noexcept {
+  if (is_tunnel_port(id))
+    tunnel_ids_[id - kMaxEthPorts] = false;
+  else
+    d_.ports->close(id);
+}
+
 std::string Applier::open_one(const PortPlan& p, std::vector<uint16_t>* opened_now) {
   try {
-    const PortBackend::Opened o = d_.ports->open(p);
+    const PortBackend::Opened o = open_port(p);
     opened_now->push_back(o.port_id);
     if (d_.leases != nullptr) d_.leases->clear(o.port_id);  // the last guest's lease is not ours
     if (d_.counters != nullptr)
@@ -277,7 +295,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     grace();
     for (uint16_t id : ids) {
       if (d_.fdb != nullptr) d_.fdb->flush_port(id);
-      d_.ports->close(id);
+      close_port(id);
       ++out.closed;
     }
     plans_ = interim;
@@ -292,7 +310,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     const std::string err = open_one(*p, &opened_now);
     if (err.empty()) continue;
     out.errors.push_back({next.file, p->loc, err});
-    for (uint16_t id : opened_now) d_.ports->close(id);
+    for (uint16_t id : opened_now) close_port(id);
     for (const PortPlan* q : to_open) live_.erase(q->key);
     for (const auto& [key, l] : replaced_live) live_[key] = l;
     if (!early_plans.empty()) {
@@ -330,6 +348,11 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     const uint16_t id = live_[p.key].port_id;
     auto old = before.find(p.key);
     const bool is_new = old == before.end() || replaced.count(p.key);
+    if (p.role == PortRole::kTunnel) {  // no device: no link or MTU of its own to set
+      if (!is_new && d_.fdb != nullptr && old->second.segment != p.segment) d_.fdb->flush_port(id);
+      live_[p.key].plan = p;
+      continue;
+    }
     if (is_new ? !p.link_up : old->second.link_up != p.link_up) {
       const std::string err = d_.ports->set_link(id, p.link_up);
       if (!err.empty() && !p.link_up)
@@ -357,7 +380,7 @@ ApplyOutcome Applier::apply(const Config& next, bool dry_run) {
     grace();  // no worker polls or sends on them any more
     for (uint16_t id : retire) {
       if (d_.fdb != nullptr) d_.fdb->flush_port(id);
-      d_.ports->close(id);
+      close_port(id);
       ++out.closed;
     }
   }
@@ -400,14 +423,14 @@ std::string Applier::reopen(const std::string& key) {
     plans_ = without;
     grace();  // no worker polls or sends on it any more
     if (d_.fdb != nullptr) d_.fdb->flush_port(id);
-    d_.ports->close(id);
+    close_port(id);
   }
   auto it = lost_.find(key);
   if (it == lost_.end()) return "no such port: " + key;
   std::vector<uint16_t> opened;
   const std::string err = open_one(it->second, &opened);
   if (!err.empty()) {
-    for (uint16_t id : opened) d_.ports->close(id);
+    for (uint16_t id : opened) close_port(id);
     live_.erase(key);
     return err;
   }
@@ -415,13 +438,13 @@ std::string Applier::reopen(const std::string& key) {
   lost_.erase(it);
   publish(full, *running_);
   plans_ = full;
-  if (!plan.link_up) d_.ports->set_link(live_[key].port_id, false);
+  if (!plan.link_up && plan.role != PortRole::kTunnel) d_.ports->set_link(live_[key].port_id, false);
   ++reopens_[key];
   return "";
 }
 
 void Applier::close_all() noexcept {
-  for (const auto& [key, l] : live_) d_.ports->close(l.port_id);
+  for (const auto& [key, l] : live_) close_port(l.port_id);
   live_.clear();
 }
 

@@ -159,6 +159,9 @@ class Applier {
     unsigned ifindex = 0;
   };
   std::string open_one(const PortPlan& p, std::vector<uint16_t>* opened_now);
+  // The backend's ports, and tunnel ports (ids from tunnel_ids_, no device).
+  PortBackend::Opened open_port(const PortPlan& p);  // throws PortError
+  void close_port(uint16_t id) noexcept;
   // Builds the ACL tables the plans need that acl_cache_ lacks; false and errors when
   // DPDK refuses one. Tables are keyed by port key, direction and rules, so an
   // unchanged ACL keeps its table and its counters across applies.
@@ -191,6 +194,7 @@ class Applier {
   uint64_t version_ = 0;
   uint64_t ok_ = 0, refused_ = 0;
   std::array<PortTotals, kMaxPorts> baselines_{};
+  std::array<bool, kMaxTunnelPorts> tunnel_ids_{};  // tunnel port ids in use
 };
 
 }  // namespace gp

@@ -141,12 +141,14 @@ GlobalPlan plan_globals(const Config& c) {
                 nc.icmp_timeout_s};
   g.nat_sessions = nc.sessions;
   for (const auto& u : c.uplinks) {
-    if (!u.address || !u.gateway) continue;
+    // An uplink with an address is an IP endpoint: ARP and pings answered, its gateway
+    // and on-link hosts resolved; NAT (which also needs a gateway) and tunnels use it.
+    if (!u.address) continue;
     UplinkNat un;
     un.enabled = true;
     un.address = rte_cpu_to_be_32(u.address->addr);
     un.netmask = rte_cpu_to_be_32(u.address->mask());
-    un.gateway = rte_cpu_to_be_32(*u.gateway);
+    un.gateway = u.gateway ? rte_cpu_to_be_32(*u.gateway) : 0;
     for (uint32_t d : u.dns)
       if (un.n_dns < un.dns.size()) un.dns[un.n_dns++] = rte_cpu_to_be_32(d);
     un.mtu = u.mtu;
@@ -218,7 +220,7 @@ std::vector<std::string> segments_of(const PortPlan& p) {
 }
 }  // namespace
 
-std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors) {
+std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& /*errors: none left to report*/) {
   std::vector<PortPlan> out;
   auto segment_of = segment_name;
   const auto vlans = network_vlans(c);
@@ -265,13 +267,6 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
   for (const auto& vm : c.vms) {
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.port.empty()) continue;
-      if (ad.attach == AttachMode::kGeneric) {
-        errors.push_back({c.file, ad.attach_loc,
-                          "attach: " + std::string(attach_mode_name(ad.attach)) +
-                              " is not implemented in this build yet (vm '" + vm.name +
-                              "' adapter " + std::to_string(slot) + ")"});
-        continue;
-      }
       PortPlan p;
       p.key = "vm/" + vm.name + "/" + std::to_string(slot);
       p.devargs = ad.port;
@@ -304,6 +299,31 @@ std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& error
             place_vlans(p, ad.vlan, vlans_of(*n));
         }
       }
+      out.push_back(p);
+    }
+  }
+  for (const auto& n : c.networks) {
+    if (n.mode != AttachMode::kGeneric || n.tunnel.driver.empty()) continue;
+    const bool vxlan = n.tunnel.driver == "vxlan";
+    std::vector<uint32_t> remotes = n.tunnel.remotes;
+    if (!vxlan && n.tunnel.dest) remotes = {*n.tunnel.dest};
+    for (uint32_t r : remotes) {
+      PortPlan p;
+      p.key = "tunnel/" + n.name + "/" + format_ipv4(r);
+      p.devargs = "gp_" + p.key;
+      p.role = PortRole::kTunnel;
+      p.link_up = true;
+      p.segment = segment_of(n);
+      p.ageing_s = n.mac_ageing_s;
+      p.mtu = p.port_mtu = network_mtu(c, n);
+      p.tunnel.driver = vxlan ? TunnelDriver::kVxlan : TunnelDriver::kUdp;
+      p.tunnel.udp_checksum = vxlan && n.tunnel.udp_checksum;
+      p.tunnel.remote = rte_cpu_to_be_32(r);
+      p.tunnel.vni = vxlan ? rte_cpu_to_be_32(n.tunnel.vni << 8) : 0;
+      p.tunnel.local_udp = rte_cpu_to_be_16(vxlan ? n.tunnel.udp_port : n.tunnel.sport);
+      p.tunnel.remote_udp = rte_cpu_to_be_16(vxlan ? n.tunnel.udp_port : n.tunnel.dport);
+      p.tunnel_uplink = "uplink/" + n.uplink;
+      p.loc = vxlan ? n.tunnel.remotes_loc : n.tunnel.dest_loc;
       out.push_back(p);
     }
   }
@@ -430,7 +450,17 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
       if (g.flags != 0 || !p.acl_ingress.empty()) pp.features |= kFeatureGuard;
     }
     s->port_names[port] = p.key;
-    s->rx_ports.push_back(port);
+    if (p.role == PortRole::kTunnel) {
+      if (!is_tunnel_port(port)) continue;
+      TunnelPort t = p.tunnel;
+      auto up = port_ids.find(p.tunnel_uplink);
+      t.uplink_port = up != port_ids.end() && up->second < kMaxEthPorts ? up->second : kNoPort;
+      s->tunnels[port - kMaxEthPorts] = t;
+      s->tunnel_ports.push_back(port);
+      if (t.uplink_port != kNoPort) s->uplink_tunnels[t.uplink_port] = true;
+    } else {
+      s->rx_ports.push_back(port);
+    }
     if (p.segment.empty()) continue;
     const uint16_t index = seg_index.at(p.segment);
     if (!built[index]) {
@@ -543,6 +573,7 @@ std::unique_ptr<Snapshot> compile_snapshot(const std::vector<PortPlan>& plans,
   if (gone) ++st.nat_epoch;
   s->nat_epoch = st.nat_epoch;
   std::sort(s->rx_ports.begin(), s->rx_ports.end());
+  std::sort(s->tunnel_ports.begin(), s->tunnel_ports.end());
   s->nat_timeouts = globals.timeouts;
   s->nat_sessions = globals.nat_sessions;
   for (const auto& [key, un] : globals.uplinks) {

@@ -48,6 +48,11 @@ struct PortPlan {
   bool dhcp_trusted = false;
   VhostConfig vhost;  // net_vhost: the socket's mode, owner and permissions
   unsigned ageing_s = 300;
+  // kTunnel: one remote endpoint of a generic network; no device behind it (devargs
+  // names it only so that the applier can tell ports apart). uplink_port is resolved
+  // at compile from tunnel_uplink, the uplink's key.
+  TunnelPort tunnel;
+  std::string tunnel_uplink;
   std::string host_iface;             // kHost: the tap's kernel name
   std::optional<Ipv4Cidr> host_addr;  // kHost: its address
   SourceLoc loc;                      // where the devargs are written
@@ -85,7 +90,7 @@ dhcp::Settings hostonly_dhcp(const NetworkConfig& n);
 // same way: the applier reuses a built ACL table (and its counters) while it is equal.
 std::string acl_signature(const std::vector<AclRule>& rules);
 
-// Errors for what this build cannot run yet (nat, natnetwork, generic attachments).
+// Guests, uplinks, host interfaces, and a tunnel port per remote of each generic network.
 std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& errors);
 
 // Identities that outlive one snapshot, so that what workers and the control thread

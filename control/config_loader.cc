@@ -212,7 +212,9 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
   bool has_mode = false;
   for (auto& [k, v] : entries(n, where,
                               {"mode", "uplink", "network", "dhcp", "mac_ageing", "host_interface",
-                               "port_forwards", "filtering", "mtu"})) {
+                               "port_forwards", "filtering", "mtu", "driver", "vni", "remotes",
+                               "udp_port", "udp_checksum", "sport", "dest", "dport"})) {
+    if (tunnel_key(k, v, c.tunnel)) continue;
     if (k == "mtu") {
       if (auto x = uint(v, "mtu", 68, 9000)) c.mtu = uint16_t(*x), c.mtu_loc = loc_of(v);
     } else if (k == "mode") {
@@ -274,6 +276,44 @@ void Loader::network(const std::string& name, const YAML::Node& n, NetworkConfig
   }
   if (!has_mode)
     error(n, where + " needs a mode (natnetwork, bridged, internal, hostonly, generic)");
+}
+
+bool Loader::tunnel_key(const std::string& k, const YAML::Node& v, TunnelConfig& t) {
+  if (k == "driver") {
+    t.driver_loc = loc_of(v);
+    auto s = str(v, "driver");
+    if (s && (*s == "vxlan" || *s == "udp"))
+      t.driver = *s;
+    else if (s)
+      error(v, "driver must be vxlan or udp, got '" + *s + "'");
+  } else if (k == "vni") {
+    t.vni_loc = loc_of(v);
+    if (auto x = uint(v, "vni", 1, 16777215)) t.vni = uint32_t(*x);
+  } else if (k == "remotes") {
+    t.remotes_loc = loc_of(v);
+    if (!v.IsSequence()) {
+      error(v, "remotes must be a list of IPv4 addresses, like [198.51.100.1]");
+      return true;
+    }
+    for (const auto& r : v)
+      if (auto a = ipv4(r, "a remote")) t.remotes.push_back(*a);
+  } else if (k == "udp_port") {
+    t.udp_port_loc = loc_of(v);
+    if (auto x = uint(v, "udp_port", 1, 65535)) t.udp_port = uint16_t(*x);
+  } else if (k == "udp_checksum") {
+    if (auto b = boolean(v, "udp_checksum")) t.udp_checksum = *b;
+  } else if (k == "sport") {
+    t.sport_loc = loc_of(v);
+    if (auto x = uint(v, "sport", 1, 65535)) t.sport = uint16_t(*x);
+  } else if (k == "dport") {
+    if (auto x = uint(v, "dport", 1, 65535)) t.dport = uint16_t(*x);
+  } else if (k == "dest") {
+    t.dest_loc = loc_of(v);
+    t.dest = ipv4(v, "dest");
+  } else {
+    return false;
+  }
+  return true;
 }
 
 void Loader::attach(const YAML::Node& v, AdapterConfig& a) {

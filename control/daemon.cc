@@ -27,7 +27,7 @@
 #include "control/port_watch.h"
 #include "control/telemetry.h"
 #include "control/views.h"
-#include "dataplane/core/worker.h"
+#include "dataplane/pipeline.h"
 #include "dataplane/io/ports.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"

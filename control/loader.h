@@ -129,6 +129,8 @@ class Loader {
   // RFC 4787 REQ-8 filtering: true for endpoint-independent.
   std::optional<bool> filtering(const YAML::Node& v, const std::string& what);
   void attach(const YAML::Node& n, AdapterConfig& a);
+  // A generic network's tunnel keys (driver, vni, remotes, ...); false: not one of them.
+  bool tunnel_key(const std::string& k, const YAML::Node& v, TunnelConfig& t);
   // config_filters.cc
   void acl(const YAML::Node& n, AdapterConfig& a);
   void acl_rules(const YAML::Node& n, const std::string& where, std::vector<AclRule>& out);

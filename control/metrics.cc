@@ -34,7 +34,9 @@ nlohmann::json metrics_snapshot(const RuntimeView& v, const std::vector<uint32_t
   Family txb("port_tx_bytes_total", "Bytes sent on a port", "counter");
   Family drops("port_drops_total", "Frames dropped, by the port they were counted on and reason",
                "counter");
-  for (uint16_t port : v.snap.rx_ports) {
+  std::vector<uint16_t> ports = v.snap.rx_ports;
+  ports.insert(ports.end(), v.snap.tunnel_ports.begin(), v.snap.tunnel_ports.end());
+  for (uint16_t port : ports) {
     const PortTotals t = port_totals(v, port);
     const nlohmann::json l = {{"port", v.snap.port_names[port]}};
     rxp.add(double(t.rx_packets), l);

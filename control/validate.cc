@@ -1,6 +1,7 @@
 // Control path: see validate.h.
 #include "control/validate.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -133,6 +134,9 @@ uint16_t network_mtu(const Config& c, const NetworkConfig& n) {
   if (n.mtu) return *n.mtu;
   if (n.mode == AttachMode::kBridged)
     if (const UplinkConfig* u = c.find_uplink(n.uplink)) return u->mtu;
+  if (n.mode == AttachMode::kGeneric)  // as a Linux vxlan device over a 1500 link: 1450
+    if (const UplinkConfig* u = c.find_uplink(n.uplink))
+      return static_cast<uint16_t>(std::max(576, int{u->mtu} - int{tunnel_overhead(n)}));
   return kStandardMtu;
 }
 
@@ -156,6 +160,7 @@ void host_interface_warnings(const Config& c, std::vector<Diagnostic>& warnings)
 
 void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
   host_interface_warnings(c, warnings);
+  tunnel_warnings(c, warnings);
   for (const VmConfig& vm : c.vms)
     for (const auto& [slot, ad] : vm.adapters) {
       if (ad.attach == AttachMode::kNone || effective_mtu(ad) == ad.mtu) continue;
@@ -253,11 +258,12 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
   std::set<std::string> host_ifaces;
   for (auto& n : c.networks) {
     const std::string where = "network '" + n.name + "'";
-    bool wants_uplink = n.mode == AttachMode::kBridged || n.mode == AttachMode::kNatNetwork;
+    bool wants_uplink = n.mode == AttachMode::kBridged || n.mode == AttachMode::kNatNetwork ||
+                        n.mode == AttachMode::kGeneric;
     if (wants_uplink && n.uplink.empty())
       error(n.loc, where + " (" + std::string(attach_mode_name(n.mode)) + ") needs an uplink");
     if (!n.uplink.empty() && !wants_uplink)
-      error(n.uplink_loc, where + ": only bridged and natnetwork networks take an uplink");
+      error(n.uplink_loc, where + ": only bridged, natnetwork and generic networks take an uplink");
     if (!n.uplink.empty() && wants_uplink && !c.find_uplink(n.uplink))
       error(n.uplink_loc, where + ": unknown uplink '" + n.uplink + "'");
     if (n.mode == AttachMode::kNatNetwork && !n.network)
@@ -439,10 +445,11 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors) {
         error(ad.uplink_loc, "vm '" + vm.name + "' adapter " + std::to_string(slot) +
                                  ": uplink: applies to attach: nat only");
   validate_nat(c, uplink_owner, errors);
+  validate_tunnels(c, uplink_owner, errors);
   validate_pins(c, errors);
-  if (port_count > kMaxPorts)
+  if (port_count > kMaxEthPorts)
     error({1, 1}, "the configuration needs " + std::to_string(port_count) +
-                      " DPDK ports; this build supports " + std::to_string(kMaxPorts));
+                      " DPDK ports; this build supports " + std::to_string(kMaxEthPorts));
 }
 
 }  // namespace gp

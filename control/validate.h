@@ -4,6 +4,8 @@
 // 08:00:27 prefix, stable per VM and slot), default host interfaces.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "control/config.h"
@@ -29,10 +31,22 @@ void validate_config(Config& c, std::vector<Diagnostic>& errors);
 // ways and counted as nic_model_mtu).
 void nic_model_warnings(const Config& c, std::vector<Diagnostic>& warnings);
 
+// Generic networks (control/validate_tunnel.cc): driver and endpoints, the uplink that
+// is the local endpoint (an address, not bridged), UDP ports and VNIs unique on an
+// uplink, no port forward on a tunnel's port, at most kMaxTunnelPorts remotes in all.
+// uplink_owner: uplink -> the bridged network that owns it.
+void validate_tunnels(const Config& c, const std::map<std::string, std::string>& uplink_owner,
+                      std::vector<Diagnostic>& errors);
+// A generic network whose MTU plus the encapsulation does not fit its uplink's MTU.
+void tunnel_warnings(const Config& c, std::vector<Diagnostic>& warnings);
+// Bytes a generic network's driver adds to each frame (0: not a generic network).
+uint16_t tunnel_overhead(const NetworkConfig& n);
+
 // The MTU an adapter really has: its own, capped at 1500 where its model carries no
 // jumbo frames on its attachment.
 uint16_t effective_mtu(const AdapterConfig& ad);
-// A network's MTU: its own, a bridged network's uplink's, or 1500.
+// A network's MTU: its own, a bridged network's uplink's, a generic network's uplink's
+// less the encapsulation, or 1500.
 uint16_t network_mtu(const Config& c, const NetworkConfig& n);
 
 // 08:00:27:xx:xx:xx derived from the VM name and adapter slot.

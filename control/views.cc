@@ -20,6 +20,8 @@ const char* role_name(PortRole r) {
       return "uplink";
     case PortRole::kHost:
       return "host";
+    case PortRole::kTunnel:
+      return "tunnel";
     case PortRole::kUnused:
       break;
   }
@@ -45,6 +47,7 @@ const char* vlan_mode_name(uint8_t flags) {
 // What the device itself says of its link: a vhost-user port is up while a VM is
 // connected and has its queues running, an af_packet port follows its interface.
 static const char* carrier(uint16_t port) {
+  if (is_tunnel_port(port)) return "-";  // no device: a remote endpoint
   rte_eth_link link{};
   if (!rte_eth_dev_is_valid_port(port) || rte_eth_link_get_nowait(port, &link) != 0)
     return "unknown";
@@ -53,7 +56,9 @@ static const char* carrier(uint16_t port) {
 
 nlohmann::json view_ports(const RuntimeView& v) {
   nlohmann::json out = nlohmann::json::array();
-  for (uint16_t port : v.snap.rx_ports) {
+  std::vector<uint16_t> ports = v.snap.rx_ports;
+  ports.insert(ports.end(), v.snap.tunnel_ports.begin(), v.snap.tunnel_ports.end());
+  for (uint16_t port : ports) {
     const PortPolicy& p = v.snap.ports[port];
     PortTotals t = port_totals(v, port);
     nlohmann::json drops = nlohmann::json::object();
@@ -116,7 +121,7 @@ nlohmann::json view_stats(const RuntimeView& v) {
   nlohmann::json workers = nlohmann::json::array();
   for (const WorkerCounters* w : v.workers) {
     uint64_t rx = 0;
-    for (const PortCounters& pc : w->ports) rx += pc.rx_packets.get();
+    for (uint16_t p = 0; p < kMaxEthPorts; ++p) rx += w->ports[p].rx_packets.get();
     nlohmann::json e = {{"loops", w->loops.get()},
                         {"rx_packets", rx},
                         {"busy_cycles", w->busy_tsc.get()},

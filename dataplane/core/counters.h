@@ -79,6 +79,12 @@ enum class Drop : uint8_t {
   kDhcpSpoof,  // a guest sent a DHCP server message (UDP to port 68) and is not dhcp_trusted
   kArpSpoof,   // a guest's ARP claims a service address (gateway, DNS proxy, DHCP server)
   kNoMbuf,     // fragmenting needed mbufs and the pool had none (the pool is exhausted)
+  // Tunnels (dataplane/tunnel/): on the uplink (decap) and on tunnel ports (encap)
+  kTunnelMalformed,      // to a tunnel's UDP port, but cut short, bad flags or bad checksum
+  kTunnelUnknownVni,     // a VXLAN network identifier no generic network on the uplink has
+  kTunnelUnknownRemote,  // from an endpoint that is not among the network's remotes
+  kTunnelNoNeighbor,     // the remote's (or the uplink gateway's) MAC is not resolved yet
+  kTunnelTooBig,         // encapsulated, larger than the uplink's MTU (not fragmented)
   kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -128,6 +134,11 @@ inline constexpr std::array<std::string_view, kDropCount> kDropNames = {
     "dhcp_spoof",
     "arp_spoof",
     "no_mbuf",
+    "tunnel_malformed",
+    "tunnel_unknown_vni",
+    "tunnel_unknown_remote",
+    "tunnel_no_neighbor",
+    "tunnel_too_big",
 };
 static_assert(!kDropNames.back().empty(), "every Drop needs a name");
 
@@ -150,6 +161,8 @@ enum class WorkerEvent : uint8_t {
   kTxRedirected,      // frames handed to the worker whose tx queue the port has
   kNatSwept,          // sessions removed after a re-apply took their router or forward
   kShapedPolls,       // a port not polled: its bandwidth group had no tokens left
+  kTunnelDecap,       // frames taken out of a tunnel
+  kTunnelEncap,       // frames put into a tunnel (each remote's copy counts)
   kCount
 };
 inline constexpr size_t kWorkerEventCount = static_cast<size_t>(WorkerEvent::kCount);
@@ -159,7 +172,8 @@ inline constexpr std::array<std::string_view, kWorkerEventCount> kWorkerEventNam
     "inject_dropped",     "nat_created",     "nat_expired",
     "nat_handoffs",       "nat_translated",  "nat_hairpinned",
     "nat_fragments_made", "nat_rst_ignored", "tx_redirected",
-    "nat_swept",          "shaped_polls"};
+    "nat_swept",          "shaped_polls",    "tunnel_decap",
+    "tunnel_encap"};
 static_assert(!kWorkerEventNames.back().empty(), "every WorkerEvent needs a name");
 
 struct alignas(64) PortCounters {

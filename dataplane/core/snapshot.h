@@ -179,6 +179,30 @@ struct PortForwardRule {
   rte_be16_t guest_port = 0;
 };
 
+// A tunnel port (PortRole::kTunnel, id kMaxEthPorts + i): one remote endpoint of a
+// generic network. Frames the L2 stage sends to it are encapsulated (tunnel/encap.cc)
+// and leave through the uplink; frames that arrive on the uplink from the remote for
+// this network are decapsulated (tunnel/decap_stage.cc) and switched as if received
+// on it. Addresses and UDP ports in network order.
+enum class TunnelDriver : uint8_t {
+  kNone = 0,
+  kVxlan,  // RFC 7348: outer Ethernet/IPv4/UDP (to udp_port) + 8-byte VXLAN header
+  kUdp,    // VirtualBox's UDP Tunnel: the Ethernet frame alone in a UDP datagram
+};
+struct TunnelPort {
+  TunnelDriver driver = TunnelDriver::kNone;
+  bool udp_checksum = false;  // send a computed outer UDP checksum (VXLAN: 0 by default)
+  uint16_t uplink_port = kNoPort;
+  rte_be32_t remote = 0;      // the remote endpoint's address
+  rte_be32_t vni = 0;         // VXLAN: the VNI << 8, as it stands in the header
+  rte_be16_t local_udp = 0;   // what we listen on (VXLAN: udp_port; udp: sport)
+  rte_be16_t remote_udp = 0;  // where we send (VXLAN: udp_port; udp: dport)
+};
+static_assert(std::is_trivially_copyable_v<TunnelPort>);
+// Encapsulation overhead: outer Ethernet, IPv4, UDP (and the VXLAN header).
+inline constexpr uint16_t kVxlanOverhead = 14 + 20 + 8 + 8;
+inline constexpr uint16_t kUdpTunnelOverhead = 14 + 20 + 8;
+
 // One worker's NAT state, made by the control plane the first time a config needs NAT
 // and owned by it until exit; a worker adopts its entry (WorkerContext::nat) once.
 struct WorkerNatState {
@@ -229,6 +253,13 @@ struct Snapshot {
   // VLAN trunks: vlan_map[port] - 1 indexes vlan_maps (0: the port has none).
   std::array<uint16_t, kMaxPorts> vlan_map{};
   std::vector<VlanMap> vlan_maps;
+
+  // Tunnel ports, by port - kMaxEthPorts; tunnel_ports lists those in use (views, the
+  // slow path's neighbour resolution). uplink_tunnels[port]: the uplink carries tunnels
+  // (its frames go through the decap stage first).
+  std::array<TunnelPort, kMaxTunnelPorts> tunnels{};
+  std::vector<uint16_t> tunnel_ports;
+  std::array<bool, kMaxPorts> uplink_tunnels{};
 
   // Frames one adapter may hand the slow path (ARP, DHCP, pings to the appliance, NAT
   // errors), per worker: a token bucket, so one flooding guest cannot starve the others.

@@ -10,8 +10,15 @@
 
 namespace gp {
 
-// DPDK port ids index every per-port table; Debian's DPDK is built with 32 ports.
-inline constexpr uint16_t kMaxPorts = RTE_MAX_ETHPORTS;
+// Port ids index every per-port table. Ids below kMaxEthPorts are DPDK ports (Debian's
+// DPDK is built with 32); the ones above are tunnel ports (dataplane/tunnel/): one per
+// remote endpoint of a generic network, switched like any port, sent by encapsulation.
+inline constexpr uint16_t kMaxEthPorts = RTE_MAX_ETHPORTS;
+inline constexpr uint16_t kMaxTunnelPorts = 32;
+inline constexpr uint16_t kMaxPorts = kMaxEthPorts + kMaxTunnelPorts;
+inline constexpr bool is_tunnel_port(uint16_t port) noexcept {
+  return port >= kMaxEthPorts && port < kMaxPorts;
+}
 inline constexpr uint16_t kBurst = 32;
 inline constexpr uint16_t kNoPort = 0xffff;
 inline constexpr uint16_t kMaxWorkers = 16;
@@ -22,6 +29,7 @@ enum class PortRole : uint8_t {
   kGuest,       // a VM / namespace adapter
   kUplink,      // a physical NIC or kernel interface (bridged segments)
   kHost,        // the host's own interface on a host-only network (net_tap)
+  kTunnel,      // a remote tunnel endpoint of a generic network (no DPDK port behind it)
 };
 
 // VirtualBox's promiscuous policies for a guest adapter.

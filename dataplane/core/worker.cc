@@ -1,107 +1,12 @@
-// Fast path: the poll loop. See worker.h.
+// Fast path: staged transmit, frames from the slow path and other workers. See worker.h.
 #include "dataplane/core/worker.h"
 
-#include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_rcu_qsbr.h>
 
+#include "dataplane/core/snapshot.h"
 #include "dataplane/filter/filter_stage.h"
-#include "dataplane/filter/token_bucket.h"
-#include "dataplane/l2/l2_stage.h"
-#include "dataplane/l2/vlan_stage.h"
-#include "dataplane/nat/nat_stage.h"
-#include "dataplane/nat/nat_view.h"
-#include "dataplane/parse/classify_stage.h"
-#include "dataplane/services/punt_stage.h"
 
 namespace gp {
-
-namespace {
-// Every stage after the VLAN's: frames of one ingress port and one segment.
-void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
-  classify_stage(ctx, snap, batch);
-  if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
-    guard_stage(ctx, snap, batch);
-  if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);
-  if (batch.n != 0) nat_stage(ctx, snap, batch);
-  if (batch.n != 0) l2_stage(ctx, snap, batch);
-}
-
-// A VLAN-aware port: each frame to the segment of its VLAN, a sub-batch per VLAN in
-// the order of their first frames (frames of one VLAN keep their order).
-void switch_vlans(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
-  uint16_t segs[kBurst];
-  vlan_ingress(ctx, snap, batch, segs);
-  while (batch.n != 0) {
-    const uint16_t seg = segs[0];
-    uint16_t i = 1;
-    while (i < batch.n && segs[i] == seg) ++i;
-    if (i == batch.n) {  // the rest is one VLAN (a burst from an access port: all of it)
-      batch.segment = seg;
-      switch_batch(ctx, snap, batch);
-      return;
-    }
-    Batch one;
-    one.in_port = batch.in_port;
-    one.segment = seg;
-    one.n = 0;
-    uint16_t rest = 0;
-    for (uint16_t j = 0; j < batch.n; ++j) {
-      if (segs[j] == seg) {
-        one.pkts[one.n++] = batch.pkts[j];
-      } else {
-        batch.pkts[rest] = batch.pkts[j];
-        segs[rest++] = segs[j];
-      }
-    }
-    batch.n = rest;
-    switch_batch(ctx, snap, one);
-  }
-}
-}  // namespace
-
-uint64_t process_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
-  PortCounters& pc = ctx.counters->ports[batch.in_port];
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < batch.n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
-  pc.rx_packets.add(batch.n);
-  pc.rx_bytes.add(bytes);
-  const PortPolicy& pp = snap.ports[batch.in_port];
-  batch.segment = pp.segment;
-  if (pp.features & kFeatureVlan)
-    switch_vlans(ctx, snap, batch);
-  else
-    switch_batch(ctx, snap, batch);
-  return bytes;
-}
-
-uint32_t process_handoffs(WorkerContext& ctx, const Snapshot& snap) noexcept {
-  uint32_t total = 0;
-  for (uint16_t w = 0; w < ctx.n_workers; ++w) {
-    rte_ring* r = ctx.handoff_from[w];
-    if (r == nullptr) continue;
-    rte_mbuf* pkts[kBurst];
-    const unsigned n =
-        rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
-    // Group runs of the same ingress port into batches: stages work per ingress port.
-    for (unsigned i = 0; i < n;) {
-      Batch batch;
-      batch.in_port = pkts[i]->port;
-      batch.n = 0;
-      while (i < n && pkts[i]->port == batch.in_port) batch.pkts[batch.n++] = pkts[i++];
-      if (batch.in_port >= kMaxPorts) {
-        rte_pktmbuf_free_bulk(batch.pkts, batch.n);
-        continue;
-      }
-      classify_stage(ctx, snap, batch);  // meta is not carried across the ring
-      if (batch.n != 0) nat_stage(ctx, snap, batch, /*from_handoff=*/true);
-      rte_pktmbuf_free_bulk(batch.pkts, batch.n);  // nothing else may take them
-      flush_tx(ctx);
-    }
-    total += n;
-  }
-  return total;
-}
 
 uint32_t send_injected(WorkerContext& ctx, const Snapshot& snap) noexcept {
   if (ctx.inject_ring == nullptr) return 0;
@@ -148,6 +53,13 @@ void redirect_staged(WorkerContext& ctx, uint16_t port, uint16_t n_queues) noexc
 void send_staged(WorkerContext& ctx, uint16_t port) noexcept {
   TxStaging::Queue& q = ctx.tx.q[port];
   if (q.n == 0) return;
+  if (is_tunnel_port(port)) {  // no DPDK port: the pipeline's tunnel transmit sends it
+    if (ctx.tunnel_tx != nullptr) return ctx.tunnel_tx(ctx, port);
+    ctx.counters->ports[port].drop(Drop::kTxNoQueue, q.n);
+    rte_pktmbuf_free_bulk(q.pkts, q.n);
+    q.n = 0;
+    return;
+  }
   const uint16_t n_queues =
       ctx.tx_queues == nullptr ? TxQueueMap::kEvery : ctx.tx_queues->get(port);
   if (ctx.queue_id >= n_queues) return redirect_staged(ctx, port, n_queues);
@@ -199,65 +111,12 @@ uint32_t send_redirected(WorkerContext& ctx, const Snapshot& snap) noexcept {
   return total;
 }
 
-uint32_t poll_once(WorkerContext& ctx, const Snapshot& snap) noexcept {
-  uint32_t total = 0;
-  ctx.snap = &snap;
-  send_injected(ctx, snap);
-  if (ctx.n_workers > 1) send_redirected(ctx, snap);
-  if (ctx.n_workers > 1) total += process_handoffs(ctx, snap);
-  nat_expire(ctx, snap);
-  Batch batch;
-  for (uint16_t port : snap.rx_ports) {
-    TokenBucket* shaper = snap.shapers[port];
-    if (shaper != nullptr && !shaper->admit(ctx.now_tsc, ctx.tsc_hz)) {
-      ctx.counters->event(WorkerEvent::kShapedPolls);  // the frames wait in the guest's ring
-      continue;
-    }
-    batch.in_port = port;
-    batch.n = rte_eth_rx_burst(port, ctx.queue_id, batch.pkts, kBurst);
-    if (batch.n == 0) continue;
-    total += batch.n;
-    const uint64_t bytes = process_batch(ctx, snap, batch);
-    if (shaper != nullptr) shaper->consume(bytes);
-    flush_tx(ctx);
-  }
-  ctx.snap = nullptr;  // the snapshot may be retired once this loop is quiescent
-  return total;
-}
-
 void adopt_nat(WorkerContext& ctx, const Snapshot& snap) noexcept {
   if (ctx.nat != nullptr || ctx.worker_id >= snap.worker_nat.size()) return;
   const WorkerNatState& st = snap.worker_nat[ctx.worker_id];
   ctx.nat = st.table;
   ctx.frags = st.frags;
   ctx.nat_view = st.view;
-}
-
-int worker_main(void* arg) {
-  auto* w = static_cast<WorkerLaunch*>(arg);
-  WorkerContext& ctx = *w->ctx;
-  rte_rcu_qsbr* v = w->holder->qsbr();
-  rte_rcu_qsbr_thread_register(v, ctx.worker_id);
-  rte_rcu_qsbr_thread_online(v, ctx.worker_id);
-  uint64_t last = rte_rdtsc();
-  while (!w->stop->load(std::memory_order_acquire)) {
-    ctx.now_tsc = rte_rdtsc();
-    const Snapshot* snap = w->holder->acquire();
-    uint32_t moved = 0;
-    if (snap != nullptr) {
-      adopt_nat(ctx, *snap);
-      moved = poll_once(ctx, *snap);
-    }
-    if (ctx.nat_view != nullptr && ctx.nat != nullptr) ctx.nat_view->serve(*ctx.nat, ctx.now_tsc);
-    ctx.counters->loops.add(1);
-    const uint64_t now = rte_rdtsc();
-    (moved != 0 ? ctx.counters->busy_tsc : ctx.counters->idle_tsc).add(now - last);
-    last = now;
-    rte_rcu_qsbr_quiescent(v, ctx.worker_id);  // holds no snapshot pointer past here
-  }
-  rte_rcu_qsbr_thread_offline(v, ctx.worker_id);
-  rte_rcu_qsbr_thread_unregister(v, ctx.worker_id);
-  return 0;
 }
 
 }  // namespace gp

@@ -88,6 +88,11 @@ struct alignas(64) WorkerContext {
   const Snapshot* snap = nullptr;
   std::array<rte_ring*, kMaxWorkers> tx_to{};
   std::array<rte_ring*, kMaxWorkers> tx_from{};
+  // Sends what is staged for a tunnel port (is_tunnel_port): encapsulates it and stages
+  // the result on the uplink. Set by the pipeline (poll_once), which knows the tunnel
+  // stages; null: such frames are dropped as tx_no_queue.
+  void (*tunnel_tx)(WorkerContext& ctx, uint16_t port) noexcept = nullptr;
+  uint16_t ip_id = 0;  // the IPv4 identification of the next outer header this worker makes
   TxStaging tx;
   std::array<PuntBucket, kMaxPorts> punt_buckets{};
   MacCache mac_cache;  // this worker's cache in front of fdb (l2_stage)

@@ -15,13 +15,17 @@ enum class DstKind : uint8_t {
 };
 
 // May port `out` receive a frame that came in on `in`, addressed to `dst`?
-//  - uplinks and host interfaces are the wire: they take whatever the segment sends;
+//  - uplinks, host interfaces and tunnels are the wire: they take whatever the segment
+//    sends, except that a tunnel never forwards to another tunnel;
 //  - a guest always takes broadcast, multicast and frames to its own MAC;
 //  - allow-vms also takes unicast between two other guests of the segment;
 //  - allow-all takes everything on the segment.
 inline bool may_receive(const PortPolicy& in, const PortPolicy& out, const rte_ether_addr& dst,
                         DstKind kind) noexcept {
   if (!out.link_up) return false;
+  // Split horizon: the remotes of a generic network are a full mesh, each sends its
+  // own frames to every other itself (RFC 7348 head-end replication).
+  if (in.role == PortRole::kTunnel && out.role == PortRole::kTunnel) return false;
   if (out.role != PortRole::kGuest) return true;
   if (kind == DstKind::kGroup || mac_equal(dst, out.mac)) return true;
   switch (out.promisc) {

@@ -90,7 +90,8 @@ void SlowPath::resolve_gateways(const Snapshot& snap, uint64_t now_s) {
   if (neighbors_ == nullptr) return;
   for (uint16_t port : snap.rx_ports) {
     const UplinkNat& up = snap.uplink_nat[port];
-    if (!up.enabled || snap.ports[port].segment < snap.segments.size()) continue;
+    if (!up.enabled || up.gateway == 0 || snap.ports[port].segment < snap.segments.size())
+      continue;
     rte_ether_addr known;
     if (up.static_gateway) {  // gateway_mac: set, never asked for
       if (!neighbors_->next_hop(port, &known) || !mac_equal(known, up.gateway_mac) ||
@@ -222,9 +223,35 @@ void SlowPath::resolve_onlink(const Snapshot& snap, uint16_t seg_id, const rte_m
   inject(req);
 }
 
+void SlowPath::resolve_tunnel_remotes(const Snapshot& snap, uint64_t now_s) {
+  if (neighbors_ == nullptr || pool_ == nullptr) return;
+  for (uint16_t vp : snap.tunnel_ports) {
+    const TunnelPort& t = snap.tunnels[vp - kMaxEthPorts];
+    if (t.uplink_port >= kMaxEthPorts) continue;
+    const UplinkNat& up = snap.uplink_nat[t.uplink_port];
+    if (!up.enabled || (t.remote & up.netmask) != (up.address & up.netmask) ||
+        t.remote == up.gateway)
+      continue;
+    // Asked every second until it answers, then every kInsideAgeS / 4 so that the
+    // entry never ages out while the tunnel exists (its answer refreshes it).
+    const uint64_t key = (uint64_t{Neighbors::onlink_scope(t.uplink_port)} << 32) | t.remote;
+    rte_ether_addr known;
+    const bool resolved = neighbors_->onlink(t.uplink_port, t.remote, &known);
+    uint64_t& asked = inside_asked_[key];
+    if (asked != 0 && now_s < asked + (resolved ? kInsideAgeS / 4 : 1)) continue;
+    asked = now_s == 0 ? 1 : now_s;
+    rte_mbuf* req = arp_request(neighbors_->own_mac(t.uplink_port), up.address, t.remote,
+                                t.uplink_port);
+    if (req == nullptr) continue;
+    ++stats_.arp_requests;
+    inject(req);
+  }
+}
+
 unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
   if (snap.version != synced_version_) sync(snap);
   resolve_gateways(snap, now_s);
+  resolve_tunnel_remotes(snap, now_s);
   resolve_forward_guests(snap, now_s);
   age_inside(now_s);
   unsigned taken = 0;

@@ -83,6 +83,9 @@ class SlowPath {
   bool icmp_error_to_guest(const Snapshot& snap, rte_mbuf* m, uint8_t type, uint8_t code,
                            uint16_t next_hop_mtu);
   void resolve_gateways(const Snapshot& snap, uint64_t now_s);
+  // The MACs of tunnel remotes on an uplink's own subnet: asked for before any frame
+  // needs them, and kept fresh while the tunnel exists (others go via the gateway).
+  void resolve_tunnel_remotes(const Snapshot& snap, uint64_t now_s);
   void inject(rte_mbuf* m);
   bool answer_dhcp(const Segment& seg, dhcp::Server& server, rte_mbuf* m, uint64_t now_s);
   // A UDP query to a NAT router's DNS proxy when the uplink has no resolver: SERVFAIL.

@@ -17,7 +17,7 @@
 #include "control/applier.h"
 #include "control/compile.h"
 #include "dataplane/core/snapshot_holder.h"
-#include "dataplane/core/worker.h"
+#include "dataplane/pipeline.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
 #include "dataplane/nat/frag_table.h"
