@@ -148,13 +148,14 @@ struct DhcpConfig {
 // A generic network's tunnel (VirtualBox's Generic driver): which driver and its
 // endpoints. The uplink's address is the local endpoint.
 struct TunnelConfig {
-  std::string driver;            // vxlan | udp
-  uint32_t vni = 0;              // vxlan: 1..16777215
-  std::vector<uint32_t> remotes;  // vxlan: remote endpoints (head-end replication)
-  uint16_t udp_port = 4789;      // vxlan: the IANA port (RFC 7348)
-  bool udp_checksum = false;     // vxlan: send outer UDP checksums (0 by default)
-  uint16_t sport = 0, dport = 0;  // udp: our port, the remote's port
-  std::optional<uint32_t> dest;   // udp: the remote's address
+  std::string driver;                  // vxlan | udp
+  uint32_t vni = 0;                    // vxlan: 1..16777215
+  std::vector<uint32_t> remotes;       // vxlan: remote endpoints (head-end replication)
+  std::vector<SourceLoc> remote_locs;  // where each is written
+  uint16_t udp_port = 4789;            // vxlan: the IANA port (RFC 7348)
+  bool udp_checksum = false;           // vxlan: send outer UDP checksums (0 by default)
+  uint16_t sport = 0, dport = 0;       // udp: our port, the remote's port
+  std::optional<uint32_t> dest;        // udp: the remote's address
   SourceLoc driver_loc, vni_loc, remotes_loc, udp_port_loc, sport_loc, dest_loc;
 };
 

@@ -296,7 +296,7 @@ bool Loader::tunnel_key(const std::string& k, const YAML::Node& v, TunnelConfig&
       return true;
     }
     for (const auto& r : v)
-      if (auto a = ipv4(r, "a remote")) t.remotes.push_back(*a);
+      if (auto a = ipv4(r, "a remote")) t.remotes.push_back(*a), t.remote_locs.push_back(loc_of(r));
   } else if (k == "udp_port") {
     t.udp_port_loc = loc_of(v);
     if (auto x = uint(v, "udp_port", 1, 65535)) t.udp_port = uint16_t(*x);

@@ -36,20 +36,20 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
   for (const NetworkConfig& n : c.networks) {
     const std::string where = "network '" + n.name + "'";
     const TunnelConfig& t = n.tunnel;
-    const SourceLoc any_key = t.driver_loc.line != 0   ? t.driver_loc
-                              : t.vni_loc.line != 0    ? t.vni_loc
+    const SourceLoc any_key = t.driver_loc.line != 0    ? t.driver_loc
+                              : t.vni_loc.line != 0     ? t.vni_loc
                               : t.remotes_loc.line != 0 ? t.remotes_loc
                               : t.sport_loc.line != 0   ? t.sport_loc
                                                         : t.dest_loc;
     if (n.mode != AttachMode::kGeneric) {
       if (any_key.line != 0)
-        error(any_key, where + ": driver, vni, remotes, udp_port, sport, dest and dport apply to "
-                               "generic networks only");
+        error(any_key, where +
+                           ": driver, vni, remotes, udp_port, sport, dest and dport apply to "
+                           "generic networks only");
       continue;
     }
     if (t.driver.empty()) {
-      if (t.driver_loc.line == 0)
-        error(n.loc, where + " (generic) needs driver: vxlan or udp");
+      if (t.driver_loc.line == 0) error(n.loc, where + " (generic) needs driver: vxlan or udp");
       continue;
     }
     const UplinkConfig* u = c.find_uplink(n.uplink);
@@ -65,9 +65,12 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
     uint16_t local = 0;
     if (vxlan) {
       if (t.sport_loc.line != 0 || t.dest_loc.line != 0 || t.dport != 0)
-        error(t.sport_loc.line != 0 ? t.sport_loc : t.dest_loc.line != 0 ? t.dest_loc : n.loc,
-              where + ": sport, dest and dport are the udp driver's; vxlan takes vni, remotes "
-                      "and udp_port");
+        error(t.sport_loc.line != 0  ? t.sport_loc
+              : t.dest_loc.line != 0 ? t.dest_loc
+                                     : n.loc,
+              where +
+                  ": sport, dest and dport are the udp driver's; vxlan takes vni, remotes "
+                  "and udp_port");
       if (t.vni == 0 && t.vni_loc.line == 0) error(n.loc, where + " (vxlan) needs vni: 1-16777215");
       if (t.remotes.empty() && t.remotes_loc.line == 0)
         error(n.loc, where + " (vxlan) needs remotes: a list of remote tunnel endpoints");
@@ -75,19 +78,23 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
       local = t.udp_port;
     } else {
       if (t.vni_loc.line != 0 || t.remotes_loc.line != 0 || t.udp_port_loc.line != 0)
-        error(t.vni_loc.line != 0 ? t.vni_loc : t.remotes_loc.line != 0 ? t.remotes_loc
-                                                                        : t.udp_port_loc,
-              where + ": vni, remotes and udp_port are the vxlan driver's; udp takes sport, "
-                      "dest and dport");
+        error(t.vni_loc.line != 0       ? t.vni_loc
+              : t.remotes_loc.line != 0 ? t.remotes_loc
+                                        : t.udp_port_loc,
+              where +
+                  ": vni, remotes and udp_port are the vxlan driver's; udp takes sport, "
+                  "dest and dport");
       if (t.sport == 0 || !t.dest || t.dport == 0)
-        error(t.driver_loc, where + " (udp) needs sport, dest and dport, as VirtualBox's UDP "
-                                    "Tunnel does");
+        error(t.driver_loc, where +
+                                " (udp) needs sport, dest and dport, as VirtualBox's UDP "
+                                "Tunnel does");
       if (t.dest) ends.push_back(*t.dest);
       local = t.sport;
     }
     std::set<uint32_t> seen;
-    for (uint32_t r : ends) {
-      const SourceLoc at = vxlan ? t.remotes_loc : t.dest_loc;
+    for (size_t i = 0; i < ends.size(); ++i) {
+      const uint32_t r = ends[i];
+      const SourceLoc at = vxlan && i < t.remote_locs.size() ? t.remote_locs[i] : t.dest_loc;
       if (!usable_remote(r))
         error(at, where + ": " + format_ipv4(r) + " cannot be a tunnel endpoint (unicast only)");
       else if (u != nullptr && u->address && r == u->address->addr)
@@ -102,8 +109,8 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
     }
     remotes += ends.size();
     if (local == 0) continue;
-    const SourceLoc port_at = vxlan ? (t.udp_port_loc.line != 0 ? t.udp_port_loc : n.loc)
-                                    : t.sport_loc;
+    const SourceLoc port_at =
+        vxlan ? (t.udp_port_loc.line != 0 ? t.udp_port_loc : n.loc) : t.sport_loc;
     auto [it, fresh] = ports.emplace(std::pair{n.uplink, local}, Claim{where, vxlan});
     if (!fresh && !(vxlan && it->second.vxlan))
       error(port_at, where + ": UDP port " + std::to_string(local) + " on uplink '" + n.uplink +
@@ -112,8 +119,8 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
       auto [vit, vfresh] = vnis.emplace(std::tuple{n.uplink, local, t.vni}, where);
       if (!vfresh)
         error(t.vni_loc.line != 0 ? t.vni_loc : n.loc,
-              where + ": vni " + std::to_string(t.vni) + " on uplink '" + n.uplink +
-                  "' port " + std::to_string(local) + " is already " + vit->second + "'s");
+              where + ": vni " + std::to_string(t.vni) + " on uplink '" + n.uplink + "' port " +
+                  std::to_string(local) + " is already " + vit->second + "'s");
     }
   }
   if (remotes > kMaxTunnelPorts)
@@ -132,7 +139,8 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
     }
   };
   for (const NetworkConfig& n : c.networks)
-    if (n.mode == AttachMode::kNatNetwork) forwards(n.port_forwards, n.uplink, "network '" + n.name + "'");
+    if (n.mode == AttachMode::kNatNetwork)
+      forwards(n.port_forwards, n.uplink, "network '" + n.name + "'");
   for (const VmConfig& vm : c.vms)
     for (const auto& [slot, ad] : vm.adapters)
       if (ad.attach == AttachMode::kNat)
@@ -145,15 +153,15 @@ void tunnel_warnings(const Config& c, std::vector<Diagnostic>& warnings) {
     if (n.mode != AttachMode::kGeneric || !n.mtu) continue;
     const UplinkConfig* u = c.find_uplink(n.uplink);
     if (u == nullptr || *n.mtu + tunnel_overhead(n) <= u->mtu) continue;
-    warnings.push_back(
-        {c.file, n.mtu_loc.line != 0 ? n.mtu_loc : n.loc,
-         "network '" + n.name + "': mtu " + std::to_string(*n.mtu) + " plus the " +
-             std::to_string(tunnel_overhead(n)) + " bytes of " + n.tunnel.driver +
-             " encapsulation (the inner Ethernet header, outer IPv4, UDP" +
-             (n.tunnel.driver == "vxlan" ? ", VXLAN" : "") + ") exceeds uplink '" + u->name + "''s mtu " + std::to_string(u->mtu) +
-             ": larger frames are dropped as tunnel_too_big; use mtu " +
-             std::to_string(u->mtu - tunnel_overhead(n)) + " or raise the uplink's",
-         true});
+    warnings.push_back({c.file, n.mtu_loc.line != 0 ? n.mtu_loc : n.loc,
+                        "network '" + n.name + "': mtu " + std::to_string(*n.mtu) + " plus the " +
+                            std::to_string(tunnel_overhead(n)) + " bytes of " + n.tunnel.driver +
+                            " encapsulation (the inner Ethernet header, outer IPv4, UDP" +
+                            (n.tunnel.driver == "vxlan" ? ", VXLAN" : "") + ") exceeds uplink '" +
+                            u->name + "''s mtu " + std::to_string(u->mtu) +
+                            ": larger frames are dropped as tunnel_too_big; use mtu " +
+                            std::to_string(u->mtu - tunnel_overhead(n)) + " or raise the uplink's",
+                        true});
   }
 }
 

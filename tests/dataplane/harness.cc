@@ -576,7 +576,16 @@ std::vector<Frame> Harness::recv(const std::string& port) {
 PortTotals Harness::totals(const std::string& port) const {
   std::vector<const WorkerCounters*> w = {counters_.get()};
   for (const auto& c : extra_counters_) w.push_back(c.get());
-  return sum_port(w, known_port(port).id);
+  return sum_port(w, port_id(port));
+}
+
+uint16_t Harness::port_id(const std::string& name) const {
+  if (name.rfind("tunnel/", 0) == 0) {  // a tunnel port: by its key, it has no ring
+    const auto ids = applier_->port_ids();
+    auto it = ids.find(name);
+    if (it != ids.end()) return it->second;
+  }
+  return known_port(name).id;
 }
 
 // A DHCP client's message (from 0.0.0.0 to broadcast, UDP 68 -> 67), from chaddr.

@@ -17,12 +17,12 @@
 #include "control/applier.h"
 #include "control/compile.h"
 #include "dataplane/core/snapshot_holder.h"
-#include "dataplane/pipeline.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
 #include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
+#include "dataplane/pipeline.h"
 #include "dataplane/services/dhcp_message.h"
 #include "dataplane/services/slow_path.h"
 
@@ -77,7 +77,8 @@ class Harness {
   // While set, every port open fails (an interface that is not there).
   void fail_opens(bool on) { fail_opens_ = on; }
   const Snapshot& snap() const { return *holder_->current(); }
-  uint16_t port_id(const std::string& name) const { return known_port(name).id; }
+  // A ring port by name, or a tunnel port by its key ("tunnel/NETWORK/REMOTE").
+  uint16_t port_id(const std::string& name) const;
 
   rte_mbuf* frame(const rte_ether_addr& src, const rte_ether_addr& dst, uint32_t len = 60);
   void send(const std::string& port, rte_mbuf* m);
