@@ -35,19 +35,16 @@ class Lab:
         self.paths = []  # files and folders a test made; removed at cleanup
         self.port_index = itertools.count()
 
-    def guest(self, name, mac, cidr):
-        """A namespace `name` whose eth0 has `mac` and `cidr`; returns (netns, devargs)."""
+    def guest(self, name, mac, cidr, host=None):
+        """A namespace `name` whose eth0 has `mac` and `cidr`; returns (netns, devargs).
+        host: the namespace (Lab.host) the switch side goes to, else the root one."""
         ns = f"gpt{self.tag}-{name}"
         root_side = f"gp{self.tag}{name}"[:15]
         sh("ip", "netns", "add", ns)
         self.namespaces.append(ns)
         sh("ip", "link", "add", root_side, "type", "veth", "peer", "name", "eth0", "netns", ns)
         self.links.append(root_side)
-        # The switch side of the veth stays silent: no IPv6 ND/MLD, and no ARP replies for
-        # the host's own addresses (Linux answers ARP for any local address on any link).
-        sh("sysctl", "-qw", f"net.ipv6.conf.{root_side}.disable_ipv6=1",
-           f"net.ipv4.conf.{root_side}.arp_ignore=8", check=False)
-        sh("ip", "link", "set", root_side, "up")
+        self.switch_side(root_side, host)
         self.ns(ns, "ip", "link", "set", "eth0", "address", mac)
         if cidr:
             self.ns(ns, "ip", "addr", "add", cidr, "dev", "eth0")
@@ -57,6 +54,38 @@ class Lab:
         self.ns(ns, "ethtool", "-K", "eth0", "tx", "off")
         devargs = f"net_af_packet{next(self.port_index)},iface={root_side}"
         return ns, devargs
+
+    def host(self, name):
+        """A namespace for a second appliance (a host of its own: af_packet's fanout
+        groups, which the PMD numbers from its pid and the interface index, are per
+        namespace, so two appliances' ports can never meet in one)."""
+        ns = f"gpt{self.tag}-{name}"
+        sh("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        self.ns(ns, "ip", "link", "set", "lo", "up")
+        return ns
+
+    def switch_side(self, link, host=None):
+        """A veth end the switch opens: moved to `host` if given, silent, up."""
+        pre = []
+        if host:
+            sh("ip", "link", "set", link, "netns", host)
+            pre = ["ip", "netns", "exec", host]
+        # No IPv6 ND/MLD, and no ARP replies for the host's own addresses (Linux answers
+        # ARP for any local address on any link).
+        sh(*pre, "sysctl", "-qw", f"net.ipv6.conf.{link}.disable_ipv6=1",
+           f"net.ipv4.conf.{link}.arp_ignore=8", check=False)
+        sh(*pre, "ip", "link", "set", link, "up")
+
+    def wire(self, name, host_b=None):
+        """A veth pair joining two appliances' uplinks back to back (the second end in
+        `host_b` if given); returns the two ends' af_packet devargs."""
+        a, b = f"gp{self.tag}{name}a"[:15], f"gp{self.tag}{name}b"[:15]
+        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        self.links.append(a)
+        self.switch_side(a)
+        self.switch_side(b, host_b)
+        return [f"net_af_packet{next(self.port_index)},iface={end}" for end in (a, b)]
 
     def ns(self, ns, *cmd, check=True, timeout=30):
         return sh("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
@@ -144,19 +173,22 @@ class Capture:
 
 
 class Daemon:
-    def __init__(self, lab, yaml_text, workers=1, hugepages="false", metrics="off"):
+    def __init__(self, lab, yaml_text, workers=1, hugepages="false", metrics="off", name="",
+                 netns=None):
         self.lab = lab
         self.dir = tempfile.mkdtemp(prefix="gpt-")
         self.socket = os.path.join(self.dir, "control.sock")
-        self.prefix = f"gpt{lab.tag}"
+        self.prefix = f"gpt{lab.tag}{name}"  # two daemons of one test: a name each
         self.header = (f"appliance: {{workers: {workers}, control_socket: {self.socket}, "
                        f"file_prefix: {self.prefix}, hugepages: {hugepages}, "
                        f"metrics: \"{metrics}\"}}\n")
         self.config = os.path.join(self.dir, "guestport.yaml")
         self.write(yaml_text)
         self.log = open(os.path.join(self.dir, "guestportd.log"), "w+")
-        self.proc = subprocess.Popen([GUESTPORTD, "--config", self.config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        # netns: the daemon runs as on another host (its ports' interfaces are there).
+        pre = ["ip", "netns", "exec", netns] if netns else []
+        self.proc = subprocess.Popen(pre + [GUESTPORTD, "--config", self.config],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
