@@ -98,6 +98,15 @@ void fields_of(const NetworkConfig& a, const NetworkConfig& b, Fields& f) {
   f.add("host_interface", host(a), host(b));
   f.add("endpoint_independent_filtering", opt_bool(a.endpoint_independent_filtering),
         opt_bool(b.endpoint_independent_filtering));
+  f.add("driver", a.tunnel.driver, b.tunnel.driver);
+  f.num("vni", a.tunnel.vni, b.tunnel.vni);
+  f.add("remotes", ip_list(a.tunnel.remotes), ip_list(b.tunnel.remotes));
+  f.num("udp_port", a.tunnel.udp_port, b.tunnel.udp_port);
+  f.add("udp_checksum", a.tunnel.udp_checksum ? "true" : "false",
+        b.tunnel.udp_checksum ? "true" : "false");
+  f.num("sport", a.tunnel.sport, b.tunnel.sport);
+  f.add("dest", opt_ip(a.tunnel.dest), opt_ip(b.tunnel.dest));
+  f.num("dport", a.tunnel.dport, b.tunnel.dport);
 }
 
 void fields_of(const AdapterConfig& a, const AdapterConfig& b, Fields& f) {

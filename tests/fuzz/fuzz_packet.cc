@@ -8,6 +8,8 @@
 //   la, lb  guests of a NAT network;  rup  the NAT uplink (outside traffic, inbound)
 //   ta  a VLAN trunk of an internal network;  tb  an access port of its VLAN 10
 //   bb  a bridged guest;  rbr  its uplink (a trunk of VLAN 20)
+//   ga  a guest of a VXLAN network (VNI 42, remotes .1 and .2 on rup);  gb  a guest of a
+//       UDP-tunnel network (sport 10001): rup's tunnel frames are decapsulated to them
 // Input: records [port][segment length][length hi][length lo][bytes...], up to 16 frames
 // per input, so that a run can open a NAT session and answer it, or send the fragments
 // of one datagram out of order. A segment length below 64 splits the frame into a chain
@@ -36,6 +38,8 @@ networks:
   lab: {mode: natnetwork, network: 10.9.0.0/24, uplink: wan,
         port_forwards: [{name: ssh, proto: tcp, host_port: 1022, guest_ip: 10.9.0.5, guest_port: 22}]}
   br: {mode: bridged, uplink: lan}
+  st: {mode: generic, driver: vxlan, vni: 42, uplink: wan, remotes: [198.51.100.1, 198.51.100.2]}
+  vb: {mode: generic, driver: udp, uplink: wan, sport: 10001, dest: 198.51.100.3, dport: 10002}
 vms:
   h:
     adapters:
@@ -56,10 +60,15 @@ vms:
       1: {attach: internal:vl, mac: '08:00:27:00:00:06', port: ta, vlan: {trunk: [10, 20], native: 1}}
       2: {attach: internal:vl, mac: '08:00:27:00:00:07', port: tb, vlan: 10, model: virtio-net, mtu: 9000}
       3: {attach: bridged:br, mac: '08:00:27:00:00:08', port: bb, vlan: 20, mac_limit: 4}
+  g:
+    adapters:
+      1: {attach: generic:st, mac: '08:00:27:00:00:09', port: ga}
+      2: {attach: generic:vb, mac: '08:00:27:00:00:0a', port: gb, promiscuous: allow-all}
 )";
 
 const char* const kPorts[] = {
-    "ha", "hb", "net_tap0,iface=fz-host0", "na", "la", "lb", "rup", "ta", "tb", "bb", "rbr"};
+    "ha", "hb", "net_tap0,iface=fz-host0", "na", "la", "lb", "rup", "ta", "tb", "bb", "rbr",
+    "ga", "gb"};
 constexpr size_t kNumPorts = sizeof(kPorts) / sizeof(kPorts[0]);
 // Fragment tables (256 datagrams per worker) and the slow path's queues may hold mbufs
 // between inputs; anything beyond this many in use is a leak.
@@ -82,6 +91,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_h->apply(kConfig);
   g_h->enable_nat(4096, 2);
   g_h->set_next_hop("rup", rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}});
+  // One tunnel remote resolved (its frames are encapsulated), one not (no_neighbor).
+  g_h->set_onlink("rup", gp::test::ip4(198, 51, 100, 2), rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}});
   if (g_h->snap().version == 0) std::abort();
   return 0;
 }

@@ -13,14 +13,14 @@ import re
 import struct
 import sys
 
-from scapy.all import (ARP, BOOTP, DHCP, DNS, DNSQR, ICMP, IP, TCP, UDP, Dot1Q, Ether,
+from scapy.all import (ARP, BOOTP, DHCP, DNS, DNSQR, ICMP, IP, TCP, UDP, VXLAN, Dot1Q, Ether,
                        fragment, raw)
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 # fuzz_packet.cc's ports, by index.
-PORTS = ["ha", "hb", "tap", "na", "la", "lb", "rup", "ta", "tb", "bb", "rbr"]
+PORTS = ["ha", "hb", "tap", "na", "la", "lb", "rup", "ta", "tb", "bb", "rbr", "ga", "gb"]
 P = {name: i for i, name in enumerate(PORTS)}
 
 
@@ -131,6 +131,27 @@ def packet_seeds():
                                       UDP())[:40]),
         "runt": struct.pack("!BBH", P["hb"], 0, 10) + b"\x01" * 10,
     }
+    # Tunnels on the uplink: VXLAN from both remotes (a flood, then an answer to the
+    # guest), a VNI and a remote that are not configured, no I flag; the UDP tunnel.
+    def vx(src, vni, inner, flags=0x08):
+        return record("rup", Ether(src=UPLINK_PEER, dst="02:00:00:00:00:10") /
+                      IP(src=src, dst="198.51.100.10") / UDP(sport=50000, dport=4789) /
+                      VXLAN(vni=vni, flags=flags) / inner)
+    far = "02:00:00:00:0e:01"
+    seeds["vxlan-in"] = b"".join([
+        vx("198.51.100.1", 42, Ether(src=far, dst="ff:ff:ff:ff:ff:ff") / ARP(pdst="10.5.0.9")),
+        vx("198.51.100.2", 42, Ether(src=far, dst=mac(9)) / IP(dst="10.5.0.9") / ICMP()),
+        record("ga", Ether(src=mac(9), dst=far) / IP(src="10.5.0.9") / UDP(dport=53)),
+        vx("198.51.100.1", 43, Ether(src=far, dst=mac(9)) / IP() / UDP()),
+        vx("198.51.100.77", 42, Ether(src=far, dst=mac(9)) / IP() / UDP()),
+        vx("198.51.100.1", 42, Ether(src=far, dst=mac(9)) / IP() / UDP(), flags=0),
+    ])
+    seeds["udp-tunnel"] = b"".join([
+        record("rup", Ether(src=UPLINK_PEER, dst="02:00:00:00:00:10") /
+               IP(src="198.51.100.3", dst="198.51.100.10") / UDP(sport=10002, dport=10001) /
+               Ether(src=far, dst="ff:ff:ff:ff:ff:ff") / IP() / UDP()),
+        record("gb", Ether(src=mac(10), dst="ff:ff:ff:ff:ff:ff") / IP() / UDP(), seg=9),
+    ])
     # Fragments of one datagram, out of order and overlapping, from the NAT adapter.
     dgram = (IP(src="10.0.2.15", dst="203.0.113.7", id=99) / UDP(sport=4100, dport=9) /
              (b"f" * 1600))
