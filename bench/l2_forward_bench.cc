@@ -22,9 +22,9 @@
 #include "control/config_loader.h"
 #include "control/validate.h"
 #include "dataplane/core/snapshot_holder.h"
-#include "dataplane/pipeline.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
+#include "dataplane/pipeline.h"
 
 namespace {
 

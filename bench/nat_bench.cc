@@ -27,11 +27,11 @@
 #include "control/config_loader.h"
 #include "control/validate.h"
 #include "dataplane/core/snapshot_holder.h"
-#include "dataplane/pipeline.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/nat/frag_table.h"
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/neighbors.h"
+#include "dataplane/pipeline.h"
 
 namespace {
 

@@ -438,7 +438,8 @@ std::string Applier::reopen(const std::string& key) {
   lost_.erase(it);
   publish(full, *running_);
   plans_ = full;
-  if (!plan.link_up && plan.role != PortRole::kTunnel) d_.ports->set_link(live_[key].port_id, false);
+  if (!plan.link_up && plan.role != PortRole::kTunnel)
+    d_.ports->set_link(live_[key].port_id, false);
   ++reopens_[key];
   return "";
 }

@@ -220,7 +220,8 @@ std::vector<std::string> segments_of(const PortPlan& p) {
 }
 }  // namespace
 
-std::vector<PortPlan> plan_ports(const Config& c, std::vector<Diagnostic>& /*errors: none left to report*/) {
+std::vector<PortPlan> plan_ports(const Config& c,
+                                 std::vector<Diagnostic>& /*errors: none left to report*/) {
   std::vector<PortPlan> out;
   auto segment_of = segment_name;
   const auto vlans = network_vlans(c);

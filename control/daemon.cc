@@ -27,7 +27,6 @@
 #include "control/port_watch.h"
 #include "control/telemetry.h"
 #include "control/views.h"
-#include "dataplane/pipeline.h"
 #include "dataplane/io/ports.h"
 #include "dataplane/l2/fdb.h"
 #include "dataplane/l2/learner.h"
@@ -35,6 +34,7 @@
 #include "dataplane/nat/nat_table.h"
 #include "dataplane/nat/nat_view.h"
 #include "dataplane/nat/neighbors.h"
+#include "dataplane/pipeline.h"
 #include "dataplane/services/slow_path.h"
 
 namespace gp {

@@ -90,8 +90,7 @@ void SlowPath::resolve_gateways(const Snapshot& snap, uint64_t now_s) {
   if (neighbors_ == nullptr) return;
   for (uint16_t port : snap.rx_ports) {
     const UplinkNat& up = snap.uplink_nat[port];
-    if (!up.enabled || up.gateway == 0 || snap.ports[port].segment < snap.segments.size())
-      continue;
+    if (!up.enabled || up.gateway == 0 || snap.ports[port].segment < snap.segments.size()) continue;
     rte_ether_addr known;
     if (up.static_gateway) {  // gateway_mac: set, never asked for
       if (!neighbors_->next_hop(port, &known) || !mac_equal(known, up.gateway_mac) ||
@@ -240,8 +239,8 @@ void SlowPath::resolve_tunnel_remotes(const Snapshot& snap, uint64_t now_s) {
     uint64_t& asked = inside_asked_[key];
     if (asked != 0 && now_s < asked + (resolved ? kInsideAgeS / 4 : 1)) continue;
     asked = now_s == 0 ? 1 : now_s;
-    rte_mbuf* req = arp_request(neighbors_->own_mac(t.uplink_port), up.address, t.remote,
-                                t.uplink_port);
+    rte_mbuf* req =
+        arp_request(neighbors_->own_mac(t.uplink_port), up.address, t.remote, t.uplink_port);
     if (req == nullptr) continue;
     ++stats_.arp_requests;
     inject(req);

@@ -50,8 +50,7 @@ void write_headers(uint8_t* hdr, const TunnelPort& t, const UplinkNat& up,
   eh->src_addr = src;
   eh->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
   const bool vxlan = t.driver == TunnelDriver::kVxlan;
-  const uint32_t udp_len =
-      sizeof(rte_udp_hdr) + (vxlan ? sizeof(rte_vxlan_hdr) : 0) + inner_len;
+  const uint32_t udp_len = sizeof(rte_udp_hdr) + (vxlan ? sizeof(rte_vxlan_hdr) : 0) + inner_len;
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eh + 1);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = 0;
