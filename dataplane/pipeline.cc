@@ -20,10 +20,43 @@
 namespace gp {
 
 namespace {
-void switch_tunneled(WorkerContext& ctx, const Snapshot& snap, Batch& inner,
-                     const uint16_t* vports) noexcept;
+void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept;
 
-// Every stage after the VLAN's: frames of one ingress port and one segment.
+// Switches batch as sub-batches of the frames whose keys[] are equal, in the order of
+// their first frames (frames of one key keep their order); place(sub, key) says where
+// a sub-batch is switched (its segment, or the port it counts as received on).
+template <typename Place>
+void switch_runs(WorkerContext& ctx, const Snapshot& snap, Batch& batch, uint16_t* keys,
+                 Place place) noexcept {
+  while (batch.n != 0) {
+    const uint16_t key = keys[0];
+    uint16_t i = 1;
+    while (i < batch.n && keys[i] == key) ++i;
+    if (i == batch.n) {  // the rest is one run (a burst from an access port: all of it)
+      place(batch, key);
+      switch_batch(ctx, snap, batch);
+      return;
+    }
+    Batch one;
+    one.in_port = batch.in_port;
+    one.n = 0;
+    uint16_t rest = 0;
+    for (uint16_t j = 0; j < batch.n; ++j) {
+      if (keys[j] == key) {
+        one.pkts[one.n++] = batch.pkts[j];
+      } else {
+        batch.pkts[rest] = batch.pkts[j];
+        keys[rest++] = keys[j];
+      }
+    }
+    batch.n = rest;
+    place(one, key);
+    switch_batch(ctx, snap, one);
+  }
+}
+
+// Every stage after the VLAN's: frames of one ingress port and one segment. Frames out
+// of tunnels go round once more, as received on their remote's tunnel port.
 void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   classify_stage(ctx, snap, batch);
   if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
@@ -33,68 +66,20 @@ void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexce
     Batch inner;
     uint16_t vports[kBurst];
     tunnel_decap_stage(ctx, snap, batch, inner, vports);
-    if (inner.n != 0) switch_tunneled(ctx, snap, inner, vports);
+    switch_runs(ctx, snap, inner, vports, [&](Batch& b, uint16_t port) {
+      b.in_port = port;
+      b.segment = snap.ports[port].segment;
+    });
   }
   if (batch.n != 0) nat_stage(ctx, snap, batch);
   if (batch.n != 0) l2_stage(ctx, snap, batch);
 }
 
-// Frames out of tunnels: each switched as received on its remote's tunnel port, a
-// sub-batch per port in the order of their first frames (one remote's keep their order).
-void switch_tunneled(WorkerContext& ctx, const Snapshot& snap, Batch& inner,
-                     const uint16_t* vports) noexcept {
-  uint16_t from[kBurst];
-  for (uint16_t i = 0; i < inner.n; ++i) from[i] = vports[i];
-  while (inner.n != 0) {
-    const uint16_t port = from[0];
-    Batch one;
-    one.in_port = port;
-    one.segment = snap.ports[port].segment;
-    one.n = 0;
-    uint16_t rest = 0;
-    for (uint16_t j = 0; j < inner.n; ++j) {
-      if (from[j] == port) {
-        one.pkts[one.n++] = inner.pkts[j];
-      } else {
-        inner.pkts[rest] = inner.pkts[j];
-        from[rest++] = from[j];
-      }
-    }
-    inner.n = rest;
-    switch_batch(ctx, snap, one);
-  }
-}
-
-// A VLAN-aware port: each frame to the segment of its VLAN, a sub-batch per VLAN in
-// the order of their first frames (frames of one VLAN keep their order).
+// A VLAN-aware port: each frame to the segment of its VLAN.
 void switch_vlans(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   uint16_t segs[kBurst];
   vlan_ingress(ctx, snap, batch, segs);
-  while (batch.n != 0) {
-    const uint16_t seg = segs[0];
-    uint16_t i = 1;
-    while (i < batch.n && segs[i] == seg) ++i;
-    if (i == batch.n) {  // the rest is one VLAN (a burst from an access port: all of it)
-      batch.segment = seg;
-      switch_batch(ctx, snap, batch);
-      return;
-    }
-    Batch one;
-    one.in_port = batch.in_port;
-    one.segment = seg;
-    one.n = 0;
-    uint16_t rest = 0;
-    for (uint16_t j = 0; j < batch.n; ++j) {
-      if (segs[j] == seg) {
-        one.pkts[one.n++] = batch.pkts[j];
-      } else {
-        batch.pkts[rest] = batch.pkts[j];
-        segs[rest++] = segs[j];
-      }
-    }
-    batch.n = rest;
-    switch_batch(ctx, snap, one);
-  }
+  switch_runs(ctx, snap, batch, segs, [](Batch& b, uint16_t seg) { b.segment = seg; });
 }
 }  // namespace
 

@@ -92,25 +92,17 @@ void tunnel_decap_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, 
   for (uint16_t i = 0; i < batch.n; ++i) {
     rte_mbuf* m = batch.pkts[i];
     const Found f = find(snap, batch.in_port, local, m, batch.meta[i]);
-    switch (f.what) {
-      case Match::kNotTunnel:
-        batch.meta[kept] = batch.meta[i];
-        batch.pkts[kept++] = m;
-        continue;
-      case Match::kMalformed:
-        pc.drop(Drop::kTunnelMalformed);
-        rte_pktmbuf_free(m);
-        continue;
-      case Match::kUnknownVni:
-        pc.drop(Drop::kTunnelUnknownVni);
-        rte_pktmbuf_free(m);
-        continue;
-      case Match::kUnknownRemote:
-        pc.drop(Drop::kTunnelUnknownRemote);
-        rte_pktmbuf_free(m);
-        continue;
-      case Match::kPort:
-        break;
+    if (f.what == Match::kNotTunnel) {
+      batch.meta[kept] = batch.meta[i];
+      batch.pkts[kept++] = m;
+      continue;
+    }
+    if (f.what != Match::kPort) {
+      pc.drop(f.what == Match::kMalformed    ? Drop::kTunnelMalformed
+              : f.what == Match::kUnknownVni ? Drop::kTunnelUnknownVni
+                                             : Drop::kTunnelUnknownRemote);
+      rte_pktmbuf_free(m);
+      continue;
     }
     // The headers lie in the first segment (find checked): strip them, and the outer
     // frame's padding or trailer after the datagram.
