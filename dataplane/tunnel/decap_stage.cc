@@ -31,25 +31,19 @@ Found find(const Snapshot& snap, uint16_t in_port, rte_be32_t local, const rte_m
   if (!(pm.flags & kMetaIpv4) || pm.ip_proto != IPPROTO_UDP) return f;
   const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, pm.l3_offset);
   if (ip->dst_addr != local) return f;
-  // A fragment of a tunnel datagram is not reassembled: the ports are in the first one
-  // only, so the later ones would go on to the NAT. All of them are ours to drop.
+  // Later fragments carry no ports: not a tunnel's to judge, they go on to the NAT.
+  if (!(pm.flags & kMetaL4)) return f;
+  const rte_be16_t dport = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset)->dst_port;
   bool vxlan = false, udp = false;
-  rte_be16_t dport = 0;
-  if (pm.flags & kMetaL4)
-    dport = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset)->dst_port;
   for (uint16_t vp : snap.tunnel_ports) {
     const TunnelPort& t = snap.tunnels[vp - kMaxEthPorts];
-    if (t.uplink_port != in_port) continue;
-    if (pm.flags & kMetaFragment) {
-      if (t.remote == ip->src_addr) f.what = Match::kMalformed;
-      continue;
-    }
-    if (t.local_udp != dport) continue;
+    if (t.uplink_port != in_port || t.local_udp != dport) continue;
     vxlan |= t.driver == TunnelDriver::kVxlan;
     udp |= t.driver == TunnelDriver::kUdp;
   }
   if (!vxlan && !udp) return f;
   f.what = Match::kMalformed;
+  if (pm.flags & kMetaFragment) return f;  // a first fragment to a tunnel: not reassembled
   const auto* u = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, pm.l4_offset);
   const uint32_t ip_payload = rte_be_to_cpu_16(ip->total_length) - (pm.l4_offset - pm.l3_offset);
   const uint32_t udp_len = rte_be_to_cpu_16(u->dgram_len);

@@ -207,12 +207,19 @@ TEST_F(TunnelTest, WhatIsNoConfiguredTunnelsIsDroppedUnderItsName) {
   h->send("rup", h->from_bytes(cut));
   h->send("rup", h->from_bytes(outer(kRemote1Mac, me, kRemote1, 4789, vxlan_hdr(42), in,
                                      RTE_BE16(0x1234))));  // a wrong UDP checksum
+  std::vector<uint8_t> first = outer(kRemote1Mac, me, kRemote1, 4789, vxlan_hdr(42), in);
+  auto* fip = reinterpret_cast<rte_ipv4_hdr*>(first.data() + 14);
+  fip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_MF_FLAG);  // a first fragment: not reassembled
+  fip->hdr_checksum = 0;
+  fip->hdr_checksum = rte_ipv4_cksum(fip);
+  h->send("rup", h->from_bytes(first));
   h->step();
   EXPECT_TRUE(h->recv("ra").empty());
   EXPECT_TRUE(h->recv("rb").empty());
   EXPECT_EQ(h->drops("rup", Drop::kTunnelUnknownVni), 1u);
   EXPECT_EQ(h->drops("rup", Drop::kTunnelUnknownRemote), 1u);
-  EXPECT_EQ(h->drops("rup", Drop::kTunnelMalformed), 3u) << "no I flag, cut short, bad checksum";
+  EXPECT_EQ(h->drops("rup", Drop::kTunnelMalformed), 4u)
+      << "no I flag, cut short, bad checksum, a fragment";
   EXPECT_EQ(h->event(WorkerEvent::kTunnelDecap), 0u);
   // Another UDP port is no tunnel's: it goes on (here: nothing takes it, counted).
   h->send("rup", h->from_bytes(outer(kRemote1Mac, me, kRemote1, 4790, vxlan_hdr(42), in)));
