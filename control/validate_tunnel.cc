@@ -1,5 +1,6 @@
 // Control path: the checks of generic networks (see validate.h). Kept apart from
 // validate.cc, which checks everything else, as tunnel/ is apart in the dataplane.
+#include <initializer_list>
 #include <map>
 #include <set>
 
@@ -14,6 +15,13 @@ uint16_t tunnel_overhead(const NetworkConfig& n) {
 }
 
 namespace {
+// The first of the given locations that the file sets (line 0: not written).
+SourceLoc first_set(std::initializer_list<SourceLoc> locs) {
+  for (const SourceLoc& l : locs)
+    if (l.line != 0) return l;
+  return {};
+}
+
 bool usable_remote(uint32_t a) {
   const uint32_t top = a >> 24;
   return a != 0 && a != 0xffffffffu && top != 127 && (a >> 28) != 0xe;  // unicast, not loopback
@@ -65,9 +73,7 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
     uint16_t local = 0;
     if (vxlan) {
       if (t.sport_loc.line != 0 || t.dest_loc.line != 0 || t.dport != 0)
-        error(t.sport_loc.line != 0  ? t.sport_loc
-              : t.dest_loc.line != 0 ? t.dest_loc
-                                     : n.loc,
+        error(first_set({t.sport_loc, t.dest_loc, n.loc}),
               where +
                   ": sport, dest and dport are the udp driver's; vxlan takes vni, remotes "
                   "and udp_port");
@@ -78,9 +84,7 @@ void validate_tunnels(const Config& c, const std::map<std::string, std::string>&
       local = t.udp_port;
     } else {
       if (t.vni_loc.line != 0 || t.remotes_loc.line != 0 || t.udp_port_loc.line != 0)
-        error(t.vni_loc.line != 0       ? t.vni_loc
-              : t.remotes_loc.line != 0 ? t.remotes_loc
-                                        : t.udp_port_loc,
+        error(first_set({t.vni_loc, t.remotes_loc, t.udp_port_loc}),
               where +
                   ": vni, remotes and udp_port are the vxlan driver's; udp takes sport, "
                   "dest and dport");
