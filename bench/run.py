@@ -1,8 +1,9 @@
 """Side-by-side throughput: the same pcap through dpdk-testpmd io (the plumbing ceiling),
-Open vSwitch with DPDK (when installed: NORMAL bridge with static sink MACs) and
-guestport, on DPDK vdevs (net_pcap with infinite_rx=1 -> the switch -> net_null, no
+Open vSwitch with DPDK (when installed: NORMAL bridge with static sink MACs for L2,
+ct(commit,nat(src=...)) for NAT) and guestport, on DPDK vdevs (net_pcap with infinite_rx=1 -> the switch -> net_null, no
 NIC), one worker core each, interleaved over N rounds. Prints one table (Mpps per
-worker core: median, min, max; ratios of medians). Driven by bench/run.sh.
+worker core: median, min, max; ratios of medians) and, with --plot, a PNG (gnuplot) of
+Mpps against frame size and against NAT flow count. Driven by bench/run.sh.
 
     /usr/bin/python3 bench/run.py --guestportd build-release/control/guestportd [--rounds 5]
         [--window 3] [--scenarios l2-16,l2-4096] [--smoke] [--out DIR]
@@ -11,6 +12,8 @@ Every process it starts is stopped by PID; OVS runs from a private directory wit
 own database and touches no system service."""
 import argparse
 import json
+import struct
+import threading
 import os
 import re
 import shutil
@@ -54,11 +57,27 @@ def l2_pcap(d, pairs, sizes, name):
 
 
 def nat_pcap(d, flows, name):
-    pkts = [frame("08:00:27:00:00:01", ROUTER, 64, sport=1024 + (i % 60000),
-                  dip=f"203.0.113.{1 + i // 60000}", sip="10.0.2.15") for i in range(flows)]
+    """64-byte UDP frames from a nat adapter's guest (10.0.2.15), one flow each: source
+    ports 1024..61023 to servers 203.0.113.x. Written with struct, not scapy: a million
+    frames take seconds this way."""
+    tmpl = bytes(frame("08:00:27:00:00:01", ROUTER, 64, sport=0, dip="203.0.113.1",
+                       sip="10.0.2.15"))
     path = os.path.join(d, name + ".pcap")
-    wrpcap(path, pkts)
-    return path, None, len(pkts)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        rec = struct.pack("<IIII", 0, 0, len(tmpl), len(tmpl))
+        for i in range(flows):
+            b = bytearray(tmpl)
+            b[33] = 1 + i // 60000  # 203.0.113.x
+            b[34:36] = struct.pack("!H", 1024 + i % 60000)
+            ip = b[14:34]
+            ip[10:12] = b"\0\0"
+            c = sum(struct.unpack("!10H", bytes(ip)))
+            c = (c & 0xffff) + (c >> 16)
+            b[24:26] = struct.pack("!H", ~((c & 0xffff) + (c >> 16)) & 0xffff)
+            b[40:42] = b"\0\0"  # UDP checksum: none (allowed over IPv4)
+            f.write(rec + bytes(b))
+    return path, None, flows
 
 
 SCENARIOS = {
@@ -69,7 +88,15 @@ SCENARIOS = {
     "l2-1518": ("L2, 1518 B, 16 MAC pairs", lambda d: l2_pcap(d, 16, [1518], "l2-1518")),
     "nat-1k": ("NAT, 64 B UDP, 1k flows", lambda d: nat_pcap(d, 1024, "nat-1k")),
     "nat-64k": ("NAT, 64 B UDP, 64k flows", lambda d: nat_pcap(d, 65536, "nat-64k")),
+    "nat-1m": ("NAT, 64 B UDP, 1M flows", lambda d: nat_pcap(d, 1 << 20, "nat-1m")),
+    # guestport re-applies its config every 100 ms while it forwards (each apply is a
+    # new snapshot, a publish and an RCU grace period); the others forward as in l2-16.
+    "l2-16-apply": ("L2, 64 B, 16 MAC pairs, apply every 100 ms",
+                    lambda d: l2_pcap(d, 16, [64], "l2-16-apply")),
 }
+# What the plot puts on its axes: frame size (IMIX at its mean) and NAT flows.
+PLOT_SIZE = {"l2-16": 64, "l2-imix": (7 * 64 + 4 * 570 + 1518) / 12, "l2-1518": 1518}
+PLOT_FLOWS = {"nat-1k": 1024, "nat-64k": 65536, "nat-1m": 1 << 20}
 
 
 class Proc:
@@ -97,7 +124,8 @@ class Proc:
 
 
 def mbufs_for(frames):
-    return max(32768, 2 * frames + 16384)
+    # net_pcap keeps every frame of the file in an mbuf; rings and caches on top.
+    return max(32768, 2 * frames + 16384) if frames <= 131072 else frames + 65536
 
 
 def rate(sample, window):
@@ -148,19 +176,22 @@ def wait_new(sample):
         time.sleep(0.05)
 
 
-def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window):
+def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0):
     n = mbufs_for(frames)
+    # NAT: room for every flow of the pcap in the one worker's table (285 B a session).
+    sessions = 1 << max(18, (2 * frames - 1).bit_length())
     # --no-huge: an mbuf takes a 4 KiB page of its own; NAT tables on top.
-    mem = 192 + n * 4096 // (1 << 20) + (160 if sinks is None else 0)
+    mem = 192 + n * 4096 // (1 << 20) + (sessions * 300 // (1 << 20) + 96 if sinks is None else 0)
     sock = os.path.join(work, "gp.sock")
-    nat = "" if sinks is not None else ", nat: {sessions: 262144}"
+    nat = "" if sinks is not None else f", nat: {{sessions: {sessions}}}"
     head = (f"appliance: {{workers: 1, worker_cpus: [1], control_socket: {sock}, "
             f"file_prefix: gpb{os.getpid()}, hugepages: false, memory_mb: {mem}, mbufs: {n}, "
             f"metrics: \"off\"{nat}}}\n")
     src = f"\"net_pcap0,rx_pcap={pcap},infinite_rx=1\""
     if sinks is not None:
         macs = ", ".join(f"'{m}'" for m in sinks)
-        cfg = head + ("vms:\n"
+        cfg = head + ("networks: {bench: {mode: internal, mac_ageing: 300}}\n"
+                      "vms:\n"
                       f"  src: {{adapters: {{1: {{attach: internal:bench, port: {src}, "
                       "mac: '02:01:ff:00:00:01', mac_limit: 0}}}\n"
                       "  sink: {adapters: {1: {attach: internal:bench, port: \"net_null0,no-rx=1\", "
@@ -196,7 +227,37 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window):
             return next(x["tx_packets"] for x in json.loads(r.stdout) if x["name"] == sink_port)
 
         time.sleep(1)  # warm: NAT sessions made, caches hot
-        return rate(tx, window)
+        if apply_every <= 0:
+            return rate(tx, window)
+        # Re-apply while counting: the network's mac_ageing flips between two values,
+        # so every apply is a real change (a new snapshot published and retired).
+        stop, applied = threading.Event(), []
+        alt = os.path.join(work, "guestport-alt.yaml")
+        with open(alt, "w") as f:
+            f.write(cfg.replace("mac_ageing: 300", "mac_ageing: 301"))
+
+        def loop():
+            i = 0
+            while not stop.is_set():
+                t = time.monotonic()
+                r = subprocess.run([gpctl, "-s", sock, "apply", "-f", alt if i % 2 else path],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError("apply refused: " + r.stdout + r.stderr)
+                applied.append(time.monotonic() - t)
+                i += 1
+                stop.wait(max(0.0, apply_every - (time.monotonic() - t)))
+
+        th = threading.Thread(target=loop, daemon=True)
+        th.start()
+        try:
+            mpps = rate(tx, window)
+        finally:
+            stop.set()
+            th.join()
+        log(f"[bench]   {len(applied)} applies, median {statistics.median(applied) * 1e3:.1f} ms "
+            "each (guestportctl round trip)")
+        return mpps
     finally:
         p.stop()
 
@@ -207,8 +268,9 @@ OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
 def run_ovs(work, pcap, sinks, frames, window):
     """ovsdb-server and ovs-vswitchd-dpdk in a private directory (their own database,
-    sockets and logs), a netdev bridge with NORMAL forwarding and the sink MACs added as
-    static FDB entries (fdb/add); stopped by PID."""
+    sockets and logs), a netdev bridge; L2: NORMAL forwarding with the sink MACs added as
+    static FDB entries (fdb/add); NAT (sinks None): userspace conntrack with source NAT
+    to the uplink address and the next hop's MAC, as a NAT router does. Stopped by PID."""
     d = os.path.join(work, "ovs")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -243,7 +305,15 @@ def run_ovs(work, pcap, sinks, frames, window):
               "options:n_rxq_desc=4096")
         vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
               "options:dpdk-devargs=net_null0,no-rx=1")
-        for m in sinks:
+        if sinks is None:
+            sh("ovs-ofctl", "del-flows", "br0")
+            sh("ovs-ofctl", "add-flow", "br0",
+               "priority=10,ip,in_port=src,actions=ct(commit,zone=1,"
+               "nat(src=198.51.100.10:1024-65535)),mod_dl_src:02:00:00:00:0a:0a,"
+               "mod_dl_dst:02:00:00:00:0c:01,dec_ttl,output:sink")
+            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-set-maxconns",
+               str(max(3000000, 2 * frames)))
+        for m in sinks or []:
             sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", "sink", "0", m)
 
         def tx():  # live datapath counters (the database's are refreshed every 5 s)
@@ -260,6 +330,9 @@ def run_ovs(work, pcap, sinks, frames, window):
             time.sleep(0.2)
         time.sleep(1)
         mpps = rate(tx, window)
+        if sinks is None:  # the NAT really happened: conntrack holds the flows
+            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-stats-show")
+            log("[bench]   OVS conntrack: " + " ".join(r.stdout.split())[:120])
         if mpps == 0:
             raise RuntimeError("OVS stopped forwarding: " + str(tx()) + "\n" +
                                sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl",
@@ -271,16 +344,57 @@ def run_ovs(work, pcap, sinks, frames, window):
             p.stop()
 
 
+def plot(results, systems, png, work, title):
+    """Two panels: Mpps against frame size (L2, 16 MAC pairs) and against NAT flows."""
+    if shutil.which("gnuplot") is None:
+        log("[bench] gnuplot is not installed (apt-get install gnuplot-nox): no plot")
+        return
+    names = {"testpmd": "testpmd io", "ovs": "OVS-DPDK", "guestport": "guestport"}
+    panels = []
+    for key, axis, xlabel, logx in ((PLOT_SIZE, "size", "frame size, bytes (IMIX at its mean)", 0),
+                                    (PLOT_FLOWS, "flows", "NAT flows", 1)):
+        lines = []
+        for s in systems:
+            pts = [(x, statistics.median(results[(n, s)])) for n, x in sorted(
+                key.items(), key=lambda kv: kv[1]) if results.get((n, s))]
+            if not pts:
+                continue
+            dat = os.path.join(work, f"plot-{axis}-{s}.dat")
+            with open(dat, "w") as f:
+                f.writelines(f"{x} {y}\n" for x, y in pts)
+            lines.append(f"'{dat}' using 1:2 with linespoints lw 2 title '{names[s]}'")
+        if lines:
+            panels.append((xlabel, logx, lines))
+    if not panels:
+        log("[bench] nothing to plot (no frame-size or NAT-flow scenario ran)")
+        return
+    gp = [f"set terminal pngcairo size {620 * len(panels)},460 font ',10'",
+          f"set output '{png}'", f"set multiplot layout 1,{len(panels)} title "
+          f"'guestport side by side, Mpps per worker core ({title})'", "set grid",
+          "set ylabel 'Mpps (median)'", "set yrange [0:*]", "set key top right"]
+    for xlabel, logx, lines in panels:
+        gp += [("set logscale x 2" if logx else "unset logscale x"), f"set xlabel '{xlabel}'",
+               "plot " + ", ".join(lines)]
+    gp.append("unset multiplot")
+    r = subprocess.run(["gnuplot"], input="\n".join(gp) + "\n", capture_output=True, text=True)
+    if r.returncode != 0:
+        log("[bench] gnuplot failed: " + r.stderr)
+    else:
+        log(f"[bench] plot written to {png}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--guestportd", required=True)
     ap.add_argument("--guestportctl", default=None)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window", type=float, default=3.0)
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--scenarios", default=",".join(n for n in SCENARIOS if n != "nat-1m"),
+                    help="comma-separated; nat-1m (about 9 GB of memory per run) only if named")
     ap.add_argument("--smoke", action="store_true", help="one short round of one scenario")
     ap.add_argument("--out", default=None, help="where to keep pcaps and logs")
     ap.add_argument("--no-ovs", action="store_true", help="leave Open vSwitch out")
+    ap.add_argument("--plot", default=None, help="write a PNG of the results (gnuplot)")
     a = ap.parse_args()
     gpctl = a.guestportctl or os.path.join(os.path.dirname(a.guestportd), "guestportctl")
     names = a.scenarios.split(",")
@@ -316,12 +430,12 @@ def main():
                 if s == "testpmd":
                     mpps = run_testpmd(work, path, frames, a.window)
                 elif s == "ovs":
-                    if sinks is None:  # NAT through OVS conntrack: not in this harness yet
-                        log("[bench]   (OVS NAT not measured)")
+                    if n.endswith("-apply"):  # OVS is not re-configured: l2-16 says it
                         continue
                     mpps = run_ovs(work, path, sinks, frames, a.window)
                 else:
-                    mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames, a.window)
+                    mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames,
+                                         a.window, 0.1 if n.endswith("-apply") else 0.0)
                 results[(n, s)].append(mpps)
                 log(f"[bench]   {mpps:.2f} Mpps")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -329,7 +443,7 @@ def main():
     print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
           f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
     print("Mpps per worker core: median (min-max)")
-    print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK NORMAL':>20} {'guestport':>20} "
+    print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK':>20} {'guestport':>20} "
           f"{'gp/testpmd':>11} {'gp/OVS':>8}")
     fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
     ratio = lambda x, y: f"{statistics.median(x) / statistics.median(y):.2f}x" if x and y else "-"
@@ -340,6 +454,8 @@ def main():
               f"{ratio(gp, tp):>11} {ratio(gp, ov):>8}")
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump({f"{n}/{s}": v for (n, s), v in results.items()}, f, indent=1)
+    if a.plot:
+        plot(results, systems, a.plot, work, f"{a.rounds} rounds, {cpu}")
     if a.out is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -13,6 +13,8 @@ pkgs=(
   # demo and integration tests: real kernel network stacks in namespaces
   iproute2 ethtool iputils-ping iperf3 tcpdump python3 python3-pytest python3-scapy
   isc-dhcp-client udhcpc dnsmasq-base procps curl tshark
+  # bench/run.sh --plot
+  gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do
