@@ -264,6 +264,9 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
 
 OVS_DPDK = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+# OVS makes its own mempool (262144 mbufs at most, halved until it fits); net_pcap with
+# infinite_rx needs one mbuf per frame of the file on top of the rings.
+OVS_MAX_FRAMES = 200000
 
 
 def run_ovs(work, pcap, sinks, frames, window):
@@ -431,6 +434,10 @@ def main():
                     mpps = run_testpmd(work, path, frames, a.window)
                 elif s == "ovs":
                     if n.endswith("-apply"):  # OVS is not re-configured: l2-16 says it
+                        continue
+                    if frames > OVS_MAX_FRAMES:
+                        log(f"[bench]   (OVS sizes its own mbuf pool, at most {OVS_MAX_FRAMES} "
+                            "mbufs: it cannot hold this pcap for net_pcap's infinite_rx)")
                         continue
                     mpps = run_ovs(work, path, sinks, frames, a.window)
                 else:
