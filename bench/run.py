@@ -376,8 +376,9 @@ def plot(results, systems, png, work, title):
           f"'guestport side by side, Mpps per worker core ({title})'", "set grid",
           "set ylabel 'Mpps (median)'", "set yrange [0:*]", "set key top right"]
     for xlabel, logx, lines in panels:
-        gp += [("set logscale x 2" if logx else "unset logscale x"), f"set xlabel '{xlabel}'",
-               "plot " + ", ".join(lines)]
+        gp += (["set logscale x 2", "set format x '%.0s%c'", "set xrange [512:2097152]"]
+               if logx else ["unset logscale x", "set format x '%g'", "set xrange [0:1600]"])
+        gp += [f"set xlabel '{xlabel}'", "plot " + ", ".join(lines)]
     gp.append("unset multiplot")
     r = subprocess.run(["gnuplot"], input="\n".join(gp) + "\n", capture_output=True, text=True)
     if r.returncode != 0:
