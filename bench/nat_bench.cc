@@ -195,7 +195,7 @@ BENCHMARK(BM_NatInboundEstablished)->Arg(32)->Arg(kFlows);
 void BM_NatNewSessions(benchmark::State& state) {
   Bench& b = *g_bench;
   const std::array<uint64_t, 4> now_expires{0, 0, 0, 0};
-  b.table.expire(rte_rdtsc() + 1, now_expires, UINT32_MAX);
+  b.table.expire(rte_rdtsc() + rte_get_tsc_hz(), now_expires, UINT32_MAX);
   std::vector<rte_mbuf*> f(kBurst);
   for (auto& m : f) m = rte_pktmbuf_alloc(g_pool);
   uint64_t cycles = 0, created = 0;
@@ -204,7 +204,7 @@ void BM_NatNewSessions(benchmark::State& state) {
   for (auto _ : state) {
     if (next + kBurst > 60000) {
       state.PauseTiming();
-      b.table.expire(rte_rdtsc() + 1, now_expires, UINT32_MAX);
+      b.table.expire(rte_rdtsc() + rte_get_tsc_hz(), now_expires, UINT32_MAX);
       next = 0;
       state.ResumeTiming();
     }

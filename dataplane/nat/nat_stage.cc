@@ -314,7 +314,10 @@ void prelookup(WorkerContext& ctx, const Snapshot& snap, const Batch& batch, boo
     ctx.nat->find_in_bulk(in_keys, n, found);
   else
     ctx.nat->find_out_bulk(out_keys, n, found);
-  for (uint32_t j = 0; j < n; ++j) ids[which[j]] = found[j];
+  for (uint32_t j = 0; j < n; ++j) {
+    ids[which[j]] = found[j];
+    if (found[j] != NatTable::kInvalid) ctx.nat->prefetch(found[j]);
+  }
 }
 
 // Guest -> outside, a later fragment.

@@ -35,9 +35,21 @@ inline void* as_data(uint64_t v) { return reinterpret_cast<void*>(static_cast<ui
 inline uint64_t from_data(void* d) { return reinterpret_cast<uintptr_t>(d); }
 }  // namespace
 
-NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers)
-    : capacity_(capacity), worker_(worker), workers_(workers == 0 ? 1 : workers) {
+namespace {
+unsigned default_shift() {
+  unsigned shift = 0;
+  while ((uint64_t{1} << (shift + 1)) <= rte_get_tsc_hz() / 64) ++shift;
+  return shift;
+}
+}  // namespace
+
+NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int time_shift)
+    : capacity_(capacity),
+      worker_(worker),
+      workers_(workers == 0 ? 1 : workers),
+      shift_(time_shift < 0 ? default_shift() : static_cast<unsigned>(time_shift)) {
   sessions_ = std::make_unique<Session[]>(capacity);
+  tracks_ = std::make_unique<TcpTrack[]>(capacity);
   maps_ = std::make_unique<Mapping[]>(capacity);
   free_.reserve(capacity);
   free_maps_.reserve(capacity);
@@ -46,9 +58,9 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers)
   by_in_ = make_hash("in", entries, sizeof(InKey));
   by_out_ = make_hash("out", entries, sizeof(OutKey));
   mappings_ = make_hash("map", entries, sizeof(InKey));
-  mapping_out_ = make_hash("mapo", entries, sizeof(MapKey));
   filter_ = make_hash("flt", entries, sizeof(MapKey));
   for (auto& b : port_bits_) b.assign(65536 / 64, 0);
+  for (auto& m : map_at_) m.assign(65536, kInvalid);
   for (auto& b : queued_) b.assign(65536 / 64, 0);
   for (unsigned pi = 0; pi < 3; ++pi) {
     for (unsigned r = 0; r < 2; ++r) fifo_[pi][r].ring.resize(r == 0 ? 1024 : 65536);
@@ -60,7 +72,7 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers)
 }
 
 NatTable::~NatTable() {
-  for (rte_hash* h : {by_in_, by_out_, mappings_, mapping_out_, filter_}) rte_hash_free(h);
+  for (rte_hash* h : {by_in_, by_out_, mappings_, filter_}) rte_hash_free(h);
 }
 
 unsigned NatTable::proto_index(uint8_t proto) noexcept {
@@ -131,10 +143,9 @@ void NatTable::find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) cons
 
 uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
                               uint8_t proto) const noexcept {
-  const MapKey k = map_key(outside_ip, port, proto, 0);
-  void* d = nullptr;
-  return rte_hash_lookup_data(mapping_out_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d))
-                                                         : kInvalid;
+  // A port is allocated once per protocol, whatever the outside address.
+  const uint32_t m = map_at_[proto_index(proto)][rte_be_to_cpu_16(port)];
+  return m != kInvalid && maps_[m].outside_ip == outside_ip ? m : kInvalid;
 }
 
 bool NatTable::mapping_has_sent_to(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
@@ -246,7 +257,7 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
   s = Session{};
   s.in = in;
   s.out = out;
-  s.last_tsc = now;
+  s.last = coarse(now);
   s.segment = at.segment;
   s.guest_port = at.guest_port;
   s.uplink_port = at.uplink_port;
@@ -254,7 +265,8 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
   s.tcp = TcpState::kNone;
   s.cls = class_of(in.proto, s.tcp);
   s.in_use = true;
-  s.mapping = mapping;
+  s.link = mapping;
+  tracks_[id] = TcpTrack{};
   add_filter_ref(out);
   lru_append(id);
   ++per_vm_[at.guest_port % kMaxPorts];
@@ -277,16 +289,11 @@ uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const Ins
   mp.guest_port = at.guest_port;
   mp.uplink_port = at.uplink_port;
   mp.guest_mac = at.guest_mac;
-  const MapKey ok = map_key(outside_ip, mp.outside_port, mk.proto, 0);
   if (rte_hash_add_key_data(mappings_, &mk, as_data(m)) != 0) {
     release_port(mk.proto, port);
     return kInvalid;
   }
-  if (rte_hash_add_key_data(mapping_out_, &ok, as_data(m)) != 0) {
-    rte_hash_del_key(mappings_, &mk);
-    release_port(mk.proto, port);
-    return kInvalid;
-  }
+  map_at_[proto_index(mk.proto)][port] = m;
   free_maps_.pop_back();
   return m;
 }
@@ -295,8 +302,7 @@ void NatTable::unref_mapping(uint32_t m) noexcept {
   Mapping& mp = maps_[m];
   if (--mp.refs != 0) return;
   rte_hash_del_key(mappings_, &mp.inside);
-  const MapKey ok = map_key(mp.outside_ip, mp.outside_port, mp.inside.proto, 0);
-  rte_hash_del_key(mapping_out_, &ok);
+  map_at_[proto_index(mp.inside.proto)][rte_be_to_cpu_16(mp.outside_port)] = kInvalid;
   release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
   free_maps_.push_back(m);
 }
@@ -370,7 +376,10 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
     *why = Refusal::kConflict;
     return kInvalid;
   }
-  sessions_[id].forward_id = forward_id;
+  if (forward_id != 0) {
+    sessions_[id].forwarded = true;  // mapping is kInvalid: the rule's id takes its place
+    sessions_[id].link = forward_id;
+  }
   *why = Refusal::kNone;
   return id;
 }
@@ -415,12 +424,13 @@ void NatTable::lru_append(uint32_t id) noexcept {
 bool NatTable::touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
   Session& s = sessions_[id];
   if (s.in.proto == IPPROTO_TCP && seg != nullptr) {
-    if ((seg->flags & RTE_TCP_RST_FLAG) && !s.track.rst_acceptable(d, *seg))
+    TcpTrack& track = tracks_[id];
+    if ((seg->flags & RTE_TCP_RST_FLAG) && !track.rst_acceptable(d, *seg))
       return false;  // blind or stale: the session keeps its state and its time
-    s.track.update(d, *seg);
+    track.update(d, *seg);
     s.tcp = tcp_next(s.tcp, d, seg->flags);
   }
-  s.last_tsc = now;
+  s.last = coarse(now);
   lru_unlink(id);
   s.cls = class_of(s.in.proto, s.tcp);
   lru_append(id);
@@ -434,7 +444,7 @@ void NatTable::remove(uint32_t id) noexcept {
   rte_hash_del_key(by_in_, &s.in);
   rte_hash_del_key(by_out_, &s.out);
   drop_filter_ref(s.out);
-  if (s.mapping != kInvalid) unref_mapping(s.mapping);
+  if (s.mapping() != kInvalid) unref_mapping(s.mapping());
   if (s.owns_port) release_port(s.in.proto, rte_be_to_cpu_16(s.out.outside_port));
   --per_vm_[s.guest_port % kMaxPorts];
   --used_;
@@ -445,9 +455,13 @@ void NatTable::remove(uint32_t id) noexcept {
 uint32_t NatTable::expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
                           uint32_t budget) noexcept {
   uint32_t n = 0;
+  const uint32_t now_c = coarse(now);
   for (size_t c = 0; c < head_.size(); ++c) {
+    // Ticks compare across 2^31 of them (a uint32 clock that wraps).
+    const uint32_t limit =
+        static_cast<uint32_t>(std::min<uint64_t>(timeout_tsc[c] >> shift_, INT32_MAX));
     while (n < budget && head_[c] != kInvalid &&
-           now - sessions_[head_[c]].last_tsc > timeout_tsc[c]) {
+           static_cast<uint32_t>(now_c - sessions_[head_[c]].last) > limit) {
       remove(head_[c]);
       ++n;
     }

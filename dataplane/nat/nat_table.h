@@ -11,6 +11,7 @@
 #pragma once
 
 #include <rte_hash.h>
+#include <rte_prefetch.h>
 
 #include <array>
 #include <cstdint>
@@ -72,31 +73,39 @@ struct InsideRef {
 
 enum class TimeoutClass : uint8_t { kUdp = 0, kTcpEstablished, kTcpTransitory, kIcmp, kCount };
 
-struct Session {
+// One flow, in one cache line: what every packet of it reads (keys, rewrite, where the
+// guest is) and the LRU links. TCP's sequence tracking lives beside it (tcp_track()),
+// touched by TCP packets only. `last` is a coarse clock (NatTable::coarse()).
+struct alignas(64) Session {
   InKey in;
   OutKey out;
-  uint64_t last_tsc;
+  uint32_t last;        // when a packet last went through, in coarse ticks
   uint32_t prev, next;  // LRU list of its timeout class
+  uint32_t link;        // the EIM mapping, or (forwarded) the PortForwardRule::id
   uint16_t segment;     // snapshot segment of the inside (for nat_id -> ports)
   uint16_t guest_port, uplink_port;
   rte_ether_addr guest_mac;  // where inbound frames go (a NAT network has many guests)
   TcpState tcp;
   TimeoutClass cls;
-  bool in_use;
-  bool owns_port;       // a DNS-proxy session: its outside port is its own, not a mapping's
-  uint32_t mapping;     // kInvalid for port-forward and DNS-proxy sessions
-  uint32_t forward_id;  // the PortForwardRule::id that let it in; 0 for none
-  TcpTrack track;       // TCP: each side's sequence space (RST checks)
+  bool in_use : 1;
+  bool owns_port : 1;  // a DNS-proxy session: its outside port is its own, not a mapping's
+  bool forwarded : 1;  // a port forward let it in: `link` is the rule's id
+
+  // kInvalid for port-forward and DNS-proxy sessions.
+  uint32_t mapping() const noexcept { return forwarded ? UINT32_MAX : link; }
+  // The PortForwardRule::id that let it in; 0 for none.
+  uint32_t forward_id() const noexcept { return forwarded ? link : 0; }
 };
+static_assert(sizeof(Session) == 64);
 
 // Does the running config still have the session's router (same nat_id) and, for a
 // port-forward session, its rule? A re-apply that removed or changed either leaves
 // sessions that must carry nothing more (Drop::kNatStale) until the worker sweeps them.
 inline bool session_live(const Snapshot& snap, const Session& s) noexcept {
   if (s.segment >= snap.nat.size() || snap.nat[s.segment].nat_id != s.in.nat_id) return false;
-  if (s.forward_id == 0) return true;
+  if (!s.forwarded) return true;
   for (const PortForwardRule& r : snap.port_forwards)
-    if (r.id == s.forward_id) return true;
+    if (r.id == s.link) return true;
   return false;
 }
 
@@ -118,7 +127,9 @@ class NatTable {
   static constexpr uint32_t kInvalid = UINT32_MAX;
 
   // capacity: sessions; worker/workers: this table's slice of outside ports.
-  NatTable(uint32_t capacity, uint16_t worker, uint16_t workers);
+  // time_shift: TSC cycles per coarse tick are 2^time_shift (default: about 1/64 s,
+  // so 2^31 ticks, the span a uint32 clock compares across, exceed a year).
+  NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int time_shift = -1);
   ~NatTable();
   NatTable(const NatTable&) = delete;
   NatTable& operator=(const NatTable&) = delete;
@@ -148,7 +159,19 @@ class NatTable {
                           uint32_t forward_id = 0) noexcept;
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
+  // Brings a session's cache lines in ahead of use (a burst's hits, found in bulk).
+  void prefetch(uint32_t id) const noexcept {
+    const auto* p = reinterpret_cast<const char*>(&sessions_[id]);
+    rte_prefetch0(p);
+    rte_prefetch0(p + sizeof(Session) - 1);
+  }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
+  const TcpTrack& tcp_track(uint32_t id) const noexcept { return tracks_[id]; }
+  // The coarse clock of `last`, and how long a session has been idle (TSC cycles).
+  uint32_t coarse(uint64_t tsc) const noexcept { return static_cast<uint32_t>(tsc >> shift_); }
+  uint64_t idle_tsc(uint32_t id, uint64_t now) const noexcept {
+    return uint64_t{static_cast<uint32_t>(coarse(now) - sessions_[id].last)} << shift_;
+  }
   // A packet went through: refresh, advance TCP state, move to its LRU tail. A TCP RST
   // the receiver would not accept (TcpTrack::rst_acceptable) changes nothing and
   // returns false. seg: nullptr for UDP and ICMP.
@@ -206,17 +229,19 @@ class NatTable {
 
   uint32_t capacity_;
   uint16_t worker_, workers_;
+  unsigned shift_;
   std::unique_ptr<Session[]> sessions_;
+  std::unique_ptr<TcpTrack[]> tracks_;
   std::vector<uint32_t> free_;
   uint32_t used_ = 0;
   rte_hash* by_in_ = nullptr;
   rte_hash* by_out_ = nullptr;
-  rte_hash* mappings_ = nullptr;     // mapping_key -> Mapping index
-  rte_hash* mapping_out_ = nullptr;  // MapKey(remote 0) -> Mapping index
-  rte_hash* filter_ = nullptr;       // MapKey(remote) -> sessions to that remote (count)
+  rte_hash* mappings_ = nullptr;  // mapping_key -> Mapping index
+  rte_hash* filter_ = nullptr;    // MapKey(remote) -> sessions to that remote (count)
   std::unique_ptr<Mapping[]> maps_;
   std::vector<uint32_t> free_maps_;
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
+  std::array<std::vector<uint32_t>, 3> map_at_;     // per proto and outside port: Mapping
   // Free ports of this worker's slice, per proto and range (0: 1-1023, 1: 1024-65535),
   // oldest first; a port is in its FIFO at most once (queued_ bits).
   struct PortFifo {

@@ -143,7 +143,7 @@ TEST_F(Fixture, FilteringStateFollowsSessions) {
 }
 
 TEST_F(Fixture, ExpiryPerTimeoutClassWithInjectedClock) {
-  NatTable t(1024, 0, 1);
+  NatTable t(1024, 0, 1, /*time_shift=*/0);                       // one tick a "second"
   const std::array<uint64_t, 4> timeouts = {300, 7440, 240, 60};  // "TSC" = seconds here
   uint32_t u = out(t, flow(IPPROTO_UDP, 3000, ip4(203, 0, 113, 7), 53), 0);
   uint32_t tc = out(t, flow(IPPROTO_TCP, 3001, ip4(203, 0, 113, 7), 80), 0);

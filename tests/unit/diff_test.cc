@@ -257,8 +257,8 @@ TEST(CompileState, SessionsOfRemovedForwardsAndRoutersAreNotLive) {
   plain.segment = forwarded.segment = lab;
   plain.in.nat_id = forwarded.in.nat_id = one.snap->nat[lab].nat_id;
   for (const auto& r : one.snap->port_forwards)
-    if (r.segment == lab) forwarded.forward_id = r.id;
-  ASSERT_NE(forwarded.forward_id, 0u);
+    if (r.segment == lab) forwarded.link = r.id, forwarded.forwarded = true;
+  ASSERT_NE(forwarded.forward_id(), 0u);
   EXPECT_TRUE(nat::session_live(*one.snap, plain));
   EXPECT_TRUE(nat::session_live(*one.snap, forwarded));
   std::string y = edit(kBase,
