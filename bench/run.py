@@ -6,7 +6,10 @@ worker core: median, min, max; ratios of medians) and, with --plot, a PNG (gnupl
 Mpps against frame size and against NAT flow count. Driven by bench/run.sh.
 
     /usr/bin/python3 bench/run.py --guestportd build-release/control/guestportd [--rounds 5]
-        [--window 3] [--scenarios l2-16,l2-4096] [--smoke] [--out DIR]
+        [--window 3] [--scenarios l2-16,l2-4096] [--smoke] [--out DIR] [--latency]
+
+--latency adds latency percentiles through two vhost-user ports of each switch at 10, 50
+and 90 % of that path's throughput (bench/latency.py, bench/latency_probe.cc).
 
 Every process it starts is stopped by PID; OVS runs from a private directory with its
 own database and touches no system service."""
@@ -25,6 +28,8 @@ import tempfile
 import time
 
 from scapy.all import IP, UDP, Ether, Raw, wrpcap
+
+import latency
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROUTER = "52:54:00:12:35:02"  # a nat adapter's gateway MAC (VirtualBox's)
@@ -399,11 +404,18 @@ def main():
     ap.add_argument("--out", default=None, help="where to keep pcaps and logs")
     ap.add_argument("--no-ovs", action="store_true", help="leave Open vSwitch out")
     ap.add_argument("--plot", default=None, help="write a PNG of the results (gnuplot)")
+    ap.add_argument("--latency", action="store_true",
+                    help="also latency percentiles through vhost-user ports (hugepages)")
+    ap.add_argument("--latency-only", action="store_true", help="latency, no throughput scenario")
+    ap.add_argument("--latency-seconds", type=float, default=3.0, help="per load level")
+    ap.add_argument("--probe", default=None, help="bench/latency_probe binary")
     a = ap.parse_args()
     gpctl = a.guestportctl or os.path.join(os.path.dirname(a.guestportd), "guestportctl")
-    names = a.scenarios.split(",")
+    probe_bin = a.probe or os.path.join(os.path.dirname(a.guestportd), "..", "bench",
+                                        "latency_probe")
+    names = [] if a.latency_only else [n for n in a.scenarios.split(",") if n]
     if a.smoke:
-        names, a.rounds, a.window = names[:1], 1, 1.0
+        names, a.rounds, a.window, a.latency_seconds = names[:1], 1, 1.0, 1.0
     for n in names:
         if n not in SCENARIOS:
             sys.exit(f"unknown scenario {n} (known: {', '.join(SCENARIOS)})")
@@ -448,22 +460,30 @@ def main():
                 log(f"[bench]   {mpps:.2f} Mpps")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
-    print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
-          f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
-    print("Mpps per worker core: median (min-max)")
-    print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK':>20} {'guestport':>20} "
-          f"{'gp/testpmd':>11} {'gp/OVS':>8}")
-    fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
-    ratio = lambda x, y: f"{statistics.median(x) / statistics.median(y):.2f}x" if x and y else "-"
-    for n in names:
-        tp, gp = results[(n, "testpmd")], results[(n, "guestport")]
-        ov = results.get((n, "ovs"), [])
-        print(f"{SCENARIOS[n][0]:48} {fmt(tp):>20} {fmt(ov):>20} {fmt(gp):>20} "
-              f"{ratio(gp, tp):>11} {ratio(gp, ov):>8}")
+    if names:
+        print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
+              f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
+        print("Mpps per worker core: median (min-max)")
+        print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK':>20} {'guestport':>20} "
+              f"{'gp/testpmd':>11} {'gp/OVS':>8}")
+        fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
+        ratio = lambda x, y: f"{statistics.median(x) / statistics.median(y):.2f}x" if x and y else "-"
+        for n in names:
+            tp, gp = results[(n, "testpmd")], results[(n, "guestport")]
+            ov = results.get((n, "ovs"), [])
+            print(f"{SCENARIOS[n][0]:48} {fmt(tp):>20} {fmt(ov):>20} {fmt(gp):>20} "
+                  f"{ratio(gp, tp):>11} {ratio(gp, ov):>8}")
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump({f"{n}/{s}": v for (n, s), v in results.items()}, f, indent=1)
     if a.plot:
         plot(results, systems, a.plot, work, f"{a.rounds} rounds, {cpu}")
+    if a.latency or a.latency_only:
+        lat = latency.run_all(sys.modules[__name__], systems, a.guestportd, gpctl, probe_bin,
+                              work, a.latency_seconds)
+        print(latency.table(lat))
+        with open(os.path.join(work, "latency.json"), "w") as f:
+            json.dump({s: {str(k): v for k, v in r.items()} for s, r in lat.items()}, f,
+                      indent=1)
     if a.out is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -97,8 +97,9 @@ GP_BUILD="$root/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/i
 reports_list+=("$reports/integration.xml@$rc")
 
 step "benchmarks, smoke runs (figures printed, never asserted)"
-# Each micro bench for a moment, and bench/run.sh --smoke (a release build, one short
-# round of one scenario through testpmd and guestport): they must build and run.
+# Each micro bench for a moment, bench/run.sh --smoke (a release build, one short
+# round of one scenario through testpmd and guestport) and its latency probe: they must
+# build and run.
 bench_xml=$reports/bench.xml
 {
   echo '<testsuite name="bench-smoke">'
@@ -118,6 +119,14 @@ bench_xml=$reports/bench.xml
     status=1
   fi
   tail -6 "$reports/run.out" >&2
+  # The latency probe through two vhost-user ports of testpmd and of guestport (hugepages).
+  if bash bench/run.sh --smoke --no-ovs --latency-only > "$reports/latency.out" 2>&1; then
+    echo '<testcase name="bench/run.sh --smoke --latency-only"/>'
+  else
+    echo '<testcase name="bench/run.sh --smoke --latency-only"><failure message="bench/run.sh --smoke --latency-only failed"/></testcase>'
+    status=1
+  fi
+  tail -11 "$reports/latency.out" >&2
   echo '</testsuite>'
 } > "$bench_xml"
 
