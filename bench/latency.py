@@ -2,7 +2,9 @@
 two vhost-user ports; bench/latency_probe (a DPDK process, virtio-user on both sockets)
 first sends as fast as it can (the path's throughput, as received), then at 10, 50 and
 90 % of that rate, each frame stamped with the TSC at which it was sent; the receiving
-port reads the same TSC. Reports min, median, p99, p99.9 and max per load.
+port reads the same TSC. Reports min, median, p99, p99.9 and max per load. Then the
+same with 9000-byte frames (jumbo: every switch's ports at MTU 9000), at its
+throughput and half of it.
 
 testpmd forwards io between two net_vhost ports; guestport has the two as adapters of
 one internal network (model virtio-net, the probe's MACs pinned as static_macs); Open
@@ -19,6 +21,8 @@ NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 FREE = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 MAC_A, MAC_B = "02:1a:00:00:00:01", "02:1a:00:00:00:02"  # the probe's two ports
 LOADS = (0.1, 0.5, 0.9)
+# Frame sizes (with the FCS) and the loads each is measured at besides its throughput.
+SIZES = ((64, LOADS), (9000, (0.5,)))
 
 
 class Hugepages:
@@ -51,13 +55,13 @@ class Hugepages:
             subprocess.run(["umount", "/dev/hugepages"], check=False)
 
 
-def probe(run, probe_bin, work, sock_a, sock_b, rate, seconds):
+def probe(run, probe_bin, work, sock_a, sock_b, rate, seconds, size):
     """One probe run; its JSON result."""
-    cmd = [probe_bin, "--in-memory", "--single-file-segments", "--no-pci", "-l", "0", "-m", "128",
+    cmd = [probe_bin, "--in-memory", "--single-file-segments", "--no-pci", "-l", "0", "-m", "256",
            f"--file-prefix=gpb-lp{os.getpid()}", "--log-level=*:error",
            f"--vdev=net_virtio_user0,path={sock_a},mac={MAC_A}",
            f"--vdev=net_virtio_user1,path={sock_b},mac={MAC_B}",
-           "--", "--rate-mpps", f"{rate:.4f}", "--seconds", str(seconds)]
+           "--", "--rate-mpps", f"{rate:.4f}", "--seconds", str(seconds), "--size", str(size)]
     p = run.Proc(cmd, os.path.join(work, "probe.log"))
     try:
         p.p.wait(timeout=seconds + 60)
@@ -73,17 +77,21 @@ def probe(run, probe_bin, work, sock_a, sock_b, rate, seconds):
 
 
 def sweep(run, probe_bin, work, sock_a, sock_b, seconds, name):
-    """Throughput first, then the loads; {load: result} with load 1.0 the throughput run."""
-    res = {1.0: probe(run, probe_bin, work, sock_a, sock_b, 0, seconds)}
-    top = res[1.0]["received_mpps"]
-    run.log(f"[bench]   {name}: {top:.2f} Mpps through two vhost-user ports")
-    if top <= 0:
-        raise RuntimeError(f"{name} forwarded nothing between its vhost-user ports")
-    for load in LOADS:
-        r = probe(run, probe_bin, work, sock_a, sock_b, top * load, seconds)
-        res[load] = r
-        run.log(f"[bench]   {name} at {load:.0%}: p50 {r['p50_ns'] / 1e3:.1f} us, "
-                f"p99 {r['p99_ns'] / 1e3:.1f} us, lost {r['lost']}")
+    """Per frame size, throughput first, then the loads: {(size, load): result}, load 1.0
+    being the throughput run."""
+    res = {}
+    for size, loads in SIZES:
+        res[(size, 1.0)] = probe(run, probe_bin, work, sock_a, sock_b, 0, seconds, size)
+        top = res[(size, 1.0)]["received_mpps"]
+        run.log(f"[bench]   {name}, {size} B: {top:.2f} Mpps through two vhost-user ports")
+        if top <= 0:
+            raise RuntimeError(f"{name} forwarded no {size}-byte frame between its vhost-user "
+                               "ports")
+        for load in loads:
+            r = probe(run, probe_bin, work, sock_a, sock_b, top * load, seconds, size)
+            res[(size, load)] = r
+            run.log(f"[bench]   {name}, {size} B at {load:.0%}: p50 {r['p50_ns'] / 1e3:.1f} us, "
+                    f"p99 {r['p99_ns'] / 1e3:.1f} us, lost {r['lost']}")
     return res
 
 
@@ -100,6 +108,7 @@ def testpmd(run, probe_bin, work, seconds):
     cmd = ["dpdk-testpmd", "--in-memory", "-l", "0,1", "-m", "256", "--no-pci",
            f"--file-prefix=gpb-lt{os.getpid()}", f"--vdev=net_vhost0,iface={a}",
            f"--vdev=net_vhost1,iface={b}", "--", "--forward-mode=io", "--nb-cores=1",
+           "--max-pkt-len=9018",
            "--total-num-mbufs=16384", "--stats-period=0", "--auto-start"]
     # testpmd leaves when its standard input closes: give it a pipe that stays open.
     p = run.Proc(cmd, os.path.join(work, "testpmd-lat.log"), stdin=subprocess.PIPE)
@@ -116,7 +125,7 @@ def guestport(run, gpd, gpctl, probe_bin, work, seconds):
     cfg = (f"appliance: {{workers: 1, worker_cpus: [1], control_socket: {sock}, "
            f"file_prefix: gpb-lg{os.getpid()}, hugepages: true, memory_mb: 320, mbufs: 16384, "
            "metrics: \"off\"}\n"
-           "networks: {lat: {mode: internal}}\n"
+           "networks: {lat: {mode: internal, mtu: 9000}}\n"
            "vms:\n"
            f"  a: {{adapters: {{1: {{attach: internal:lat, model: virtio-net, mac: '{MAC_A}', "
            f"port: 'net_vhost0,iface={a}', static_macs: ['{MAC_A}']}}}}}}\n"
@@ -158,7 +167,7 @@ def ovs(run, probe_bin, work, seconds):
         vsctl("--no-wait", "init")
         vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
               "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
-              "other_config:dpdk-socket-mem=512",
+              "other_config:dpdk-socket-mem=1024",
               f"other_config:dpdk-extra=--no-pci --file-prefix=gpb-lo{os.getpid()}")
         procs.append(run.Proc([run.OVS_DPDK, db, f"--unixctl={d}/vswitchd.ctl",
                                f"--pidfile={d}/vswitchd.pid"], os.path.join(d, "vswitchd.out"),
@@ -166,7 +175,7 @@ def ovs(run, probe_bin, work, seconds):
         vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
         for port in ("vhua", "vhub"):
             vsctl("add-port", "br0", port, "--", "set", "Interface", port,
-                  "type=dpdkvhostuser")
+                  "type=dpdkvhostuser", "mtu_request=9000")
         for port, m in (("vhua", MAC_A), ("vhub", MAC_B)):
             sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", port, "0", m)
         wait_for(f"{d}/vhub", procs[-1], "ovs-vswitchd")
@@ -179,7 +188,7 @@ def ovs(run, probe_bin, work, seconds):
 def run_all(run, systems, gpd, gpctl, probe_bin, work, seconds):
     """{system: {load: result}} for the systems that ran."""
     out = {}
-    with Hugepages(1024):
+    with Hugepages(2048):
         for s in systems:
             run.log(f"[bench] latency: {s}")
             if s == "testpmd":
@@ -194,15 +203,15 @@ def run_all(run, systems, gpd, gpctl, probe_bin, work, seconds):
 def table(results):
     """The printed table: one row per system and load."""
     names = {"testpmd": "testpmd io", "ovs": "OVS-DPDK", "guestport": "guestport"}
-    rows = ["", "Latency through two vhost-user ports, 64 B UDP, one worker core "
-            "(latency_probe; us)",
-            f"{'system':12} {'load':>6} {'Mpps':>7} {'min':>7} {'median':>7} {'p99':>7} "
-            f"{'p99.9':>7} {'max':>8} {'lost':>8}"]
+    rows = ["", "Latency through two vhost-user ports, UDP, one worker core "
+            "(latency_probe; latencies in us)",
+            f"{'system':12} {'bytes':>5} {'load':>5} {'Mpps':>7} {'Gbit/s':>7} {'min':>7} "
+            f"{'median':>7} {'p99':>7} {'p99.9':>7} {'max':>8} {'lost':>8}"]
     for s, res in results.items():
-        for load in (1.0,) + LOADS:
-            r = res[load]
+        for (size, load), r in res.items():
             tag = "max" if load == 1.0 else f"{load:.0%}"
-            rows.append(f"{names[s]:12} {tag:>6} {r['received_mpps']:7.2f} "
+            gbit = r["received_mpps"] * size * 8 / 1e3
+            rows.append(f"{names[s]:12} {size:5d} {tag:>5} {r['received_mpps']:7.2f} {gbit:7.2f} "
                         f"{r['min_ns'] / 1e3:7.1f} {r['p50_ns'] / 1e3:7.1f} "
                         f"{r['p99_ns'] / 1e3:7.1f} {r['p999_ns'] / 1e3:7.1f} "
                         f"{r['max_ns'] / 1e3:8.1f} {r['lost']:8d}")

@@ -6,6 +6,8 @@
 //
 //   latency_probe [EAL args] -- --rate-mpps R [--seconds S] [--size BYTES] [--warmup S]
 //
+// BYTES: 64..9018, the frame with its FCS as RFC 2544 counts it (default 64).
+//
 // R = 0 sends as fast as the probe can (the path's throughput, as received). Prints one
 // JSON object: offered and received rates, sent/received/lost, latency min, median,
 // p99, p99.9 and max in ns. The switch must deliver port 0's frames to port 1's MAC:
@@ -149,12 +151,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (size < 64 || size > 1518 || rte_eth_dev_count_avail() < 2) {
-    std::fprintf(stderr, "latency_probe: needs two ports and a size of 64..1518\n");
+  if (size < 64 || size > 9018 || rte_eth_dev_count_avail() < 2) {
+    std::fprintf(stderr, "latency_probe: needs two ports and a size of 64..9018\n");
     return 2;
   }
-  rte_mempool* pool = rte_pktmbuf_pool_create("lp_pool", 16383, 256, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  // One mbuf per frame sent, whatever its size (received jumbo frames may come chained).
+  const auto room = static_cast<uint16_t>(std::max<unsigned>(size, 2048) + RTE_PKTMBUF_HEADROOM);
+  rte_mempool* pool = rte_pktmbuf_pool_create("lp_pool", size > 2048 ? 8191 : 16383, 256, 0, room,
+                                              rte_socket_id());
   if (pool == nullptr || !start_port(0, pool) || !start_port(1, pool)) {
     std::fprintf(stderr, "latency_probe: cannot start the ports\n");
     return 1;
@@ -241,11 +245,11 @@ int main(int argc, char** argv) {
   }
   const double window = seconds;
   std::printf(
-      "{\"offered_mpps\": %.4f, \"received_mpps\": %.4f, \"sent\": %" PRIu64
+      "{\"size\": %u, \"offered_mpps\": %.4f, \"received_mpps\": %.4f, \"sent\": %" PRIu64
       ", \"received\": %" PRIu64 ", \"lost\": %" PRId64 ", \"foreign\": %" PRIu64
       ", \"samples\": %" PRIu64 ", \"min_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64
       ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64 "}\n",
-      static_cast<double>(sent_measured) / window / 1e6,
+      size, static_cast<double>(sent_measured) / window / 1e6,
       static_cast<double>(received_measured) / window / 1e6, sent_measured, received_measured,
       static_cast<int64_t>(sent_measured) - static_cast<int64_t>(received_measured), foreign,
       hist.count(), hist.min(), hist.quantile(0.5), hist.quantile(0.99), hist.quantile(0.999),

@@ -482,8 +482,8 @@ def main():
                               work, a.latency_seconds)
         print(latency.table(lat))
         with open(os.path.join(work, "latency.json"), "w") as f:
-            json.dump({s: {str(k): v for k, v in r.items()} for s, r in lat.items()}, f,
-                      indent=1)
+            json.dump({s: {f"{k[0]}B/{k[1]}": v for k, v in r.items()} for s, r in lat.items()},
+                      f, indent=1)
     if a.out is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,15 +14,17 @@ import time
 
 from conftest import sh
 
-def start_vm(lab, sock, mac, queues):
-    """testpmd as the VM: virtio-user on `sock` with `queues` queue pairs enabled."""
+def start_vm(lab, sock, mac, queues, jumbo=False):
+    """testpmd as the VM: virtio-user on `sock` with `queues` queue pairs enabled;
+    jumbo: it takes frames up to 9018 bytes (chained: its mbufs hold 2 KiB)."""
     log = open(os.path.join(os.path.dirname(sock), "vm.log"), "w+")
     proc = subprocess.Popen(
         ["stdbuf", "-oL", "dpdk-testpmd", "--in-memory", "--single-file-segments", "--no-pci", "-l", "0,1",
          "-m", "256", f"--file-prefix=gpvm{lab.tag}",
          f"--vdev=net_virtio_user0,path={sock},queues={queues},mac={mac}", "--",
          "--forward-mode=icmpecho", f"--rxq={queues}", f"--txq={queues}", "--nb-cores=1",
-         "--total-num-mbufs=4096", "--stats-period=0"],
+         "--total-num-mbufs=4096", "--stats-period=0"]
+        + (["--max-pkt-len=9018", "--enable-scatter"] if jumbo else []),
         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
     lab.procs.append(proc)
     return proc, log
@@ -68,6 +70,32 @@ def test_one_queue_vm_with_two_workers_loses_nothing(lab, hugepages):
     # Before the VM came up its port had no queue (tx_no_queue); none lost since.
     vmp = d.port("vm/vm/1")
     assert vmp["drop_reasons"].get("tx_full", 0) == 0, vmp
+
+
+def test_a_vm_on_a_jumbo_network_gets_jumbo_frames_whole(lab, hugepages):
+    """An adapter at MTU 9000 on a vhost-user port: the socket path is no kernel
+    interface to set an MTU on (the guest's driver sets its own), so the port opens, and
+    a 9000-byte ping from a namespace guest comes back whole from the VM."""
+    g, g_port = lab.guest("vj", "08:00:27:00:09:01", "10.79.0.1/24")
+    lab.ns(g, "ip", "link", "set", "eth0", "mtu", "9000")
+    sock = os.path.join(socket_dir(lab), "vm.sock")
+    d = lab.start(
+        "networks: {vj: {mode: internal, mtu: 9000}}\n"
+        "vms:\n"
+        f"  vm: {{adapters: {{1: {{attach: internal:vj, model: virtio-net, "
+        f"mac: '08:00:27:00:09:02', port: 'net_vhost0,iface={sock}'}}}}}}\n"
+        f"  ns: {{adapters: {{1: {{attach: internal:vj, model: virtio-net, "
+        f"mac: '08:00:27:00:09:01', port: '{g_port}'}}}}}}\n",
+        hugepages="true")
+    vm, log = start_vm(lab, sock, "08:00:27:00:09:02", queues=1, jumbo=True)
+    wait_vm(vm, log)
+    assert d.port("vm/vm/1")["mtu"] == 9000
+    assert lab.ping(g, "10.79.0.9"), vm_output(log)
+    r = lab.ns(g, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-M", "do", "-s", "8972",
+               "10.79.0.9", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr + vm_output(log)
+    assert "8980 bytes from 10.79.0.9" in r.stdout, r.stdout
+    assert "oversize" not in d.port("vm/vm/1")["drop_reasons"]
 
 
 def wait_vm(vm, log):
