@@ -94,11 +94,16 @@ SCENARIOS = {
     "nat-1k": ("NAT, 64 B UDP, 1k flows", lambda d: nat_pcap(d, 1024, "nat-1k")),
     "nat-64k": ("NAT, 64 B UDP, 64k flows", lambda d: nat_pcap(d, 65536, "nat-64k")),
     "nat-1m": ("NAT, 64 B UDP, 1M flows", lambda d: nat_pcap(d, 1 << 20, "nat-1m")),
+    # NAT sessions made per second (millions): the pcap's first pass, every frame a new
+    # flow; testpmd makes none. Sized for OVS's mbuf pool (OVS_MAX_FRAMES).
+    "nat-churn": ("NAT new sessions, M/s, 192k new flows",
+                  lambda d: nat_pcap(d, CHURN_FLOWS, "nat-churn")),
     # guestport re-applies its config every 100 ms while it forwards (each apply is a
     # new snapshot, a publish and an RCU grace period); the others forward as in l2-16.
     "l2-16-apply": ("L2, 64 B, 16 MAC pairs, apply every 100 ms",
                     lambda d: l2_pcap(d, 16, [64], "l2-16-apply")),
 }
+CHURN_FLOWS = 196608
 # What the plot puts on its axes: frame size (IMIX at its mean) and NAT flows.
 PLOT_SIZE = {"l2-16": 64, "l2-imix": (7 * 64 + 4 * 570 + 1518) / 12, "l2-1518": 1518}
 PLOT_FLOWS = {"nat-1k": 1024, "nat-64k": 65536, "nat-1m": 1 << 20}
@@ -171,6 +176,25 @@ def run_testpmd(work, pcap, frames, window):
         p.stop()
 
 
+def churn_rate(sample, total):
+    """Millions of new sessions a second: sample() counts the sessions made so far;
+    polled as fast as it answers, the slope between 10 % and 90 % of `total`."""
+    pts, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        c = sample()
+        pts.append(((t0 + time.monotonic()) / 2, c))
+        if c >= 0.9 * total:
+            break
+        time.sleep(0.002)
+    lo = next((p for p in pts if p[1] >= 0.1 * total), None)
+    hi = next((p for p in pts if p[1] >= 0.9 * total), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        raise RuntimeError(f"sessions did not reach 90 % of {total} in 60 s: {pts[-3:]}")
+    log(f"[bench]   {len(pts)} samples, {hi[1] - lo[1]} sessions in {hi[0] - lo[0]:.3f} s")
+    return (hi[1] - lo[1]) / (hi[0] - lo[0]) / 1e6
+
+
 def wait_new(sample):
     """The first sample that differs from the current one (a fresh stats block)."""
     c, _ = sample()
@@ -181,7 +205,7 @@ def wait_new(sample):
         time.sleep(0.05)
 
 
-def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0):
+def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0, churn=False):
     n = mbufs_for(frames)
     # NAT: room for every flow of the pcap in the one worker's table (285 B a session).
     sessions = 1 << max(18, (2 * frames - 1).bit_length())
@@ -211,7 +235,10 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
         sink_port = "uplink/wan"
     path = os.path.join(work, "guestport.yaml")
     with open(path, "w") as f:
-        f.write(cfg)
+        # churn: the source's cable is plugged in by an apply once the daemon is up, so
+        # the first frame of the pcap meets an empty table while it is watched.
+        f.write(cfg.replace("mac: '08:00:27:00:00:01'",
+                            "mac: '08:00:27:00:00:01', cable_connected: false") if churn else cfg)
     p = Proc([gpd, "--config", path], os.path.join(work, "guestportd.log"))
     try:
         deadline = time.time() + 60
@@ -231,6 +258,19 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
                                capture_output=True, text=True, check=True)
             return next(x["tx_packets"] for x in json.loads(r.stdout) if x["name"] == sink_port)
 
+        if churn:
+            live = os.path.join(work, "guestport-live.yaml")
+            with open(live, "w") as f:
+                f.write(cfg)
+
+            def made():
+                r = subprocess.run([gpctl, "-s", sock, "show", "stats", "--json"],
+                                   capture_output=True, text=True, check=True)
+                return sum(w["nat_created"] for w in json.loads(r.stdout)["workers"])
+
+            subprocess.run([gpctl, "-s", sock, "apply", "-f", live], capture_output=True,
+                           text=True, check=True)
+            return churn_rate(made, frames)
         time.sleep(1)  # warm: NAT sessions made, caches hot
         if apply_every <= 0:
             return rate(tx, window)
@@ -274,7 +314,7 @@ OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 OVS_MAX_FRAMES = 200000
 
 
-def run_ovs(work, pcap, sinks, frames, window):
+def run_ovs(work, pcap, sinks, frames, window, churn=False):
     """ovsdb-server and ovs-vswitchd-dpdk in a private directory (their own database,
     sockets and logs), a netdev bridge; L2: NORMAL forwarding with the sink MACs added as
     static FDB entries (fdb/add); NAT (sinks None): userspace conntrack with source NAT
@@ -313,14 +353,23 @@ def run_ovs(work, pcap, sinks, frames, window):
               "options:n_rxq_desc=4096")
         vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
               "options:dpdk-devargs=net_null0,no-rx=1")
+        def conns():  # conntrack's connections
+            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-stats-show")
+            m = re.search(r"Total:\s*(\d+)", r.stdout)
+            return int(m.group(1)) if m else 0
+
         if sinks is None:
+            # Until the NAT flow is in, frames go NORMAL (no conntrack): churn counts
+            # connections from that moment.
             sh("ovs-ofctl", "del-flows", "br0")
+            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-set-maxconns",
+               str(max(3000000, 2 * frames)))
             sh("ovs-ofctl", "add-flow", "br0",
                "priority=10,ip,in_port=src,actions=ct(commit,zone=1,"
                "nat(src=198.51.100.10:1024-65535)),mod_dl_src:02:00:00:00:0a:0a,"
                "mod_dl_dst:02:00:00:00:0c:01,dec_ttl,output:sink")
-            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-set-maxconns",
-               str(max(3000000, 2 * frames)))
+            if churn:
+                return churn_rate(conns, frames)
         for m in sinks or []:
             sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", "sink", "0", m)
 
@@ -443,6 +492,8 @@ def main():
             for s in order:
                 done += 1
                 log(f"[bench] {done}/{total} round {rnd + 1} {n} {s}")
+                if s == "testpmd" and n == "nat-churn":  # it makes no sessions
+                    continue
                 if s == "testpmd":
                     mpps = run_testpmd(work, path, frames, a.window)
                 elif s == "ovs":
@@ -452,10 +503,11 @@ def main():
                         log(f"[bench]   (OVS sizes its own mbuf pool, at most {OVS_MAX_FRAMES} "
                             "mbufs: it cannot hold this pcap for net_pcap's infinite_rx)")
                         continue
-                    mpps = run_ovs(work, path, sinks, frames, a.window)
+                    mpps = run_ovs(work, path, sinks, frames, a.window, n == "nat-churn")
                 else:
                     mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames,
-                                         a.window, 0.1 if n.endswith("-apply") else 0.0)
+                                         a.window, 0.1 if n.endswith("-apply") else 0.0,
+                                         n == "nat-churn")
                 results[(n, s)].append(mpps)
                 log(f"[bench]   {mpps:.2f} Mpps")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
