@@ -159,12 +159,8 @@ class NatTable {
                           uint32_t forward_id = 0) noexcept;
 
   Session& session(uint32_t id) noexcept { return sessions_[id]; }
-  // Brings a session's cache lines in ahead of use (a burst's hits, found in bulk).
-  void prefetch(uint32_t id) const noexcept {
-    const auto* p = reinterpret_cast<const char*>(&sessions_[id]);
-    rte_prefetch0(p);
-    rte_prefetch0(p + sizeof(Session) - 1);
-  }
+  // Brings a session's cache line in ahead of use (a burst's hits, found in bulk).
+  void prefetch(uint32_t id) const noexcept { rte_prefetch0(&sessions_[id]); }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
   const TcpTrack& tcp_track(uint32_t id) const noexcept { return tracks_[id]; }
   // The coarse clock of `last`, and how long a session has been idle (TSC cycles).
