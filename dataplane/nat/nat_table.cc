@@ -48,9 +48,9 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
       worker_(worker),
       workers_(workers == 0 ? 1 : workers),
       shift_(time_shift < 0 ? default_shift() : static_cast<unsigned>(time_shift)) {
-  sessions_ = std::make_unique<Session[]>(capacity);
-  tracks_ = std::make_unique<TcpTrack[]>(capacity);
-  maps_ = std::make_unique<Mapping[]>(capacity);
+  sessions_ = HugeArray<Session>(capacity);
+  tracks_ = HugeArray<TcpTrack>(capacity);
+  maps_ = HugeArray<Mapping>(capacity);
   free_.reserve(capacity);
   free_maps_.reserve(capacity);
   for (uint32_t i = capacity; i-- > 0;) free_.push_back(i), free_maps_.push_back(i);

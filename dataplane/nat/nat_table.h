@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "dataplane/core/huge_array.h"
 #include "dataplane/core/snapshot.h"
 #include "dataplane/nat/tcp_state.h"
 
@@ -127,8 +128,8 @@ class NatTable {
   static constexpr uint32_t kInvalid = UINT32_MAX;
 
   // capacity: sessions; worker/workers: this table's slice of outside ports.
-  // time_shift: TSC cycles per coarse tick are 2^time_shift (default: about 1/64 s,
-  // so 2^31 ticks, the span a uint32 clock compares across, exceed a year).
+  // time_shift: TSC cycles per coarse tick are 2^time_shift (default: 1/128..1/64 s, so
+  // the 2^31 ticks a wrapping uint32 clock compares across span the longest timeout, 2^24 s).
   NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int time_shift = -1);
   ~NatTable();
   NatTable(const NatTable&) = delete;
@@ -186,6 +187,10 @@ class NatTable {
   uint32_t sweep(const Snapshot& snap, uint32_t from, uint32_t count) noexcept;
 
   uint32_t size() const noexcept { return used_; }
+  // The session, tracking and mapping arrays (mapped apart from the heaps).
+  size_t array_bytes() const noexcept {
+    return sessions_.bytes() + tracks_.bytes() + maps_.bytes();
+  }
   uint32_t capacity() const noexcept { return capacity_; }
   // Sessions of one VM adapter (its guest port): the per-VM limit counts these, on a
   // `nat` adapter and on a NAT network alike.
@@ -226,15 +231,15 @@ class NatTable {
   uint32_t capacity_;
   uint16_t worker_, workers_;
   unsigned shift_;
-  std::unique_ptr<Session[]> sessions_;
-  std::unique_ptr<TcpTrack[]> tracks_;
+  HugeArray<Session> sessions_;
+  HugeArray<TcpTrack> tracks_;
   std::vector<uint32_t> free_;
   uint32_t used_ = 0;
   rte_hash* by_in_ = nullptr;
   rte_hash* by_out_ = nullptr;
   rte_hash* mappings_ = nullptr;  // mapping_key -> Mapping index
   rte_hash* filter_ = nullptr;    // MapKey(remote) -> sessions to that remote (count)
-  std::unique_ptr<Mapping[]> maps_;
+  HugeArray<Mapping> maps_;
   std::vector<uint32_t> free_maps_;
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
   std::array<std::vector<uint32_t>, 3> map_at_;     // per proto and outside port: Mapping

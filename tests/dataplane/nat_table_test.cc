@@ -142,6 +142,34 @@ TEST_F(Fixture, FilteringStateFollowsSessions) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// A session's clock is a uint32 of coarse ticks: idle times and expiry hold across its
+// wrap, and the default tick (about 1/64 s) keeps the longest timeout (2^24 s) within
+// the 2^31 ticks a wrapping clock can compare.
+TEST_F(Fixture, CoarseClockWrapsWithoutExpiringEarlyOrLate) {
+  NatTable t(64, 0, 1, /*time_shift=*/0);
+  const std::array<uint64_t, 4> timeouts = {60, 60, 60, 60};
+  const uint64_t before_wrap = 0xfffffff0ull;
+  const uint32_t u = out(t, flow(IPPROTO_UDP, 3000, ip4(203, 0, 113, 7), 53), before_wrap);
+  ASSERT_NE(u, NatTable::kInvalid);
+  EXPECT_EQ(t.idle_tsc(u, before_wrap + 50), 50u);  // the uint32 wrapped at +16
+  EXPECT_EQ(t.expire(before_wrap + 60, timeouts, 10), 0u);
+  EXPECT_TRUE(t.session(u).in_use);
+  EXPECT_EQ(t.expire(before_wrap + 61, timeouts, 10), 1u);
+  EXPECT_FALSE(t.session(u).in_use);
+
+  NatTable coarse(64, 0, 1);  // the default tick
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t longest = (uint64_t{1} << 24) * hz;
+  const std::array<uint64_t, 4> long_timeouts = {longest, longest, longest, longest};
+  const uint32_t c = out(coarse, flow(IPPROTO_UDP, 3001, ip4(203, 0, 113, 7), 53), 0);
+  EXPECT_EQ(coarse.expire(longest - hz, long_timeouts, 10), 0u);  // a second short of it
+  EXPECT_TRUE(coarse.session(c).in_use);
+  EXPECT_EQ(coarse.expire(longest + hz, long_timeouts, 10), 1u);
+  const uint64_t idle = 3 * hz;
+  const uint32_t d = out(coarse, flow(IPPROTO_UDP, 3002, ip4(203, 0, 113, 7), 53), hz);
+  EXPECT_NEAR(double(coarse.idle_tsc(d, hz + idle)), double(idle), double(hz) / 32);
+}
+
 TEST_F(Fixture, ExpiryPerTimeoutClassWithInjectedClock) {
   NatTable t(1024, 0, 1, /*time_shift=*/0);                       // one tick a "second"
   const std::array<uint64_t, 4> timeouts = {300, 7440, 240, 60};  // "TSC" = seconds here
