@@ -111,8 +111,8 @@ void build(rte_mbuf* m, const rte_ether_addr& src, const rte_ether_addr& dst, ui
 }
 
 inline void stamp(rte_mbuf* m, uint64_t tsc) {
-  constexpr size_t off = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) +
-                         offsetof(Stamp, tsc);
+  constexpr size_t off =
+      sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + offsetof(Stamp, tsc);
   std::memcpy(rte_pktmbuf_mtod_offset(m, uint8_t*, off), &tsc, sizeof(tsc));
 }
 
@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
   }
   // One mbuf per frame sent, whatever its size (received jumbo frames may come chained).
   const auto room = static_cast<uint16_t>(std::max<unsigned>(size, 2048) + RTE_PKTMBUF_HEADROOM);
-  rte_mempool* pool = rte_pktmbuf_pool_create("lp_pool", size > 2048 ? 8191 : 16383, 256, 0, room,
-                                              rte_socket_id());
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("lp_pool", size > 2048 ? 8191 : 16383, 256, 0, room, rte_socket_id());
   if (pool == nullptr || !start_port(0, pool) || !start_port(1, pool)) {
     std::fprintf(stderr, "latency_probe: cannot start the ports\n");
     return 1;
@@ -215,8 +215,7 @@ int main(int argc, char** argv) {
       }
       if (due != 0 && rte_pktmbuf_alloc_bulk(pool, burst, static_cast<unsigned>(due)) == 0) {
         for (uint64_t i = 0; i < due; ++i)
-          build(burst[i], mac0, mac1, static_cast<uint16_t>(size),
-                static_cast<uint32_t>(sent + i));
+          build(burst[i], mac0, mac1, static_cast<uint16_t>(size), static_cast<uint32_t>(sent + i));
         const uint64_t t = rte_rdtsc();
         for (uint64_t i = 0; i < due; ++i) stamp(burst[i], t);
         const uint16_t n = rte_eth_tx_burst(0, 0, burst, static_cast<uint16_t>(due));
@@ -244,16 +243,16 @@ int main(int argc, char** argv) {
     rte_pktmbuf_free_bulk(burst, back);
   }
   const double window = seconds;
-  std::printf(
-      "{\"size\": %u, \"offered_mpps\": %.4f, \"received_mpps\": %.4f, \"sent\": %" PRIu64
-      ", \"received\": %" PRIu64 ", \"lost\": %" PRId64 ", \"foreign\": %" PRIu64
-      ", \"samples\": %" PRIu64 ", \"min_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64
-      ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64 "}\n",
-      size, static_cast<double>(sent_measured) / window / 1e6,
-      static_cast<double>(received_measured) / window / 1e6, sent_measured, received_measured,
-      static_cast<int64_t>(sent_measured) - static_cast<int64_t>(received_measured), foreign,
-      hist.count(), hist.min(), hist.quantile(0.5), hist.quantile(0.99), hist.quantile(0.999),
-      hist.max());
+  std::printf("{\"size\": %u, \"offered_mpps\": %.4f, \"received_mpps\": %.4f, \"sent\": %" PRIu64
+              ", \"received\": %" PRIu64 ", \"lost\": %" PRId64 ", \"foreign\": %" PRIu64
+              ", \"samples\": %" PRIu64 ", \"min_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64
+              ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64 "}\n",
+              size, static_cast<double>(sent_measured) / window / 1e6,
+              static_cast<double>(received_measured) / window / 1e6, sent_measured,
+              received_measured,
+              static_cast<int64_t>(sent_measured) - static_cast<int64_t>(received_measured),
+              foreign, hist.count(), hist.min(), hist.quantile(0.5), hist.quantile(0.99),
+              hist.quantile(0.999), hist.max());
   std::fflush(stdout);
   rte_eth_dev_stop(0);
   rte_eth_dev_stop(1);
