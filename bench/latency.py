@@ -4,7 +4,8 @@ first sends as fast as it can (the path's throughput, as received), then at 10, 
 90 % of that rate, each frame stamped with the TSC at which it was sent; the receiving
 port reads the same TSC. Reports min, median, p99, p99.9 and max per load. Then the
 same with 9000-byte frames (jumbo: every switch's ports at MTU 9000), at its
-throughput and half of it.
+throughput and half of it. Over the harness's rounds (--rounds, the order of systems
+rotating), every figure is the median of its rounds.
 
 testpmd forwards io between two net_vhost ports; guestport has the two as adapters of
 one internal network (model virtio-net, the probe's MACs pinned as static_macs); Open
@@ -13,6 +14,7 @@ in its FDB. Everything runs on hugepages (vhost-user shares the VM's memory): th
 harness reserves 2 MB pages when too few are free and gives them back afterwards."""
 import json
 import os
+import statistics
 import shutil
 import subprocess
 import time
@@ -185,18 +187,26 @@ def ovs(run, probe_bin, work, seconds):
             p.stop()
 
 
-def run_all(run, systems, gpd, gpctl, probe_bin, work, seconds):
-    """{system: {load: result}} for the systems that ran."""
-    out = {}
+def run_all(run, systems, gpd, gpctl, probe_bin, work, seconds, rounds=1):
+    """{system: {(size, load): result}} for the systems that ran: over `rounds` rounds
+    (the order of systems rotating, as for throughput), each figure the median of its
+    rounds (lost: the median too)."""
+    runs = {s: [] for s in systems}
     with Hugepages(2048):
-        for s in systems:
-            run.log(f"[bench] latency: {s}")
-            if s == "testpmd":
-                out[s] = testpmd(run, probe_bin, work, seconds)
-            elif s == "ovs":
-                out[s] = ovs(run, probe_bin, work, seconds)
-            else:
-                out[s] = guestport(run, gpd, gpctl, probe_bin, work, seconds)
+        for rnd in range(rounds):
+            order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
+            for s in order:
+                run.log(f"[bench] latency: round {rnd + 1} of {rounds}, {s}")
+                if s == "testpmd":
+                    runs[s].append(testpmd(run, probe_bin, work, seconds))
+                elif s == "ovs":
+                    runs[s].append(ovs(run, probe_bin, work, seconds))
+                else:
+                    runs[s].append(guestport(run, gpd, gpctl, probe_bin, work, seconds))
+    out = {}
+    for s, rs in runs.items():
+        out[s] = {k: {f: statistics.median(r[k][f] for r in rs) for f in rs[0][k]}
+                  for k in rs[0]}
     return out
 
 
@@ -204,7 +214,7 @@ def table(results):
     """The printed table: one row per system and load."""
     names = {"testpmd": "testpmd io", "ovs": "OVS-DPDK", "guestport": "guestport"}
     rows = ["", "Latency through two vhost-user ports, UDP, one worker core "
-            "(latency_probe; latencies in us)",
+            "(latency_probe; latencies in us; medians of the rounds)",
             f"{'system':12} {'bytes':>5} {'load':>5} {'Mpps':>7} {'Gbit/s':>7} {'min':>7} "
             f"{'median':>7} {'p99':>7} {'p99.9':>7} {'max':>8} {'lost':>8}"]
     for s, res in results.items():
@@ -214,5 +224,5 @@ def table(results):
             rows.append(f"{names[s]:12} {size:5d} {tag:>5} {r['received_mpps']:7.2f} {gbit:7.2f} "
                         f"{r['min_ns'] / 1e3:7.1f} {r['p50_ns'] / 1e3:7.1f} "
                         f"{r['p99_ns'] / 1e3:7.1f} {r['p999_ns'] / 1e3:7.1f} "
-                        f"{r['max_ns'] / 1e3:8.1f} {r['lost']:8d}")
+                        f"{r['max_ns'] / 1e3:8.1f} {r['lost']:8.0f}")
     return "\n".join(rows)

@@ -531,7 +531,7 @@ def main():
         plot(results, systems, a.plot, work, f"{a.rounds} rounds, {cpu}")
     if a.latency or a.latency_only:
         lat = latency.run_all(sys.modules[__name__], systems, a.guestportd, gpctl, probe_bin,
-                              work, a.latency_seconds)
+                              work, a.latency_seconds, a.rounds)
         print(latency.table(lat))
         with open(os.path.join(work, "latency.json"), "w") as f:
             json.dump({s: {f"{k[0]}B/{k[1]}": v for k, v in r.items()} for s, r in lat.items()},
