@@ -142,6 +142,25 @@ TEST_F(Fixture, FilteringStateFollowsSessions) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// The session and mapping arrays: 2 MB-aligned, every element value-initialized (a
+// Mapping's defaults, a TcpTrack's "no scale offered"), movable without a double unmap.
+TEST(HugeArray, AlignedValueInitializedAndMovable) {
+  HugeArray<TcpTrack> a(100000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(&a[0]) % HugeArray<TcpTrack>::kHuge, 0u);
+  EXPECT_EQ(a.bytes() % HugeArray<TcpTrack>::kHuge, 0u);
+  EXPECT_GE(a.bytes(), 100000 * sizeof(TcpTrack));
+  EXPECT_EQ(a[99999].scale_offer[0], -1);
+  a[5].next[0] = 7;
+  HugeArray<TcpTrack> b(std::move(a));
+  EXPECT_EQ(b[5].next[0], 7u);
+  EXPECT_EQ(a.size(), 0u);
+  HugeArray<Mapping> m(3);
+  EXPECT_EQ(m[2].segment, kNoPort);
+  m = HugeArray<Mapping>(5);
+  EXPECT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[4].guest_port, kNoPort);
+}
+
 // A session's clock is a uint32 of coarse ticks: idle times and expiry hold across its
 // wrap, and the default tick (about 1/64 s) keeps the longest timeout (2^24 s) within
 // the 2^31 ticks a wrapping clock can compare.
