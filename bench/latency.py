@@ -15,7 +15,6 @@ harness reserves 2 MB pages when too few are free and gives them back afterwards
 import json
 import os
 import statistics
-import shutil
 import subprocess
 import time
 
@@ -151,40 +150,21 @@ def guestport(run, gpd, gpctl, probe_bin, work, seconds):
 
 
 def ovs(run, probe_bin, work, seconds):
-    """ovs-vswitchd-dpdk from a private directory, two dpdkvhostuser ports (OVS makes
-    the sockets) on a NORMAL bridge with the probe's MACs in its FDB."""
-    d = os.path.join(work, "ovs-lat")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d, OVS_SYSCONFDIR=d)
-    db = f"unix:{d}/db.sock"
-    sh = lambda *c: subprocess.run(list(c), check=True, capture_output=True, text=True, env=env)
-    vsctl = lambda *c: sh("ovs-vsctl", f"--db={db}", "--timeout=60", *c)
-    sh("ovsdb-tool", "create", f"{d}/conf.db", run.OVS_SCHEMA)
-    procs = [run.Proc(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{d}/db.sock",
-                       f"--unixctl={d}/ovsdb.ctl", f"--pidfile={d}/ovsdb.pid"],
-                      os.path.join(d, "ovsdb.out"), env=env)]
+    """OVS (run.Ovs) with two dpdkvhostuser ports (OVS makes the sockets) on a NORMAL
+    bridge with the probe's MACs in its FDB."""
+    o = run.Ovs(work, "ovs-lat")
     try:
-        wait_for(f"{d}/db.sock", procs[0], "ovsdb-server", 20)
-        vsctl("--no-wait", "init")
-        vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
-              "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
-              "other_config:dpdk-socket-mem=1024",
-              f"other_config:dpdk-extra=--no-pci --file-prefix=gpb-lo{os.getpid()}")
-        procs.append(run.Proc([run.OVS_DPDK, db, f"--unixctl={d}/vswitchd.ctl",
-                               f"--pidfile={d}/vswitchd.pid"], os.path.join(d, "vswitchd.out"),
-                              env=env))
-        vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
+        o.start_vswitchd(["other_config:dpdk-socket-mem=1024",
+                          f"other_config:dpdk-extra=--no-pci --file-prefix=gpb-lo{os.getpid()}"])
         for port in ("vhua", "vhub"):
-            vsctl("add-port", "br0", port, "--", "set", "Interface", port,
-                  "type=dpdkvhostuser", "mtu_request=9000")
+            o.vsctl("add-port", "br0", port, "--", "set", "Interface", port,
+                    "type=dpdkvhostuser", "mtu_request=9000")
         for port, m in (("vhua", MAC_A), ("vhub", MAC_B)):
-            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", port, "0", m)
-        wait_for(f"{d}/vhub", procs[-1], "ovs-vswitchd")
-        return sweep(run, probe_bin, work, f"{d}/vhua", f"{d}/vhub", seconds, "OVS-DPDK")
+            o.appctl("fdb/add", "br0", port, "0", m)
+        wait_for(f"{o.d}/vhub", o.procs[-1], "ovs-vswitchd")
+        return sweep(run, probe_bin, work, f"{o.d}/vhua", f"{o.d}/vhub", seconds, "OVS-DPDK")
     finally:
-        for p in reversed(procs):
-            p.stop()
+        o.stop()
 
 
 def run_all(run, systems, gpd, gpctl, probe_bin, work, seconds, rounds=1):

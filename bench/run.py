@@ -314,67 +314,93 @@ OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 OVS_MAX_FRAMES = 200000
 
 
-def run_ovs(work, pcap, sinks, frames, window, churn=False):
-    """ovsdb-server and ovs-vswitchd-dpdk in a private directory (their own database,
-    sockets and logs), a netdev bridge; L2: NORMAL forwarding with the sink MACs added as
-    static FDB entries (fdb/add); NAT (sinks None): userspace conntrack with source NAT
-    to the uplink address and the next hop's MAC, as a NAT router does. Stopped by PID."""
-    d = os.path.join(work, "ovs")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d, OVS_SYSCONFDIR=d)
-    db = f"unix:{d}/db.sock"
-    sh = lambda *c: subprocess.run(list(c), check=True, capture_output=True, text=True, env=env)
-    vsctl = lambda *c: sh("ovs-vsctl", f"--db={db}", "--timeout=60", *c)
-    sh("ovsdb-tool", "create", f"{d}/conf.db", OVS_SCHEMA)
-    procs = [Proc(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{d}/db.sock",
-                   f"--unixctl={d}/ovsdb.ctl", f"--pidfile={d}/ovsdb.pid"],
-                  os.path.join(d, "ovsdb.out"), env=env)]
-    try:
+class Ovs:
+    """ovsdb-server with its own database and ovs-vswitchd-dpdk, from a private directory
+    (database, sockets, logs); no system service is touched. Every process is stopped by
+    PID (stop())."""
+
+    def __init__(self, work, name):
+        self.d = d = os.path.join(work, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        self.env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d, OVS_SYSCONFDIR=d)
+        self.db = f"unix:{d}/db.sock"
+        self.sh("ovsdb-tool", "create", f"{d}/conf.db", OVS_SCHEMA)
+        self.procs = [Proc(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{d}/db.sock",
+                            f"--unixctl={d}/ovsdb.ctl", f"--pidfile={d}/ovsdb.pid"],
+                           os.path.join(d, "ovsdb.out"), env=self.env)]
         deadline = time.time() + 20
         while not os.path.exists(f"{d}/db.sock"):
-            if time.time() > deadline or procs[0].p.poll() is not None:
-                raise RuntimeError("ovsdb-server did not start:\n" + procs[0].text())
+            if time.time() > deadline or self.procs[0].p.poll() is not None:
+                self.stop()
+                raise RuntimeError("ovsdb-server did not start:\n" + self.procs[0].text())
             time.sleep(0.1)
-        n = mbufs_for(frames)
-        mem = 1200 + n * 4096 // (1 << 20)  # OVS asks for 262144 mbufs first
-        vsctl("--no-wait", "init")
-        vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
-              "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
-              # --legacy-mem (what --no-huge is anyway) keeps OVS from adding --in-memory
-              f"other_config:dpdk-extra=--no-huge --legacy-mem --no-pci -m {mem} "
-              f"--file-prefix=gpb-ovs{os.getpid()}")
-        procs.append(Proc([OVS_DPDK, db, f"--unixctl={d}/vswitchd.ctl",
-                           f"--pidfile={d}/vswitchd.pid"], os.path.join(d, "vswitchd.out"),
-                          env=env))
-        vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
-        vsctl("add-port", "br0", "src", "--", "set", "Interface", "src", "type=dpdk",
-              f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-              "options:n_rxq_desc=4096")
-        vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
-              "options:dpdk-devargs=net_null0,no-rx=1")
+
+    def sh(self, *c):
+        return subprocess.run(list(c), check=True, capture_output=True, text=True, env=self.env)
+
+    def vsctl(self, *c):
+        return self.sh("ovs-vsctl", f"--db={self.db}", "--timeout=60", *c)
+
+    def appctl(self, *c):
+        return self.sh("ovs-appctl", "-t", f"{self.d}/vswitchd.ctl", *c)
+
+    def start_vswitchd(self, dpdk_config):
+        """Initializes the database with DPDK on (PMD on CPU 1, main on CPU 0, the
+        other_config entries given) and starts ovs-vswitchd-dpdk with a netdev bridge br0."""
+        self.vsctl("--no-wait", "init")
+        self.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
+                   "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
+                   *dpdk_config)
+        self.procs.append(Proc([OVS_DPDK, self.db, f"--unixctl={self.d}/vswitchd.ctl",
+                                f"--pidfile={self.d}/vswitchd.pid"],
+                               os.path.join(self.d, "vswitchd.out"), env=self.env))
+        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
+
+    def vswitchd_log(self):
+        return self.procs[-1].text()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+
+
+def run_ovs(work, pcap, sinks, frames, window, churn=False):
+    """OVS (class Ovs) with a netdev bridge; L2: NORMAL forwarding with the sink MACs
+    added as static FDB entries (fdb/add); NAT (sinks None): userspace conntrack with
+    source NAT to the uplink address and the next hop's MAC, as a NAT router does."""
+    ovs = Ovs(work, "ovs")
+    try:
+        mem = 1200 + mbufs_for(frames) * 4096 // (1 << 20)  # OVS asks for 262144 mbufs first
+        # --legacy-mem (what --no-huge is anyway) keeps OVS from adding --in-memory
+        ovs.start_vswitchd([f"other_config:dpdk-extra=--no-huge --legacy-mem --no-pci -m {mem} "
+                            f"--file-prefix=gpb-ovs{os.getpid()}"])
+        ovs.vsctl("add-port", "br0", "src", "--", "set", "Interface", "src", "type=dpdk",
+                  f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                  "options:n_rxq_desc=4096")
+        ovs.vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
+                  "options:dpdk-devargs=net_null0,no-rx=1")
+
         def conns():  # conntrack's connections
-            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-stats-show")
-            m = re.search(r"Total:\s*(\d+)", r.stdout)
+            m = re.search(r"Total:\s*(\d+)", ovs.appctl("dpctl/ct-stats-show").stdout)
             return int(m.group(1)) if m else 0
 
         if sinks is None:
             # Until the NAT flow is in, frames go NORMAL (no conntrack): churn counts
             # connections from that moment.
-            sh("ovs-ofctl", "del-flows", "br0")
-            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-set-maxconns",
-               str(max(3000000, 2 * frames)))
-            sh("ovs-ofctl", "add-flow", "br0",
-               "priority=10,ip,in_port=src,actions=ct(commit,zone=1,"
-               "nat(src=198.51.100.10:1024-65535)),mod_dl_src:02:00:00:00:0a:0a,"
-               "mod_dl_dst:02:00:00:00:0c:01,dec_ttl,output:sink")
+            ovs.sh("ovs-ofctl", "del-flows", "br0")
+            ovs.appctl("dpctl/ct-set-maxconns", str(max(3000000, 2 * frames)))
+            ovs.sh("ovs-ofctl", "add-flow", "br0",
+                   "priority=10,ip,in_port=src,actions=ct(commit,zone=1,"
+                   "nat(src=198.51.100.10:1024-65535)),mod_dl_src:02:00:00:00:0a:0a,"
+                   "mod_dl_dst:02:00:00:00:0c:01,dec_ttl,output:sink")
             if churn:
                 return churn_rate(conns, frames)
         for m in sinks or []:
-            sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "fdb/add", "br0", "sink", "0", m)
+            ovs.appctl("fdb/add", "br0", "sink", "0", m)
 
         def tx():  # live datapath counters (the database's are refreshed every 5 s)
-            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/show", "-s")
+            r = ovs.appctl("dpctl/show", "-s")
             m = re.search(r"port \d+: sink.*?TX packets:(\d+)", r.stdout, re.S)
             if m is None:
                 raise RuntimeError("no sink port in dpctl/show:\n" + r.stdout)
@@ -383,22 +409,20 @@ def run_ovs(work, pcap, sinks, frames, window, churn=False):
         deadline = time.time() + 30
         while tx() == 0:
             if time.time() > deadline:
-                raise RuntimeError("OVS forwards nothing:\n" + procs[-1].text()[-3000:])
+                raise RuntimeError("OVS forwards nothing:\n" + ovs.vswitchd_log()[-3000:])
             time.sleep(0.2)
         time.sleep(1)
         mpps = rate(tx, window)
         if sinks is None:  # the NAT really happened: conntrack holds the flows
-            r = sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl", "dpctl/ct-stats-show")
+            r = ovs.appctl("dpctl/ct-stats-show")
             log("[bench]   OVS conntrack: " + " ".join(r.stdout.split())[:120])
         if mpps == 0:
             raise RuntimeError("OVS stopped forwarding: " + str(tx()) + "\n" +
-                               sh("ovs-appctl", "-t", f"{d}/vswitchd.ctl",
-                                  "dpif-netdev/pmd-stats-show").stdout +
-                               vsctl("list", "Interface").stdout)
+                               ovs.appctl("dpif-netdev/pmd-stats-show").stdout +
+                               ovs.vsctl("list", "Interface").stdout)
         return mpps
     finally:
-        for p in reversed(procs):
-            p.stop()
+        ovs.stop()
 
 
 def plot(results, systems, png, work, title):
