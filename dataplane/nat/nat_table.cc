@@ -15,25 +15,22 @@
 namespace gp::nat {
 
 namespace {
-std::atomic<unsigned> g_seq{0};
-
-rte_hash* make_hash(const char* what, uint32_t entries, uint32_t key_len) {
-  std::string name = std::string("gp_nat_") + what + std::to_string(g_seq.fetch_add(1));
-  rte_hash_parameters p{};
-  p.name = name.c_str();
-  p.entries = entries;
-  p.key_len = key_len;
-  p.hash_func = rte_hash_crc;
-  p.socket_id = static_cast<int>(rte_socket_id());
-  p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-  rte_hash* h = rte_hash_create(&p);
-  if (h == nullptr) throw std::runtime_error("cannot create NAT table " + name);
-  return h;
+// CRC32-C of a 16-byte key (two crc32q instructions), as rte_hash hashes.
+template <typename Key>
+uint32_t key16_hash(const Key& k) noexcept {
+  static_assert(sizeof(Key) == 16);
+  uint64_t w[2];
+  std::memcpy(w, &k, sizeof w);
+  return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0x9747b28cu));
 }
-
-inline void* as_data(uint64_t v) { return reinterpret_cast<void*>(static_cast<uintptr_t>(v)); }
-inline uint64_t from_data(void* d) { return reinterpret_cast<uintptr_t>(d); }
 }  // namespace
+
+uint32_t NatTable::key_hash(const InKey& k) noexcept { return key16_hash(k); }
+uint32_t NatTable::key_hash(const OutKey& k) noexcept { return key16_hash(k); }
+
+uint32_t FilterSlot::key_hash(uint32_t mapping, rte_be32_t remote_ip) noexcept {
+  return rte_hash_crc_8byte((uint64_t{mapping} << 32) | remote_ip, 0x85ebca6bu);
+}
 
 namespace {
 unsigned default_shift() {
@@ -54,11 +51,10 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
   free_.reserve(capacity);
   free_maps_.reserve(capacity);
   for (uint32_t i = capacity; i-- > 0;) free_.push_back(i), free_maps_.push_back(i);
-  const uint32_t entries = std::max<uint32_t>(capacity, 64);  // rte_hash's minimum
-  by_in_ = make_hash("in", entries, sizeof(InKey));
-  by_out_ = make_hash("out", entries, sizeof(OutKey));
-  mappings_ = make_hash("map", entries, sizeof(InKey));
-  filter_ = make_hash("flt", entries, sizeof(MapKey));
+  by_in_ = IdIndex(capacity);
+  by_out_ = IdIndex(capacity);
+  mappings_ = IdIndex(capacity);
+  filter_ = CuckooTable<FilterSlot, FilterSlot::Traits>(capacity);
   for (auto& b : port_bits_) b.assign(65536 / 64, 0);
   for (auto& m : map_at_) m.assign(65536, kInvalid);
   for (auto& b : queued_) b.assign(65536 / 64, 0);
@@ -71,9 +67,7 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
   tail_.fill(kInvalid);
 }
 
-NatTable::~NatTable() {
-  for (rte_hash* h : {by_in_, by_out_, mappings_, filter_}) rte_hash_free(h);
-}
+NatTable::~NatTable() = default;
 
 unsigned NatTable::proto_index(uint8_t proto) noexcept {
   return proto == IPPROTO_TCP ? 0 : proto == IPPROTO_UDP ? 1 : 2;
@@ -94,51 +88,80 @@ InKey NatTable::mapping_key(const InKey& in) noexcept {
   return k;
 }
 
-MapKey NatTable::map_key(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
-                         rte_be32_t remote_ip) noexcept {
-  MapKey k{};
-  k.outside_ip = outside_ip;
-  k.outside_port = port;
-  k.proto = proto;
-  k.remote_ip = remote_ip;
-  return k;
-}
-
-MapKey NatTable::filter_key(const OutKey& o) noexcept {
-  return map_key(o.outside_ip, o.outside_port, o.proto, o.remote_ip);
-}
-
 uint32_t NatTable::find_in(const InKey& k) const noexcept {
-  void* d = nullptr;
-  return rte_hash_lookup_data(by_in_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d)) : kInvalid;
+  const IdSlot* s = by_in_.find(key16_hash(k), [&](const IdSlot& c) {
+    return std::memcmp(&sessions_[c.id].in, &k, sizeof k) == 0;
+  });
+  return s != nullptr ? s->id : kInvalid;
 }
 
 uint32_t NatTable::find_out(const OutKey& k) const noexcept {
-  void* d = nullptr;
-  return rte_hash_lookup_data(by_out_, &k, &d) >= 0 ? static_cast<uint32_t>(from_data(d))
-                                                    : kInvalid;
+  const IdSlot* s = by_out_.find(key16_hash(k), [&](const IdSlot& c) {
+    return std::memcmp(&sessions_[c.id].out, &k, sizeof k) == 0;
+  });
+  return s != nullptr ? s->id : kInvalid;
+}
+
+uint32_t NatTable::find_mapping(const InKey& mk) const noexcept {
+  const IdSlot* s = mappings_.find(key16_hash(mk), [&](const IdSlot& c) {
+    return std::memcmp(&maps_[c.id].inside, &mk, sizeof mk) == 0;
+  });
+  return s != nullptr ? s->id : kInvalid;
 }
 
 namespace {
-template <typename Key>
-void lookup_bulk(const rte_hash* h, const Key* keys, uint32_t n, uint32_t* ids) noexcept {
-  const void* ptrs[RTE_HASH_LOOKUP_BULK_MAX];
-  void* data[RTE_HASH_LOOKUP_BULK_MAX];
-  uint64_t hits = 0;
-  for (uint32_t i = 0; i < n; ++i) ptrs[i] = &keys[i];
-  rte_hash_lookup_bulk_data(h, ptrs, n, &hits, data);
-  for (uint32_t i = 0; i < n; ++i)
-    ids[i] = (hits >> i) & 1 ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i]))
-                             : NatTable::kInvalid;
+// A burst's lookups in stages, so that its cache misses overlap: every key's primary
+// bucket is fetched, then the alternates of the keys not found there, then the records
+// the hits name; a record whose key differs (a 32-bit hash collision) falls back to
+// find(), which checks every candidate.
+template <typename Key, typename KeyOf, typename Record>
+void lookup_bulk(const IdIndex& index, const Key* keys, uint32_t n, uint32_t* ids,
+                 const Record& records, KeyOf key_of) noexcept {
+  uint32_t h[NatTable::kBulkMax], b[NatTable::kBulkMax];
+  for (uint32_t i = 0; i < n; ++i) {
+    h[i] = key16_hash(keys[i]);
+    b[i] = index.primary(h[i]);
+    index.prefetch(b[i]);
+  }
+  auto any = [](const IdSlot&) { return true; };
+  uint32_t again = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const IdSlot* s = index.find_in(b[i], h[i], any);
+    ids[i] = s != nullptr ? s->id : NatTable::kInvalid;
+    if (s == nullptr) {
+      const uint32_t alt = index.alternate(b[i], h[i]);
+      b[i] = alt != b[i] ? alt : UINT32_MAX;
+      if (b[i] != UINT32_MAX) index.prefetch(b[i]), ++again;
+    } else {
+      rte_prefetch0(&records[s->id]);
+    }
+  }
+  if (again != 0)
+    for (uint32_t i = 0; i < n; ++i) {
+      if (ids[i] != NatTable::kInvalid || b[i] == UINT32_MAX) continue;
+      const IdSlot* s = index.find_in(b[i], h[i], any);
+      if (s != nullptr) ids[i] = s->id, rte_prefetch0(&records[s->id]);
+    }
+  for (uint32_t i = 0; i < n; ++i) {
+    if (ids[i] == NatTable::kInvalid ||
+        std::memcmp(&key_of(records[ids[i]]), &keys[i], sizeof(Key)) == 0)
+      continue;
+    const IdSlot* s = index.find(h[i], [&](const IdSlot& c) {
+      return std::memcmp(&key_of(records[c.id]), &keys[i], sizeof(Key)) == 0;
+    });
+    ids[i] = s != nullptr ? s->id : NatTable::kInvalid;
+  }
 }
 }  // namespace
 
 void NatTable::find_in_bulk(const InKey* keys, uint32_t n, uint32_t* ids) const noexcept {
-  lookup_bulk(by_in_, keys, n, ids);
+  lookup_bulk(by_in_, keys, n, ids, sessions_,
+              [](const Session& s) -> const InKey& { return s.in; });
 }
 
 void NatTable::find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) const noexcept {
-  lookup_bulk(by_out_, keys, n, ids);
+  lookup_bulk(by_out_, keys, n, ids, sessions_,
+              [](const Session& s) -> const OutKey& { return s.out; });
 }
 
 uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
@@ -150,26 +173,34 @@ uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
 
 bool NatTable::mapping_has_sent_to(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
                                    rte_be32_t remote_ip) const noexcept {
-  const MapKey k = map_key(outside_ip, port, proto, remote_ip);
-  void* d = nullptr;
-  return rte_hash_lookup_data(filter_, &k, &d) >= 0 && from_data(d) > 0;
+  const uint32_t m = mapping_at(outside_ip, port, proto);
+  if (m == kInvalid) return false;
+  return filter_.find(FilterSlot::key_hash(m, remote_ip), [&](const FilterSlot& f) {
+    return f.mapping == m && f.remote_ip == remote_ip;
+  }) != nullptr;
 }
 
-void NatTable::add_filter_ref(const OutKey& o) noexcept {
-  const MapKey k = filter_key(o);
-  void* d = nullptr;
-  const uint64_t n = rte_hash_lookup_data(filter_, &k, &d) >= 0 ? from_data(d) : 0;
-  rte_hash_add_key_data(filter_, &k, as_data(n + 1));
+void NatTable::add_filter_ref(uint32_t m, rte_be32_t remote_ip) noexcept {
+  const uint32_t h = FilterSlot::key_hash(m, remote_ip);
+  FilterSlot* f = filter_.find(
+      h, [&](const FilterSlot& c) { return c.mapping == m && c.remote_ip == remote_ip; });
+  if (f != nullptr) {
+    ++f->count;
+    return;
+  }
+  FilterSlot n;
+  n.mapping = m;
+  n.remote_ip = remote_ip;
+  n.count = 1;
+  // Sized like the sessions it counts (at most one entry each): never full.
+  filter_.insert(h, n);
 }
 
-void NatTable::drop_filter_ref(const OutKey& o) noexcept {
-  const MapKey k = filter_key(o);
-  void* d = nullptr;
-  if (rte_hash_lookup_data(filter_, &k, &d) < 0) return;
-  if (from_data(d) <= 1)
-    rte_hash_del_key(filter_, &k);
-  else
-    rte_hash_add_key_data(filter_, &k, as_data(from_data(d) - 1));
+void NatTable::drop_filter_ref(uint32_t m, rte_be32_t remote_ip) noexcept {
+  FilterSlot* f = filter_.find(FilterSlot::key_hash(m, remote_ip), [&](const FilterSlot& c) {
+    return c.mapping == m && c.remote_ip == remote_ip;
+  });
+  if (f != nullptr && --f->count == 0) filter_.erase(f);
 }
 
 bool NatTable::port_used(uint8_t proto, uint16_t port) const noexcept {
@@ -242,16 +273,17 @@ uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal
   return id;
 }
 
-uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                                  const InsideRef& at, uint64_t now) noexcept {
+Refusal NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
+                                 const InsideRef& at, uint64_t now) noexcept {
   // A key another session holds is never overwritten: replies would go to the wrong
   // session, and removing one would delete the other's key.
-  if (find_in(in) != kInvalid || find_out(out) != kInvalid ||
-      rte_hash_add_key_data(by_in_, &in, as_data(id)) != 0)
-    return kInvalid;
-  if (rte_hash_add_key_data(by_out_, &out, as_data(id)) != 0) {
-    rte_hash_del_key(by_in_, &in);
-    return kInvalid;
+  if (find_in(in) != kInvalid || find_out(out) != kInvalid) return Refusal::kConflict;
+  const uint32_t hin = key16_hash(in);
+  if (!by_in_.insert(hin, IdSlot{hin, id})) return Refusal::kTableFull;
+  const uint32_t hout = key16_hash(out);
+  if (!by_out_.insert(hout, IdSlot{hout, id})) {
+    by_in_.erase(by_in_.find(hin, [&](const IdSlot& c) { return c.id == id; }));
+    return Refusal::kTableFull;
   }
   Session& s = sessions_[id];
   s = Session{};
@@ -267,11 +299,11 @@ uint32_t NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& ou
   s.in_use = true;
   s.link = mapping;
   tracks_[id] = TcpTrack{};
-  add_filter_ref(out);
+  if (mapping != kInvalid) add_filter_ref(mapping, out.remote_ip);
   lru_append(id);
   ++per_vm_[at.guest_port % kMaxPorts];
   ++used_;
-  return id;
+  return Refusal::kNone;
 }
 
 uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const InsideRef& at,
@@ -289,7 +321,8 @@ uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const Ins
   mp.guest_port = at.guest_port;
   mp.uplink_port = at.uplink_port;
   mp.guest_mac = at.guest_mac;
-  if (rte_hash_add_key_data(mappings_, &mk, as_data(m)) != 0) {
+  const uint32_t h = key16_hash(mk);
+  if (!mappings_.insert(h, IdSlot{h, m})) {
     release_port(mk.proto, port);
     return kInvalid;
   }
@@ -301,7 +334,8 @@ uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const Ins
 void NatTable::unref_mapping(uint32_t m) noexcept {
   Mapping& mp = maps_[m];
   if (--mp.refs != 0) return;
-  rte_hash_del_key(mappings_, &mp.inside);
+  mappings_.erase(
+      mappings_.find(key16_hash(mp.inside), [&](const IdSlot& c) { return c.id == m; }));
   map_at_[proto_index(mp.inside.proto)][rte_be_to_cpu_16(mp.outside_port)] = kInvalid;
   release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
   free_maps_.push_back(m);
@@ -329,10 +363,9 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     }
     out.remote_port = out_remote_port;
     out.outside_port = rte_cpu_to_be_16(port);
-    if (finish_session(id, in, out, kInvalid, at, now) == kInvalid) {
+    if ((*why = finish_session(id, in, out, kInvalid, at, now)) != Refusal::kNone) {
       release_port(in.proto, port);
       free_.push_back(id);
-      *why = Refusal::kConflict;
       return kInvalid;
     }
     sessions_[id].owns_port = true;
@@ -340,11 +373,8 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     return id;
   }
   const InKey mk = mapping_key(in);
-  void* d = nullptr;
-  uint32_t m;
-  if (rte_hash_lookup_data(mappings_, &mk, &d) >= 0) {
-    m = static_cast<uint32_t>(from_data(d));
-  } else if ((m = new_mapping(mk, outside_ip, at, snap)) == kInvalid) {
+  uint32_t m = find_mapping(mk);
+  if (m == kInvalid && (m = new_mapping(mk, outside_ip, at, snap)) == kInvalid) {
     free_.push_back(id);
     *why = Refusal::kPortsExhausted;
     return kInvalid;
@@ -354,10 +384,9 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
   // ICMP echo has no ports: the identifier stands on both sides.
   out.remote_port = in.proto == IPPROTO_ICMP ? mp.outside_port : out_remote_port;
   out.outside_port = mp.outside_port;
-  if (finish_session(id, in, out, m, at, now) == kInvalid) {
+  if ((*why = finish_session(id, in, out, m, at, now)) != Refusal::kNone) {
     unref_mapping(m);
     free_.push_back(id);
-    *why = Refusal::kConflict;
     return kInvalid;
   }
   *why = Refusal::kNone;
@@ -370,10 +399,9 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
   const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
-  if (finish_session(id, in, out, mapping, at, now) == kInvalid) {
+  if ((*why = finish_session(id, in, out, mapping, at, now)) != Refusal::kNone) {
     if (mapping != kInvalid) unref_mapping(mapping);
     free_.push_back(id);
-    *why = Refusal::kConflict;
     return kInvalid;
   }
   if (forward_id != 0) {
@@ -441,10 +469,12 @@ void NatTable::remove(uint32_t id) noexcept {
   Session& s = sessions_[id];
   if (!s.in_use) return;
   lru_unlink(id);
-  rte_hash_del_key(by_in_, &s.in);
-  rte_hash_del_key(by_out_, &s.out);
-  drop_filter_ref(s.out);
-  if (s.mapping() != kInvalid) unref_mapping(s.mapping());
+  by_in_.erase(by_in_.find(key16_hash(s.in), [&](const IdSlot& c) { return c.id == id; }));
+  by_out_.erase(by_out_.find(key16_hash(s.out), [&](const IdSlot& c) { return c.id == id; }));
+  if (s.mapping() != kInvalid) {
+    drop_filter_ref(s.mapping(), s.out.remote_ip);
+    unref_mapping(s.mapping());
+  }
   if (s.owns_port) release_port(s.in.proto, rte_be_to_cpu_16(s.out.outside_port));
   --per_vm_[s.guest_port % kMaxPorts];
   --used_;

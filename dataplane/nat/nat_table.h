@@ -10,7 +10,6 @@
 // one per timeout class, so expiry touches only what expires. Memory is allocated once.
 #pragma once
 
-#include <rte_hash.h>
 #include <rte_prefetch.h>
 
 #include <array>
@@ -18,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "dataplane/core/cuckoo_table.h"
 #include "dataplane/core/huge_array.h"
 #include "dataplane/core/snapshot.h"
 #include "dataplane/nat/tcp_state.h"
@@ -55,15 +55,18 @@ struct OutKey {
 };
 static_assert(sizeof(OutKey) == 16 && std::is_trivially_copyable_v<OutKey>);
 
-// A mapping's outside identity (EIF lookups), and the ADF key (mapping + remote ip).
-struct MapKey {
-  rte_be32_t outside_ip;
-  rte_be16_t outside_port;
-  uint8_t proto;
-  uint8_t pad = 0;
-  rte_be32_t remote_ip;  // 0 in the mapping table; the remote in the filter table
+// Address-dependent filtering (REQ-8): how many sessions of an EIM mapping go to one
+// remote address, kept inline in the filter index (no record of its own).
+struct FilterSlot {
+  uint32_t mapping = 0;
+  rte_be32_t remote_ip = 0;
+  uint32_t count = 0;  // 0: empty
+  static uint32_t key_hash(uint32_t mapping, rte_be32_t remote_ip) noexcept;
+  struct Traits {
+    static bool empty(const FilterSlot& s) noexcept { return s.count == 0; }
+    static uint32_t hash(const FilterSlot& s) noexcept { return key_hash(s.mapping, s.remote_ip); }
+  };
 };
-static_assert(sizeof(MapKey) == 12 && std::is_trivially_copyable_v<MapKey>);
 
 // Where the inside host of a flow sits: its segment, the port it was seen on, its MAC
 // (the frame's source, or the inside neighbour table for port forwards), the uplink.
@@ -126,6 +129,7 @@ struct Mapping {
 class NatTable {
  public:
   static constexpr uint32_t kInvalid = UINT32_MAX;
+  static constexpr uint32_t kBulkMax = 64;  // keys of one find_*_bulk
 
   // capacity: sessions; worker/workers: this table's slice of outside ports.
   // time_shift: TSC cycles per coarse tick are 2^time_shift (default: 1/128..1/64 s, so
@@ -135,9 +139,13 @@ class NatTable {
   NatTable(const NatTable&) = delete;
   NatTable& operator=(const NatTable&) = delete;
 
+  // The 32-bit hash that places a key in its index (CRC32-C); public for tests.
+  static uint32_t key_hash(const InKey& k) noexcept;
+  static uint32_t key_hash(const OutKey& k) noexcept;
+
   uint32_t find_in(const InKey& k) const noexcept;
   uint32_t find_out(const OutKey& k) const noexcept;
-  // Bulk forms for a burst (n <= RTE_HASH_LOOKUP_BULK_MAX): ids[i] = session or kInvalid.
+  // Bulk forms for a burst (n <= kBulkMax): ids[i] = session or kInvalid.
   void find_in_bulk(const InKey* keys, uint32_t n, uint32_t* ids) const noexcept;
   void find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) const noexcept;
   // The mapping on this outside port (EIF), kInvalid if none; has it sent to remote_ip (ADF)?
@@ -187,9 +195,10 @@ class NatTable {
   uint32_t sweep(const Snapshot& snap, uint32_t from, uint32_t count) noexcept;
 
   uint32_t size() const noexcept { return used_; }
-  // The session, tracking and mapping arrays (mapped apart from the heaps).
+  // The session, tracking and mapping arrays and the indexes (mapped apart from the heaps).
   size_t array_bytes() const noexcept {
-    return sessions_.bytes() + tracks_.bytes() + maps_.bytes();
+    return sessions_.bytes() + tracks_.bytes() + maps_.bytes() + by_in_.bytes() + by_out_.bytes() +
+           mappings_.bytes() + filter_.bytes();
   }
   uint32_t capacity() const noexcept { return capacity_; }
   // Sessions of one VM adapter (its guest port): the per-VM limit counts these, on a
@@ -216,17 +225,16 @@ class NatTable {
   uint32_t alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept;
   // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
   static InKey mapping_key(const InKey& in) noexcept;
-  static MapKey map_key(rte_be32_t outside_ip, rte_be16_t port, uint8_t proto,
-                        rte_be32_t remote_ip) noexcept;
-  static MapKey filter_key(const OutKey& o) noexcept;
-  void add_filter_ref(const OutKey& o) noexcept;
-  void drop_filter_ref(const OutKey& o) noexcept;
+  uint32_t find_mapping(const InKey& mk) const noexcept;
+  void add_filter_ref(uint32_t mapping, rte_be32_t remote_ip) noexcept;
+  void drop_filter_ref(uint32_t mapping, rte_be32_t remote_ip) noexcept;
   // A new EIM mapping for mapping key mk (refs 0), or kInvalid when no port is left.
   uint32_t new_mapping(const InKey& mk, rte_be32_t outside_ip, const InsideRef& at,
                        const Snapshot& snap) noexcept;
   void unref_mapping(uint32_t m) noexcept;  // frees it with its port when unused
-  uint32_t finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                          const InsideRef& at, uint64_t now) noexcept;
+  // Indexes and fills session `id`; kConflict or kTableFull (an index had no room) if not.
+  Refusal finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
+                         const InsideRef& at, uint64_t now) noexcept;
 
   uint32_t capacity_;
   uint16_t worker_, workers_;
@@ -235,10 +243,9 @@ class NatTable {
   HugeArray<TcpTrack> tracks_;
   std::vector<uint32_t> free_;
   uint32_t used_ = 0;
-  rte_hash* by_in_ = nullptr;
-  rte_hash* by_out_ = nullptr;
-  rte_hash* mappings_ = nullptr;  // mapping_key -> Mapping index
-  rte_hash* filter_ = nullptr;    // MapKey(remote) -> sessions to that remote (count)
+  IdIndex by_in_, by_out_;                              // sessions by InKey, by OutKey
+  IdIndex mappings_;                                    // mappings by mapping_key
+  CuckooTable<FilterSlot, FilterSlot::Traits> filter_;  // (mapping, remote) -> sessions
   HugeArray<Mapping> maps_;
   std::vector<uint32_t> free_maps_;
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
