@@ -470,7 +470,7 @@ uint32_t inbound_session(WorkerContext& ctx, const Snapshot& snap, uint16_t upli
   if (!ns.endpoint_independent_filtering &&
       !ctx.nat->mapping_has_sent_to(k.outside_ip, k.outside_port, k.proto, k.remote_ip))
     return *v = drop(Drop::kNatUnsolicited), NatTable::kInvalid;
-  nat::InKey in = mp.inside;
+  nat::InKey in = mp.inside();
   in.dst_ip = k.remote_ip;
   in.dst_port = k.remote_port;
   const nat::InsideRef at{mp.segment, mp.guest_port, uplink, mp.guest_mac};

@@ -48,9 +48,11 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
   sessions_ = HugeArray<Session>(capacity);
   tracks_ = HugeArray<TcpTrack>(capacity);
   maps_ = HugeArray<Mapping>(capacity);
-  free_.reserve(capacity);
-  free_maps_.reserve(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_.push_back(i), free_maps_.push_back(i);
+  for (uint32_t i = capacity; i-- > 0;) {
+    free_session(i);
+    maps_[i].refs = free_maps_head_;
+    free_maps_head_ = i;
+  }
   by_in_ = IdIndex(capacity);
   by_out_ = IdIndex(capacity);
   mappings_ = IdIndex(capacity);
@@ -104,7 +106,8 @@ uint32_t NatTable::find_out(const OutKey& k) const noexcept {
 
 uint32_t NatTable::find_mapping(const InKey& mk) const noexcept {
   const IdSlot* s = mappings_.find(key16_hash(mk), [&](const IdSlot& c) {
-    return std::memcmp(&maps_[c.id].inside, &mk, sizeof mk) == 0;
+    const InKey k = maps_[c.id].inside();
+    return std::memcmp(&k, &mk, sizeof mk) == 0;
   });
   return s != nullptr ? s->id : kInvalid;
 }
@@ -260,7 +263,7 @@ uint16_t NatTable::allocate_port(uint8_t proto, uint16_t wanted, const Snapshot&
 }
 
 uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept {
-  if (free_.empty()) {
+  if (free_head_ == kInvalid) {
     *why = Refusal::kTableFull;
     return kInvalid;
   }
@@ -268,8 +271,8 @@ uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal
     *why = Refusal::kVmLimit;
     return kInvalid;
   }
-  const uint32_t id = free_.back();
-  free_.pop_back();
+  const uint32_t id = free_head_;
+  free_head_ = sessions_[id].next;
   return id;
 }
 
@@ -308,13 +311,17 @@ Refusal NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out
 
 uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const InsideRef& at,
                                const Snapshot& snap) noexcept {
-  if (free_maps_.empty()) return kInvalid;
+  if (free_maps_head_ == kInvalid) return kInvalid;
   const uint16_t port = allocate_port(mk.proto, rte_be_to_cpu_16(mk.src_port), snap, outside_ip);
   if (port == 0) return kInvalid;
-  const uint32_t m = free_maps_.back();
+  const uint32_t m = free_maps_head_;
   Mapping& mp = maps_[m];
+  const uint32_t next_free = mp.refs;
   mp = Mapping{};
-  mp.inside = mk;
+  mp.inside_ip = mk.src_ip;
+  mp.inside_port = mk.src_port;
+  mp.nat_id = mk.nat_id;
+  mp.proto = mk.proto;
   mp.outside_ip = outside_ip;
   mp.outside_port = rte_cpu_to_be_16(port);
   mp.segment = at.segment;
@@ -324,10 +331,11 @@ uint32_t NatTable::new_mapping(const InKey& mk, rte_be32_t outside_ip, const Ins
   const uint32_t h = key16_hash(mk);
   if (!mappings_.insert(h, IdSlot{h, m})) {
     release_port(mk.proto, port);
+    mp.refs = next_free;  // stays on the free list
     return kInvalid;
   }
   map_at_[proto_index(mk.proto)][port] = m;
-  free_maps_.pop_back();
+  free_maps_head_ = next_free;
   return m;
 }
 
@@ -335,10 +343,11 @@ void NatTable::unref_mapping(uint32_t m) noexcept {
   Mapping& mp = maps_[m];
   if (--mp.refs != 0) return;
   mappings_.erase(
-      mappings_.find(key16_hash(mp.inside), [&](const IdSlot& c) { return c.id == m; }));
-  map_at_[proto_index(mp.inside.proto)][rte_be_to_cpu_16(mp.outside_port)] = kInvalid;
-  release_port(mp.inside.proto, rte_be_to_cpu_16(mp.outside_port));
-  free_maps_.push_back(m);
+      mappings_.find(key16_hash(mp.inside()), [&](const IdSlot& c) { return c.id == m; }));
+  map_at_[proto_index(mp.proto)][rte_be_to_cpu_16(mp.outside_port)] = kInvalid;
+  release_port(mp.proto, rte_be_to_cpu_16(mp.outside_port));
+  mp.refs = free_maps_head_;
+  free_maps_head_ = m;
 }
 
 uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
@@ -357,7 +366,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     // the guest sends the resolver directly from the same port.
     const uint16_t port = allocate_port(in.proto, rte_be_to_cpu_16(in.src_port), snap, outside_ip);
     if (port == 0) {
-      free_.push_back(id);
+      free_session(id);
       *why = Refusal::kPortsExhausted;
       return kInvalid;
     }
@@ -365,7 +374,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     out.outside_port = rte_cpu_to_be_16(port);
     if ((*why = finish_session(id, in, out, kInvalid, at, now)) != Refusal::kNone) {
       release_port(in.proto, port);
-      free_.push_back(id);
+      free_session(id);
       return kInvalid;
     }
     sessions_[id].owns_port = true;
@@ -375,7 +384,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
   const InKey mk = mapping_key(in);
   uint32_t m = find_mapping(mk);
   if (m == kInvalid && (m = new_mapping(mk, outside_ip, at, snap)) == kInvalid) {
-    free_.push_back(id);
+    free_session(id);
     *why = Refusal::kPortsExhausted;
     return kInvalid;
   }
@@ -386,7 +395,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
   out.outside_port = mp.outside_port;
   if ((*why = finish_session(id, in, out, m, at, now)) != Refusal::kNone) {
     unref_mapping(m);
-    free_.push_back(id);
+    free_session(id);
     return kInvalid;
   }
   *why = Refusal::kNone;
@@ -401,7 +410,7 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
   if (mapping != kInvalid) ++maps_[mapping].refs;
   if ((*why = finish_session(id, in, out, mapping, at, now)) != Refusal::kNone) {
     if (mapping != kInvalid) unref_mapping(mapping);
-    free_.push_back(id);
+    free_session(id);
     return kInvalid;
   }
   if (forward_id != 0) {
@@ -479,7 +488,7 @@ void NatTable::remove(uint32_t id) noexcept {
   --per_vm_[s.guest_port % kMaxPorts];
   --used_;
   s.in_use = false;
-  free_.push_back(id);
+  free_session(id);
 }
 
 uint32_t NatTable::expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,

@@ -84,7 +84,7 @@ struct alignas(64) Session {
   InKey in;
   OutKey out;
   uint32_t last;        // when a packet last went through, in coarse ticks
-  uint32_t prev, next;  // LRU list of its timeout class
+  uint32_t prev, next;  // LRU list of its timeout class; next: the free list when unused
   uint32_t link;        // the EIM mapping, or (forwarded) the PortForwardRule::id
   uint16_t segment;     // snapshot segment of the inside (for nat_id -> ports)
   uint16_t guest_port, uplink_port;
@@ -117,14 +117,20 @@ inline bool session_live(const Snapshot& snap, const Session& s) noexcept {
 enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted, kConflict };
 
 // An EIM mapping: one inside endpoint of one NAT router, one outside port.
+// Half a cache line.
 struct Mapping {
-  InKey inside;  // dst fields zero: (nat_id, proto, inside ip, inside port)
-  rte_be32_t outside_ip = 0;
-  rte_be16_t outside_port = 0;
+  rte_be32_t inside_ip = 0, outside_ip = 0;
+  rte_be16_t inside_port = 0, outside_port = 0;
+  uint16_t nat_id = 0;
   uint16_t segment = kNoPort, guest_port = kNoPort, uplink_port = kNoPort;
   rte_ether_addr guest_mac{};
-  uint32_t refs = 0;  // sessions using it
+  uint8_t proto = 0;
+  uint32_t refs = 0;  // sessions using it; while unused, the next free mapping
+
+  // The mapping key: (nat_id, proto, inside ip, inside port), the destination zero.
+  InKey inside() const noexcept { return in_key(inside_ip, inside_port, 0, 0, nat_id, proto); }
 };
+static_assert(sizeof(Mapping) == 32);
 
 class NatTable {
  public:
@@ -223,6 +229,10 @@ class NatTable {
   void lru_unlink(uint32_t id) noexcept;
   void lru_append(uint32_t id) noexcept;
   uint32_t alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept;
+  void free_session(uint32_t id) noexcept {
+    sessions_[id].next = free_head_;
+    free_head_ = id;
+  }
   // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
   static InKey mapping_key(const InKey& in) noexcept;
   uint32_t find_mapping(const InKey& mk) const noexcept;
@@ -241,13 +251,13 @@ class NatTable {
   unsigned shift_;
   HugeArray<Session> sessions_;
   HugeArray<TcpTrack> tracks_;
-  std::vector<uint32_t> free_;
+  uint32_t free_head_ = kInvalid;  // free sessions, linked through Session::next
   uint32_t used_ = 0;
   IdIndex by_in_, by_out_;                              // sessions by InKey, by OutKey
   IdIndex mappings_;                                    // mappings by mapping_key
   CuckooTable<FilterSlot, FilterSlot::Traits> filter_;  // (mapping, remote) -> sessions
   HugeArray<Mapping> maps_;
-  std::vector<uint32_t> free_maps_;
+  uint32_t free_maps_head_ = kInvalid;              // free mappings, linked through Mapping::refs
   std::array<std::vector<uint64_t>, 3> port_bits_;  // per proto: TCP, UDP, ICMP
   std::array<std::vector<uint32_t>, 3> map_at_;     // per proto and outside port: Mapping
   // Free ports of this worker's slice, per proto and range (0: 1-1023, 1: 1024-65535),
