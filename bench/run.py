@@ -207,7 +207,8 @@ def wait_new(sample):
 
 def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0, churn=False):
     n = mbufs_for(frames)
-    # NAT: room for every flow of the pcap in the one worker's table (285 B a session).
+    # NAT: room for every flow of the pcap in the one worker's table (about 165 B a
+    # session, mapped outside the EAL's memory; memory_mb keeps a margin for it anyway).
     sessions = 1 << max(18, (2 * frames - 1).bit_length())
     # --no-huge: an mbuf takes a 4 KiB page of its own; NAT tables on top.
     mem = 192 + n * 4096 // (1 << 20) + (sessions * 300 // (1 << 20) + 96 if sinks is None else 0)
