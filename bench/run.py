@@ -133,6 +133,44 @@ class Proc:
         self.out.close()
 
 
+# CPUs of the worker cores (guestport's workers, testpmd's forwarding cores, OVS's PMD
+# threads); CPU 0 keeps the main/control threads. --workers N sets N of them.
+WORKER_CPUS = [1]
+
+
+def worker_cpus(n):
+    """N worker CPUs from CPU 1 up; on a host with fewer CPUs they wrap around (a
+    functional run, not a figure)."""
+    ncpu = os.cpu_count() or 2
+    return [(1 + k) % ncpu for k in range(n)]
+
+
+def split_pcap(path, n):
+    """The pcap's frames dealt round-robin into n files, one per receive queue of the
+    source (net_pcap has a queue per rx_pcap): what RSS does with many flows."""
+    with open(path, "rb") as f:
+        data = f.read()
+    outs = [bytearray(data[:24]) for _ in range(n)]
+    off, i = 24, 0
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        outs[i % n] += data[off:off + 16 + incl]
+        off, i = off + 16 + incl, i + 1
+    paths = []
+    for k, o in enumerate(outs):
+        q = f"{path[:-5]}.q{k}.pcap"
+        with open(q, "wb") as f:
+            f.write(o)
+        paths.append(q)
+    return paths
+
+
+def source(pcap):
+    """net_pcap devargs replaying a pcap (or one per queue, a list) in a loop."""
+    files = pcap if isinstance(pcap, list) else [pcap]
+    return "net_pcap0," + ",".join(f"rx_pcap={f}" for f in files) + ",infinite_rx=1"
+
+
 def mbufs_for(frames):
     # net_pcap keeps every frame of the file in an mbuf; rings and caches on top.
     return max(32768, 2 * frames + 16384) if frames <= 131072 else frames + 65536
@@ -149,10 +187,13 @@ def rate(sample, window):
 def run_testpmd(work, pcap, frames, window):
     n = mbufs_for(frames)
     mem = 256 + n * 4096 // (1 << 20)
-    cmd = ["dpdk-testpmd", "-l", "0,1", "--no-huge", "--no-pci", "-m", str(mem),
-           "--file-prefix", f"gpb-tp{os.getpid()}", "--vdev",
-           f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev", "net_null0,no-rx=1", "--",
-           "--forward-mode=io", f"--total-num-mbufs={n}", "--stats-period=1", "--nb-cores=1"]
+    nw = len(WORKER_CPUS)
+    lcores = ",".join(["0@0"] + [f"{k + 1}@{c}" for k, c in enumerate(WORKER_CPUS)])
+    cmd = ["dpdk-testpmd", "--lcores", lcores, "--no-huge", "--no-pci", "-m", str(mem),
+           "--file-prefix", f"gpb-tp{os.getpid()}", "--vdev", source(pcap),
+           "--vdev", "net_null0,no-rx=1", "--",
+           "--forward-mode=io", f"--total-num-mbufs={n}", "--stats-period=1",
+           f"--nb-cores={nw}", f"--rxq={nw}", f"--txq={nw}"]
     p = Proc(cmd, os.path.join(work, "testpmd.log"))
     try:
         def tx1():  # port 1's TX-packets in the last statistics block printed
@@ -214,10 +255,12 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
     mem = 192 + n * 4096 // (1 << 20) + (sessions * 300 // (1 << 20) + 96 if sinks is None else 0)
     sock = os.path.join(work, "gp.sock")
     nat = "" if sinks is not None else f", nat: {{sessions: {sessions}}}"
-    head = (f"appliance: {{workers: 1, worker_cpus: [1], control_socket: {sock}, "
+    cpus = ", ".join(str(c) for c in WORKER_CPUS)
+    head = (f"appliance: {{workers: {len(WORKER_CPUS)}, worker_cpus: [{cpus}], "
+            f"control_socket: {sock}, "
             f"file_prefix: gpb{os.getpid()}, hugepages: false, memory_mb: {mem}, mbufs: {n}, "
             f"metrics: \"off\"{nat}}}\n")
-    src = f"\"net_pcap0,rx_pcap={pcap},infinite_rx=1\""
+    src = f"\"{source(pcap)}\""
     if sinks is not None:
         macs = ", ".join(f"'{m}'" for m in sinks)
         cfg = head + ("networks: {bench: {mode: internal, mac_ageing: 300}}\n"
@@ -347,11 +390,12 @@ class Ovs:
         return self.sh("ovs-appctl", "-t", f"{self.d}/vswitchd.ctl", *c)
 
     def start_vswitchd(self, dpdk_config):
-        """Initializes the database with DPDK on (PMD on CPU 1, main on CPU 0, the
+        """Initializes the database with DPDK on (PMDs on WORKER_CPUS, main on CPU 0, the
         other_config entries given) and starts ovs-vswitchd-dpdk with a netdev bridge br0."""
         self.vsctl("--no-wait", "init")
+        mask = sum(1 << c for c in WORKER_CPUS)
         self.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
-                   "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-lcore-mask=0x1",
+                   f"other_config:pmd-cpu-mask={mask:#x}", "other_config:dpdk-lcore-mask=0x1",
                    *dpdk_config)
         self.procs.append(Proc([OVS_DPDK, self.db, f"--unixctl={self.d}/vswitchd.ctl",
                                 f"--pidfile={self.d}/vswitchd.pid"],
@@ -377,7 +421,8 @@ def run_ovs(work, pcap, sinks, frames, window, churn=False):
         ovs.start_vswitchd([f"other_config:dpdk-extra=--no-huge --legacy-mem --no-pci -m {mem} "
                             f"--file-prefix=gpb-ovs{os.getpid()}"])
         ovs.vsctl("add-port", "br0", "src", "--", "set", "Interface", "src", "type=dpdk",
-                  f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                  f"options:dpdk-devargs={source(pcap)}",
+                  f"options:n_rxq={len(pcap) if isinstance(pcap, list) else 1}",
                   "options:n_rxq_desc=4096")
         ovs.vsctl("add-port", "br0", "sink", "--", "set", "Interface", "sink", "type=dpdk",
                   "options:dpdk-devargs=net_null0,no-rx=1")
@@ -483,7 +528,16 @@ def main():
     ap.add_argument("--latency-only", action="store_true", help="latency, no throughput scenario")
     ap.add_argument("--latency-seconds", type=float, default=3.0, help="per load level")
     ap.add_argument("--probe", default=None, help="bench/latency_probe binary")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="worker cores for every system (CPUs 1..N; the pcap dealt over N "
+                         "receive queues): scaling with cores, on a host that has them")
     a = ap.parse_args()
+    if a.workers < 1:
+        sys.exit("--workers must be at least 1")
+    WORKER_CPUS[:] = worker_cpus(a.workers)
+    if a.workers >= (os.cpu_count() or 2):
+        log(f"[bench] {a.workers} workers on {os.cpu_count()} CPUs: they share CPUs with each "
+            "other or with the main threads; the figures say nothing about scaling")
     gpctl = a.guestportctl or os.path.join(os.path.dirname(a.guestportd), "guestportctl")
     probe_bin = a.probe or os.path.join(os.path.dirname(a.guestportd), "..", "bench",
                                         "latency_probe")
@@ -507,6 +561,9 @@ def main():
     for n in names:
         log(f"[bench] writing {n}.pcap")
         pcaps[n] = SCENARIOS[n][1](work)
+        if a.workers > 1:
+            path, sinks, frames = pcaps[n]
+            pcaps[n] = (split_pcap(path, a.workers), sinks, frames)
     total = a.rounds * len(names) * len(systems)
     done = 0
     for rnd in range(a.rounds):
@@ -538,9 +595,11 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
     if names:
-        print(f"\nguestport side-by-side, one worker core, {a.rounds} interleaved rounds of "
+        cores = "one worker core" if a.workers == 1 else f"{a.workers} worker cores"
+        print(f"\nguestport side-by-side, {cores}, {a.rounds} interleaved rounds of "
               f"{a.window:g} s, CPU: {cpu}, {os.cpu_count()} CPUs")
-        print("Mpps per worker core: median (min-max)")
+        print("Mpps per worker core: median (min-max)" if a.workers == 1 else
+              f"Mpps with {a.workers} worker cores (CPUs {WORKER_CPUS}): median (min-max)")
         print(f"{'scenario':48} {'testpmd io':>20} {'OVS-DPDK':>20} {'guestport':>20} "
               f"{'gp/testpmd':>11} {'gp/OVS':>8}")
         fmt = lambda v: f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
@@ -555,6 +614,7 @@ def main():
     if a.plot:
         plot(results, systems, a.plot, work, f"{a.rounds} rounds, {cpu}")
     if a.latency or a.latency_only:
+        WORKER_CPUS[:] = [1]  # latency is measured through one worker core
         lat = latency.run_all(sys.modules[__name__], systems, a.guestportd, gpctl, probe_bin,
                               work, a.latency_seconds, a.rounds)
         print(latency.table(lat))
