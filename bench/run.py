@@ -590,6 +590,8 @@ def main():
                     mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames,
                                          a.window, 0.1 if n.endswith("-apply") else 0.0,
                                          n == "nat-churn")
+                if mpps <= 0:
+                    raise RuntimeError(f"{s} forwarded nothing in {n} (logs in {work})")
                 results[(n, s)].append(mpps)
                 log(f"[bench]   {mpps:.2f} Mpps")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")

@@ -119,6 +119,14 @@ bench_xml=$reports/bench.xml
     status=1
   fi
   tail -6 "$reports/run.out" >&2
+  # Two workers, the pcap dealt over two receive queues, NAT frames handed between them.
+  if bash bench/run.sh --smoke --no-ovs --workers 2 --scenarios nat-1k > "$reports/run2.out" 2>&1; then
+    echo '<testcase name="bench/run.sh --smoke --workers 2"/>'
+  else
+    echo '<testcase name="bench/run.sh --smoke --workers 2"><failure message="bench/run.sh --smoke --workers 2 failed"/></testcase>'
+    status=1
+  fi
+  tail -4 "$reports/run2.out" >&2
   # The latency probe through two vhost-user ports of testpmd and of guestport (hugepages).
   if bash bench/run.sh --smoke --no-ovs --latency-only > "$reports/latency.out" 2>&1; then
     echo '<testcase name="bench/run.sh --smoke --latency-only"/>'

@@ -116,8 +116,9 @@ class CuckooTable {
     return false;
   }
 
-  // Empties the slot find() returned.
+  // Empties the slot find() returned (nothing for nullptr: not found).
   void erase(Slot* s) noexcept {
+    if (s == nullptr) return;
     *s = Slot{};
     --size_;
   }
