@@ -86,11 +86,30 @@ constexpr rte_be32_t ip4(int a, int b, int c, int d) {
   return RTE_BE32((uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d));
 }
 
+// CRC32-C is linear over GF(2): h(k ^ d) = h(k) ^ L(d). The differences d, over the key
+// bits that flip(mask) flips, that leave the hash as it is: a basis of L's kernel, found
+// by Gaussian elimination of the single-bit differences (at least bits - 32 of them).
+template <typename Flip>
+std::vector<uint64_t> hash_kernel(const nat::InKey& base, int bits, Flip flip) {
+  std::vector<std::pair<uint32_t, uint64_t>> basis;  // rows, with the bits they combine
+  std::vector<uint64_t> kernel;
+  const uint32_t h0 = nat::NatTable::key_hash(base);
+  for (int bit = 0; bit < bits; ++bit) {
+    uint32_t v = nat::NatTable::key_hash(flip(uint64_t{1} << bit)) ^ h0;
+    uint64_t combo = uint64_t{1} << bit;
+    for (const auto& [row, row_combo] : basis)
+      if ((v ^ row) < v) v ^= row, combo ^= row_combo;  // clears row's leading bit
+    if (v == 0)
+      kernel.push_back(combo);
+    else
+      basis.emplace_back(v, combo), std::sort(basis.rbegin(), basis.rend());
+  }
+  return kernel;
+}
+
 // Two flows whose keys hash alike: the index holds both, and the single and the bulk
 // lookups (which trust the first candidate of a bucket only once its record's key
-// matches) each return the right session. CRC32-C is linear over GF(2), so a collision
-// is built, not searched for: among the hash differences of the 64 address bits, 33
-// or more are dependent; flipping a dependent set's bits leaves the hash unchanged.
+// matches) each return the right session. The collision is built, not searched for.
 TEST(CuckooTable, NatLookupsTellApartKeysWhoseHashesCollide) {
   const nat::InKey a = nat::in_key(ip4(10, 0, 2, 15), rte_cpu_to_be_16(40000), ip4(203, 0, 113, 1),
                                    rte_cpu_to_be_16(53), 1, IPPROTO_UDP);
@@ -100,19 +119,9 @@ TEST(CuckooTable, NatLookupsTellApartKeysWhoseHashesCollide) {
     k.dst_ip ^= static_cast<uint32_t>(bits >> 32);
     return k;
   };
-  // Gaussian elimination: rows are hash differences, each with the bits it combines.
-  std::vector<std::pair<uint32_t, uint64_t>> basis;
-  uint64_t zero_combination = 0;
-  for (int bit = 0; bit < 64 && zero_combination == 0; ++bit) {
-    uint32_t v = nat::NatTable::key_hash(flipped(uint64_t{1} << bit)) ^ nat::NatTable::key_hash(a);
-    uint64_t combo = uint64_t{1} << bit;
-    for (const auto& [row, row_combo] : basis)
-      if ((v ^ row) < v) v ^= row, combo ^= row_combo;  // clears row's leading bit
-    if (v == 0)
-      zero_combination = combo;
-    else
-      basis.emplace_back(v, combo), std::sort(basis.rbegin(), basis.rend());
-  }
+  const std::vector<uint64_t> kernel = hash_kernel(a, 64, flipped);
+  ASSERT_GE(kernel.size(), 32u);
+  const uint64_t zero_combination = kernel[0];
   ASSERT_NE(zero_combination, 0u);
   const nat::InKey b = flipped(zero_combination);
   ASSERT_NE(std::memcmp(&a, &b, sizeof a), 0);
@@ -140,6 +149,71 @@ TEST(CuckooTable, NatLookupsTellApartKeysWhoseHashesCollide) {
   t.find_in_bulk(keys, 2, ids);
   EXPECT_EQ(ids[0], sb);
   EXPECT_EQ(ids[1], nat::NatTable::kInvalid);
+}
+
+// A hostile guest that knows the hash (it is public, and CRC's linearity makes
+// colliding flows cheap to build) sends many flows whose keys all hash alike: they fill
+// their two buckets and the rest are refused as a full table (counted, nothing moved
+// out of place), while its own and everyone's other flows keep being made and found.
+// rte_hash's chained extendable buckets made the same attack a slower lookup instead.
+TEST(CuckooTable, CollidingFlowsFillTheirBucketsAndNothingElse) {
+  const nat::InKey base = nat::in_key(ip4(10, 0, 2, 15), rte_cpu_to_be_16(40000),
+                                      ip4(203, 0, 113, 1), rte_cpu_to_be_16(53), 1, IPPROTO_UDP);
+  auto flipped = [&](uint64_t bits) {  // the destination address and port
+    nat::InKey k = base;
+    k.dst_ip ^= static_cast<uint32_t>(bits);
+    k.dst_port ^= static_cast<uint16_t>(bits >> 32);
+    return k;
+  };
+  const std::vector<uint64_t> kernel = hash_kernel(base, 48, flipped);
+  ASSERT_GE(kernel.size(), 16u);
+  auto colliding = [&](uint32_t i) {  // i >= 1: a distinct combination of kernel vectors
+    uint64_t d = 0;
+    for (uint32_t j = 0; j < 16; ++j)
+      if ((i >> j) & 1) d ^= kernel[j];
+    return flipped(d);
+  };
+  Snapshot snap;
+  nat::NatTable t(4096, 0, 1);
+  const nat::InsideRef at{0, 1, 2, {}};
+  const rte_be32_t outside = ip4(198, 51, 100, 10);
+  auto open = [&](const nat::InKey& k, nat::Refusal* why) {
+    return t.create_outbound(k, k.dst_ip, k.dst_port, outside, at, 0, snap, 0, why);
+  };
+  std::vector<uint32_t> made;
+  uint32_t refused = 0;
+  for (uint32_t i = 1; i <= 40; ++i) {
+    const nat::InKey k = colliding(i);
+    ASSERT_EQ(nat::NatTable::key_hash(k), nat::NatTable::key_hash(base));
+    nat::Refusal why = nat::Refusal::kNone;
+    const uint32_t id = open(k, &why);
+    if (id != nat::NatTable::kInvalid) {
+      made.push_back(i);
+    } else {
+      EXPECT_EQ(why, nat::Refusal::kTableFull);
+      ++refused;
+    }
+  }
+  // Two buckets of eight slots (one, if both are the same bucket).
+  EXPECT_TRUE(made.size() == 16 || made.size() == 8) << made.size();
+  EXPECT_EQ(refused, 40 - made.size());
+  EXPECT_EQ(t.size(), made.size());
+  for (uint32_t i : made) EXPECT_NE(t.find_in(colliding(i)), nat::NatTable::kInvalid);
+  // Every other flow, the same guest's included, is made and found as before.
+  for (uint16_t p = 1; p <= 1000; ++p) {
+    const nat::InKey k = nat::in_key(ip4(10, 0, 2, 15), rte_cpu_to_be_16(40000),
+                                     ip4(203, 0, 113, 9), rte_cpu_to_be_16(p), 1, IPPROTO_UDP);
+    nat::Refusal why;
+    ASSERT_NE(open(k, &why), nat::NatTable::kInvalid) << p;
+    ASSERT_NE(t.find_in(k), nat::NatTable::kInvalid) << p;
+  }
+  for (uint32_t i : made) EXPECT_NE(t.find_in(colliding(i)), nat::NatTable::kInvalid);
+  // A slot given back takes the next colliding flow.
+  t.remove(t.find_in(colliding(made[0])));
+  nat::Refusal why;
+  EXPECT_NE(open(colliding(41), &why), nat::NatTable::kInvalid);
+  EXPECT_EQ(open(colliding(42), &why), nat::NatTable::kInvalid);
+  EXPECT_EQ(why, nat::Refusal::kTableFull);
 }
 
 }  // namespace
