@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -214,6 +215,49 @@ TEST(CuckooTable, CollidingFlowsFillTheirBucketsAndNothingElse) {
   EXPECT_NE(open(colliding(41), &why), nat::NatTable::kInvalid);
   EXPECT_EQ(open(colliding(42), &why), nat::NatTable::kInvalid);
   EXPECT_EQ(why, nat::Refusal::kTableFull);
+}
+
+// Random inserts, finds and erases against a plain map, on a small table driven past
+// full, with hashes from a small set (many share buckets, many share a hash): what the
+// table accepts it finds until it is erased, what it refuses changes nothing.
+TEST(CuckooTable, RandomOperationsAgreeWithAMap) {
+  for (uint32_t capacity : {16u, 200u, 5000u}) {
+    IdIndex t(capacity);
+    std::mt19937 rng(capacity);
+    std::map<uint32_t, uint32_t> model;  // id -> hash
+    const uint32_t hashes = capacity / 2 + 1;
+    uint32_t next_id = 0, refused = 0;
+    for (uint32_t op = 0; op < 200000; ++op) {
+      const uint32_t r = rng() % 10;
+      if (r < 5) {  // insert
+        const uint32_t h = (rng() % hashes) * 2654435761u;
+        const uint32_t id = next_id++;
+        if (t.insert(h, IdSlot{h, id}))
+          model[id] = h;
+        else
+          ++refused;
+      } else if (r < 8 && !model.empty()) {  // erase one at random
+        auto it = model.lower_bound(rng() % next_id);
+        if (it == model.end()) it = model.begin();
+        IdSlot* s = t.find(it->second, [&](const IdSlot& c) { return c.id == it->first; });
+        ASSERT_NE(s, nullptr) << "id " << it->first;
+        t.erase(s);
+        model.erase(it);
+      } else {  // look one up that is there, and one that is not
+        if (!model.empty()) {
+          auto it = model.lower_bound(rng() % next_id);
+          if (it == model.end()) it = model.begin();
+          ASSERT_NE(find_id(t, it->second, it->first), nullptr);
+        }
+        ASSERT_EQ(find_id(t, rng(), next_id + 1), nullptr);
+      }
+      ASSERT_EQ(t.size(), model.size());
+    }
+    for (const auto& [id, h] : model) ASSERT_NE(find_id(t, h, id), nullptr) << id;
+    // Driven past full on purpose: refusals happened, and only there.
+    EXPECT_GT(refused, 0u) << capacity;
+    EXPECT_GE(model.size(), capacity / 2) << capacity;
+  }
 }
 
 }  // namespace
