@@ -230,10 +230,9 @@ const nat::Session* fragment_session(WorkerContext& ctx, const rte_ipv4_hdr* ip,
   if (e->session == NatTable::kInvalid)
     return *v = owned ? drop(Drop::kNatFragment) : handoff(e->owner), nullptr;
   const nat::Session& s = ctx.nat->session(e->session);
-  const bool same =
-      dir == nat::FragDir::kOut
-          ? s.in_use && s.in.src_ip == ip->src_addr && s.in.dst_ip == ip->dst_addr
-          : s.in_use && s.out.remote_ip == ip->src_addr && s.out.outside_ip == ip->dst_addr;
+  const bool same = dir == nat::FragDir::kOut
+                        ? s.in_use && s.in.src_ip == ip->src_addr && s.in.dst_ip == ip->dst_addr
+                        : s.in_use && s.remote_ip() == ip->src_addr && s.outside_ip == ip->dst_addr;
   if (!same) return *v = drop(Drop::kNatFragment), nullptr;  // the session went meanwhile
   return &s;
 }
@@ -257,11 +256,10 @@ Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t i
   const uint32_t id = ctx.nat->find_in(k);
   if (id == NatTable::kInvalid) return drop(Drop::kNatErrorNoSession);
   const nat::Session& s = ctx.nat->session(id);
-  if (s.out.remote_ip != s.in.dst_ip) return drop(Drop::kNatUnsupported);  // about a DNS answer
-  if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);  // no error about an error
+  if (s.remote_ip() != s.in.dst_ip) return drop(Drop::kNatUnsupported);  // about a DNS answer
+  if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);                 // no error about an error
   if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kDestination,
-                               {s.out.outside_ip, s.out.outside_port}, Side::kSource,
-                               s.out.outside_ip))
+                               {s.outside_ip, s.outside_port}, Side::kSource, s.outside_ip))
     return drop(Drop::kNatMalformed);
   decrement_ttl(ip);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
@@ -331,9 +329,8 @@ Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_
   if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);
   if (rte_be_to_cpu_16(ip->total_length) > up.mtu && dont_fragment(ip))
     return drop(Drop::kNatTooBig);  // DF on a later fragment: nobody to tell
-  nat::rewrite_address(ip, Side::kSource, s->out.outside_ip);
-  if (s->out.remote_ip != s->in.dst_ip)
-    nat::rewrite_address(ip, Side::kDestination, s->out.remote_ip);
+  nat::rewrite_address(ip, Side::kSource, s->outside_ip);
+  if (s->remote_ip() != s->in.dst_ip) nat::rewrite_address(ip, Side::kDestination, s->remote_ip());
   decrement_ttl(ip);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
@@ -411,9 +408,9 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   }
   const nat::Session& s = ctx.nat->session(id);
   touch(ctx, id, nat::Dir::kOut, m, pm, ip, l4);  // before rewriting: checksums stay
-  nat::rewrite(ip, l4, Side::kSource, {s.out.outside_ip, s.out.outside_port});
-  if (s.out.remote_ip != s.in.dst_ip)
-    nat::rewrite(ip, l4, Side::kDestination, {s.out.remote_ip, s.out.remote_port});
+  nat::rewrite(ip, l4, Side::kSource, {s.outside_ip, s.outside_port});
+  if (s.remote_ip() != s.in.dst_ip)
+    nat::rewrite(ip, l4, Side::kDestination, {s.remote_ip(), s.remote_port()});
   decrement_ttl(ip);
   remember_first(ctx, pm, fk, id, ctx.worker_id);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
@@ -510,10 +507,10 @@ Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in
     return drop(Drop::kNatMalformed);
   // About a DNS-proxy query: the guest asked .3, so the error must name .3 (and come
   // from it when the resolver itself sent it), or the guest's stack matches nothing.
-  if (s.out.remote_ip != s.in.dst_ip &&
+  if (s.remote_ip() != s.in.dst_ip &&
       !nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kDestination, {s.in.dst_ip, s.in.dst_port},
                                Side::kSource,
-                               ip->src_addr == s.out.remote_ip ? s.in.dst_ip : ip->src_addr))
+                               ip->src_addr == s.remote_ip() ? s.in.dst_ip : ip->src_addr))
     return drop(Drop::kNatMalformed);
   decrement_ttl(ip);
   return to_guest(snap, m, s);
@@ -532,7 +529,7 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
     const nat::Session* s = fragment_session(ctx, ip, nat::FragDir::kIn, in_port, owned, &v);
     if (s == nullptr) return v;
     nat::rewrite_address(ip, Side::kDestination, s->in.src_ip);
-    if (s->out.remote_ip != s->in.dst_ip) nat::rewrite_address(ip, Side::kSource, s->in.dst_ip);
+    if (s->remote_ip() != s->in.dst_ip) nat::rewrite_address(ip, Side::kSource, s->in.dst_ip);
     decrement_ttl(ip);
     return to_guest(snap, m, *s);
   }
@@ -583,7 +580,7 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   }
   touch(ctx, id, nat::Dir::kIn, m, pm, ip, l4);
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
-  if (s.out.remote_ip != s.in.dst_ip)  // DNS proxy: the answer comes from .3
+  if (s.remote_ip() != s.in.dst_ip)  // DNS proxy: the answer comes from .3
     nat::rewrite(ip, l4, Side::kSource, {s.in.dst_ip, s.in.dst_port});
   decrement_ttl(ip);
   return to_guest(snap, m, s);

@@ -46,16 +46,18 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
       workers_(workers == 0 ? 1 : workers),
       shift_(time_shift < 0 ? default_shift() : static_cast<unsigned>(time_shift)) {
   sessions_ = HugeArray<Session>(capacity);
-  tracks_ = HugeArray<TcpTrack>(capacity);
-  maps_ = HugeArray<Mapping>(capacity);
-  for (uint32_t i = capacity; i-- > 0;) {
-    free_session(i);
+  for (uint32_t i = capacity; i-- > 0;) free_session(i);
+  // Each mapping holds an outside port of this worker's slice, of one of three protocols.
+  const uint32_t slice_ports = (65535 + workers_ - 1) / workers_;
+  const uint32_t n_maps = std::min<uint32_t>(capacity, 3 * slice_ports);
+  maps_ = HugeArray<Mapping>(n_maps);
+  for (uint32_t i = n_maps; i-- > 0;) {
     maps_[i].refs = free_maps_head_;
     free_maps_head_ = i;
   }
   by_in_ = IdIndex(capacity);
   by_out_ = IdIndex(capacity);
-  mappings_ = IdIndex(capacity);
+  mappings_ = IdIndex(n_maps);
   filter_ = CuckooTable<FilterSlot, FilterSlot::Traits>(capacity);
   for (auto& b : port_bits_) b.assign(65536 / 64, 0);
   for (auto& m : map_at_) m.assign(65536, kInvalid);
@@ -65,8 +67,6 @@ NatTable::NatTable(uint32_t capacity, uint16_t worker, uint16_t workers, int tim
     for (uint32_t p = 1; p < 65536; ++p)
       if (p % workers_ == worker_) fifo_push(pi, p);
   }
-  head_.fill(kInvalid);
-  tail_.fill(kInvalid);
 }
 
 NatTable::~NatTable() = default;
@@ -98,9 +98,8 @@ uint32_t NatTable::find_in(const InKey& k) const noexcept {
 }
 
 uint32_t NatTable::find_out(const OutKey& k) const noexcept {
-  const IdSlot* s = by_out_.find(key16_hash(k), [&](const IdSlot& c) {
-    return std::memcmp(&sessions_[c.id].out, &k, sizeof k) == 0;
-  });
+  const IdSlot* s =
+      by_out_.find(key16_hash(k), [&](const IdSlot& c) { return sessions_[c.id].has_out(k); });
   return s != nullptr ? s->id : kInvalid;
 }
 
@@ -117,9 +116,9 @@ namespace {
 // bucket is fetched, then the alternates of the keys not found there, then the records
 // the hits name; a record whose key differs (a 32-bit hash collision) falls back to
 // find(), which checks every candidate.
-template <typename Key, typename KeyOf, typename Record>
+template <typename Key, typename Match, typename Record>
 void lookup_bulk(const IdIndex& index, const Key* keys, uint32_t n, uint32_t* ids,
-                 const Record& records, KeyOf key_of) noexcept {
+                 const Record& records, Match match) noexcept {
   uint32_t h[NatTable::kBulkMax], b[NatTable::kBulkMax];
   for (uint32_t i = 0; i < n; ++i) {
     h[i] = key16_hash(keys[i]);
@@ -146,25 +145,23 @@ void lookup_bulk(const IdIndex& index, const Key* keys, uint32_t n, uint32_t* id
       if (s != nullptr) ids[i] = s->id, rte_prefetch0(&records[s->id]);
     }
   for (uint32_t i = 0; i < n; ++i) {
-    if (ids[i] == NatTable::kInvalid ||
-        std::memcmp(&key_of(records[ids[i]]), &keys[i], sizeof(Key)) == 0)
-      continue;
-    const IdSlot* s = index.find(h[i], [&](const IdSlot& c) {
-      return std::memcmp(&key_of(records[c.id]), &keys[i], sizeof(Key)) == 0;
-    });
+    if (ids[i] == NatTable::kInvalid || match(records[ids[i]], keys[i])) continue;
+    const IdSlot* s =
+        index.find(h[i], [&](const IdSlot& c) { return match(records[c.id], keys[i]); });
     ids[i] = s != nullptr ? s->id : NatTable::kInvalid;
   }
 }
 }  // namespace
 
 void NatTable::find_in_bulk(const InKey* keys, uint32_t n, uint32_t* ids) const noexcept {
-  lookup_bulk(by_in_, keys, n, ids, sessions_,
-              [](const Session& s) -> const InKey& { return s.in; });
+  lookup_bulk(by_in_, keys, n, ids, sessions_, [](const Session& s, const InKey& k) {
+    return std::memcmp(&s.in, &k, sizeof k) == 0;
+  });
 }
 
 void NatTable::find_out_bulk(const OutKey* keys, uint32_t n, uint32_t* ids) const noexcept {
   lookup_bulk(by_out_, keys, n, ids, sessions_,
-              [](const Session& s) -> const OutKey& { return s.out; });
+              [](const Session& s, const OutKey& k) { return s.has_out(k); });
 }
 
 uint32_t NatTable::mapping_at(rte_be32_t outside_ip, rte_be16_t port,
@@ -272,15 +269,25 @@ uint32_t NatTable::alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal
     return kInvalid;
   }
   const uint32_t id = free_head_;
-  free_head_ = sessions_[id].next;
+  free_head_ = sessions_[id].link;
   return id;
 }
 
-Refusal NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                                 const InsideRef& at, uint64_t now) noexcept {
+Refusal NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t link,
+                                 bool owns_port, const InsideRef& at, uint64_t now) noexcept {
   // A key another session holds is never overwritten: replies would go to the wrong
   // session, and removing one would delete the other's key.
   if (find_in(in) != kInvalid || find_out(out) != kInvalid) return Refusal::kConflict;
+  Session& s = sessions_[id];
+  s = Session{};
+  s.in = in;
+  s.outside_ip = out.outside_ip;
+  s.outside_port = out.outside_port;
+  s.owns_port = owns_port;
+  s.link = owns_port ? out.remote_ip : link;
+  // The session keeps what the outside key has beyond the inside one (Session::out()):
+  // a flow whose outside view it cannot rebuild would be unreachable.
+  if (!s.has_out(out)) return Refusal::kConflict;
   const uint32_t hin = key16_hash(in);
   if (!by_in_.insert(hin, IdSlot{hin, id})) return Refusal::kTableFull;
   const uint32_t hout = key16_hash(out);
@@ -288,22 +295,14 @@ Refusal NatTable::finish_session(uint32_t id, const InKey& in, const OutKey& out
     by_in_.erase(by_in_.find(hin, [&](const IdSlot& c) { return c.id == id; }));
     return Refusal::kTableFull;
   }
-  Session& s = sessions_[id];
-  s = Session{};
-  s.in = in;
-  s.out = out;
   s.last = coarse(now);
   s.segment = at.segment;
   s.guest_port = at.guest_port;
   s.uplink_port = at.uplink_port;
   s.guest_mac = at.guest_mac;
   s.tcp = TcpState::kNone;
-  s.cls = class_of(in.proto, s.tcp);
   s.in_use = true;
-  s.link = mapping;
-  tracks_[id] = TcpTrack{};
-  if (mapping != kInvalid) add_filter_ref(mapping, out.remote_ip);
-  lru_append(id);
+  if (!owns_port && link != kInvalid) add_filter_ref(link, out.remote_ip);
   ++per_vm_[at.guest_port % kMaxPorts];
   ++used_;
   return Refusal::kNone;
@@ -372,12 +371,12 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
     }
     out.remote_port = out_remote_port;
     out.outside_port = rte_cpu_to_be_16(port);
-    if ((*why = finish_session(id, in, out, kInvalid, at, now)) != Refusal::kNone) {
+    if ((*why = finish_session(id, in, out, kInvalid, /*owns_port=*/true, at, now)) !=
+        Refusal::kNone) {
       release_port(in.proto, port);
       free_session(id);
       return kInvalid;
     }
-    sessions_[id].owns_port = true;
     *why = Refusal::kNone;
     return id;
   }
@@ -393,7 +392,7 @@ uint32_t NatTable::create_outbound(const InKey& in, rte_be32_t out_remote_ip,
   // ICMP echo has no ports: the identifier stands on both sides.
   out.remote_port = in.proto == IPPROTO_ICMP ? mp.outside_port : out_remote_port;
   out.outside_port = mp.outside_port;
-  if ((*why = finish_session(id, in, out, m, at, now)) != Refusal::kNone) {
+  if ((*why = finish_session(id, in, out, m, false, at, now)) != Refusal::kNone) {
     unref_mapping(m);
     free_session(id);
     return kInvalid;
@@ -408,7 +407,7 @@ uint32_t NatTable::create_inbound(const OutKey& out, const InKey& in, uint32_t m
   const uint32_t id = alloc_session(at.guest_port, vm_limit, why);
   if (id == kInvalid) return kInvalid;
   if (mapping != kInvalid) ++maps_[mapping].refs;
-  if ((*why = finish_session(id, in, out, mapping, at, now)) != Refusal::kNone) {
+  if ((*why = finish_session(id, in, out, mapping, false, at, now)) != Refusal::kNone) {
     if (mapping != kInvalid) unref_mapping(mapping);
     free_session(id);
     return kInvalid;
@@ -432,59 +431,28 @@ uint32_t NatTable::sweep(const Snapshot& snap, uint32_t from, uint32_t count) no
   return removed;
 }
 
-void NatTable::lru_unlink(uint32_t id) noexcept {
-  Session& s = sessions_[id];
-  const auto c = static_cast<size_t>(s.cls);
-  if (s.prev != kInvalid)
-    sessions_[s.prev].next = s.next;
-  else
-    head_[c] = s.next;
-  if (s.next != kInvalid)
-    sessions_[s.next].prev = s.prev;
-  else
-    tail_[c] = s.prev;
-  s.prev = s.next = kInvalid;
-}
-
-void NatTable::lru_append(uint32_t id) noexcept {
-  Session& s = sessions_[id];
-  const auto c = static_cast<size_t>(s.cls);
-  s.prev = tail_[c];
-  s.next = kInvalid;
-  if (tail_[c] != kInvalid)
-    sessions_[tail_[c]].next = id;
-  else
-    head_[c] = id;
-  tail_[c] = id;
-}
-
 bool NatTable::touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
   Session& s = sessions_[id];
   if (s.in.proto == IPPROTO_TCP && seg != nullptr) {
-    TcpTrack& track = tracks_[id];
-    if ((seg->flags & RTE_TCP_RST_FLAG) && !track.rst_acceptable(d, *seg))
+    if ((seg->flags & RTE_TCP_RST_FLAG) && !s.track.rst_acceptable(d, *seg))
       return false;  // blind or stale: the session keeps its state and its time
-    track.update(d, *seg);
+    s.track.update(d, *seg);
     s.tcp = tcp_next(s.tcp, d, seg->flags);
   }
   s.last = coarse(now);
-  lru_unlink(id);
-  s.cls = class_of(s.in.proto, s.tcp);
-  lru_append(id);
   return true;
 }
 
 void NatTable::remove(uint32_t id) noexcept {
   Session& s = sessions_[id];
   if (!s.in_use) return;
-  lru_unlink(id);
   by_in_.erase(by_in_.find(key16_hash(s.in), [&](const IdSlot& c) { return c.id == id; }));
-  by_out_.erase(by_out_.find(key16_hash(s.out), [&](const IdSlot& c) { return c.id == id; }));
+  by_out_.erase(by_out_.find(key16_hash(s.out()), [&](const IdSlot& c) { return c.id == id; }));
   if (s.mapping() != kInvalid) {
-    drop_filter_ref(s.mapping(), s.out.remote_ip);
+    drop_filter_ref(s.mapping(), s.remote_ip());
     unref_mapping(s.mapping());
   }
-  if (s.owns_port) release_port(s.in.proto, rte_be_to_cpu_16(s.out.outside_port));
+  if (s.owns_port) release_port(s.in.proto, rte_be_to_cpu_16(s.outside_port));
   --per_vm_[s.guest_port % kMaxPorts];
   --used_;
   s.in_use = false;
@@ -493,19 +461,39 @@ void NatTable::remove(uint32_t id) noexcept {
 
 uint32_t NatTable::expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
                           uint32_t budget) noexcept {
-  uint32_t n = 0;
+  // The hand goes round once per pass, a sixteenth of the shortest timeout: a session
+  // leaves at most that long after its timeout. Time owed beyond one pass is forgiven
+  // (one pass looks at everything).
+  uint64_t pass = *std::min_element(timeout_tsc.begin(), timeout_tsc.end()) / 16;
+  if (pass == 0) pass = 1;
+  const uint64_t elapsed = now - hand_tsc_;
+  const uint64_t from_tsc = elapsed >= pass ? now - pass : hand_tsc_;
+  const uint64_t due =
+      elapsed >= pass
+          ? capacity_
+          : static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * capacity_ / pass);
+  const uint64_t slots = std::min<uint64_t>(due, kScanMax);
+  if (slots == 0 || capacity_ == 0) return 0;
+  uint32_t limit[4];
+  for (size_t c = 0; c < 4; ++c)  // ticks compare across 2^31 of them (a wrapping clock)
+    limit[c] = static_cast<uint32_t>(std::min<uint64_t>(timeout_tsc[c] >> shift_, INT32_MAX));
   const uint32_t now_c = coarse(now);
-  for (size_t c = 0; c < head_.size(); ++c) {
-    // Ticks compare across 2^31 of them (a uint32 clock that wraps).
-    const uint32_t limit =
-        static_cast<uint32_t>(std::min<uint64_t>(timeout_tsc[c] >> shift_, INT32_MAX));
-    while (n < budget && head_[c] != kInvalid &&
-           static_cast<uint32_t>(now_c - sessions_[head_[c]].last) > limit) {
-      remove(head_[c]);
-      ++n;
+  uint32_t removed = 0;
+  uint64_t looked = 0;
+  for (; looked < slots && removed < budget; ++looked) {
+    const uint32_t id = hand_;
+    hand_ = hand_ + 1 < capacity_ ? hand_ + 1 : 0;
+    const Session& s = sessions_[id];
+    if (!s.in_use) continue;
+    const auto c = static_cast<size_t>(class_of(s.in.proto, s.tcp));
+    if (static_cast<uint32_t>(now_c - s.last) > limit[c]) {
+      remove(id);
+      ++removed;
     }
   }
-  return n;
+  hand_tsc_ =
+      from_tsc + static_cast<uint64_t>(static_cast<unsigned __int128>(looked) * pass / capacity_);
+  return removed;
 }
 
 }  // namespace gp::nat

@@ -6,10 +6,13 @@
 // Outside ports are sliced between workers (port % workers == worker), so an inbound
 // packet names its owner. Allocation keeps the inside port when it is free and in the
 // slice (REQ-3 port preservation), else takes the longest-free port of the slice in the
-// same range (1-1023 or 1024-65535, REQ-3/4) from a FIFO, in O(1). Sessions expire from LRU lists,
-// one per timeout class, so expiry touches only what expires. Memory is allocated once.
+// same range (1-1023 or 1024-65535, REQ-3/4) from a FIFO, in O(1). Sessions expire by a
+// clock sweep over their slots, paced so that a pass takes a sixteenth of the shortest
+// timeout. Memory is allocated once: sessions and their indexes by capacity, mappings
+// by the ports there are (a mapping holds one outside port of the slice).
 #pragma once
 
+#include <netinet/in.h>
 #include <rte_prefetch.h>
 
 #include <array>
@@ -77,28 +80,54 @@ struct InsideRef {
 
 enum class TimeoutClass : uint8_t { kUdp = 0, kTcpEstablished, kTcpTransitory, kIcmp, kCount };
 
-// One flow, in one cache line: what every packet of it reads (keys, rewrite, where the
-// guest is) and the LRU links. TCP's sequence tracking lives beside it (tcp_track()),
-// touched by TCP packets only. `last` is a coarse clock (NatTable::coarse()).
+// One flow, in one cache line: what every packet of it reads (the inside key, the
+// outside endpoint, where the guest is), its TCP state and sequence tracking, and when
+// it was last used (`last`, a coarse clock: NatTable::coarse()). Expiry sweeps the slots
+// like a clock hand (NatTable::expire), so a packet writes only its own line.
+//
+// The outside key is not stored whole: the remote endpoint is the inside key's
+// destination (a hairpin and a port forward alike), except for a DNS-proxy session
+// (owns_port), whose remote address (the upstream resolver) is kept in `link`; ICMP
+// echo has the identifier on both sides (remote_port = outside_port).
 struct alignas(64) Session {
   InKey in;
-  OutKey out;
-  uint32_t last;        // when a packet last went through, in coarse ticks
-  uint32_t prev, next;  // LRU list of its timeout class; next: the free list when unused
-  uint32_t link;        // the EIM mapping, or (forwarded) the PortForwardRule::id
-  uint16_t segment;     // snapshot segment of the inside (for nat_id -> ports)
+  rte_be32_t outside_ip;
+  rte_be16_t outside_port;
+  uint16_t segment;  // snapshot segment of the inside (for nat_id -> ports)
+  uint32_t last;     // when a packet last went through, in coarse ticks
+  // The EIM mapping; or (forwarded) the PortForwardRule::id; or (owns_port) the remote
+  // address; while unused, the next free session.
+  uint32_t link;
   uint16_t guest_port, uplink_port;
   rte_ether_addr guest_mac;  // where inbound frames go (a NAT network has many guests)
   TcpState tcp;
-  TimeoutClass cls;
   bool in_use : 1;
   bool owns_port : 1;  // a DNS-proxy session: its outside port is its own, not a mapping's
   bool forwarded : 1;  // a port forward let it in: `link` is the rule's id
+  TcpTrack track;      // TCP only
 
   // kInvalid for port-forward and DNS-proxy sessions.
-  uint32_t mapping() const noexcept { return forwarded ? UINT32_MAX : link; }
+  uint32_t mapping() const noexcept { return forwarded || owns_port ? UINT32_MAX : link; }
   // The PortForwardRule::id that let it in; 0 for none.
   uint32_t forward_id() const noexcept { return forwarded ? link : 0; }
+  rte_be32_t remote_ip() const noexcept { return owns_port ? link : in.dst_ip; }
+  rte_be16_t remote_port() const noexcept {
+    return in.proto == IPPROTO_ICMP ? outside_port : in.dst_port;
+  }
+  // The outside view of the flow, as an inbound packet names it.
+  OutKey out() const noexcept {
+    OutKey k{};
+    k.remote_ip = remote_ip();
+    k.outside_ip = outside_ip;
+    k.remote_port = remote_port();
+    k.outside_port = outside_port;
+    k.proto = in.proto;
+    return k;
+  }
+  bool has_out(const OutKey& k) const noexcept {
+    return k.outside_port == outside_port && k.outside_ip == outside_ip && k.proto == in.proto &&
+           k.remote_ip == remote_ip() && k.remote_port == remote_port();
+  }
 };
 static_assert(sizeof(Session) == 64);
 
@@ -177,13 +206,13 @@ class NatTable {
   // Brings a session's cache line in ahead of use (a burst's hits, found in bulk).
   void prefetch(uint32_t id) const noexcept { rte_prefetch0(&sessions_[id]); }
   const Session& session(uint32_t id) const noexcept { return sessions_[id]; }
-  const TcpTrack& tcp_track(uint32_t id) const noexcept { return tracks_[id]; }
+  const TcpTrack& tcp_track(uint32_t id) const noexcept { return sessions_[id].track; }
   // The coarse clock of `last`, and how long a session has been idle (TSC cycles).
   uint32_t coarse(uint64_t tsc) const noexcept { return static_cast<uint32_t>(tsc >> shift_); }
   uint64_t idle_tsc(uint32_t id, uint64_t now) const noexcept {
     return uint64_t{static_cast<uint32_t>(coarse(now) - sessions_[id].last)} << shift_;
   }
-  // A packet went through: refresh, advance TCP state, move to its LRU tail. A TCP RST
+  // A packet went through: refresh, advance TCP state. A TCP RST
   // the receiver would not accept (TcpTrack::rst_acceptable) changes nothing and
   // returns false. seg: nullptr for UDP and ICMP.
   bool touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept;
@@ -192,7 +221,9 @@ class NatTable {
     seg.flags = tcp_flags;
     return touch(id, now, d, &seg);
   }
-  // Removes sessions idle past their timeout; at most `budget`. Returns how many.
+  // The clock hand: looks at the slots due since the last call (a whole pass takes a
+  // sixteenth of the shortest timeout; at most kScanMax slots a call) and removes the
+  // sessions idle past their class's timeout, at most `budget`. Returns how many.
   uint32_t expire(uint64_t now, const std::array<uint64_t, 4>& timeout_tsc,
                   uint32_t budget) noexcept;
   void remove(uint32_t id) noexcept;
@@ -201,12 +232,16 @@ class NatTable {
   uint32_t sweep(const Snapshot& snap, uint32_t from, uint32_t count) noexcept;
 
   uint32_t size() const noexcept { return used_; }
-  // The session, tracking and mapping arrays and the indexes (mapped apart from the heaps).
+  // The session and mapping arrays and the indexes (mapped apart from the heaps).
   size_t array_bytes() const noexcept {
-    return sessions_.bytes() + tracks_.bytes() + maps_.bytes() + by_in_.bytes() + by_out_.bytes() +
+    return sessions_.bytes() + maps_.bytes() + by_in_.bytes() + by_out_.bytes() +
            mappings_.bytes() + filter_.bytes();
   }
   uint32_t capacity() const noexcept { return capacity_; }
+  // Mappings there is room for: no more than the sessions, nor than the outside ports of
+  // this worker's slice (three protocols), as each holds one.
+  uint32_t mapping_capacity() const noexcept { return static_cast<uint32_t>(maps_.size()); }
+  static constexpr uint32_t kScanMax = 4096;
   // Sessions of one VM adapter (its guest port): the per-VM limit counts these, on a
   // `nat` adapter and on a NAT network alike.
   uint32_t vm_sessions(uint16_t guest_port) const noexcept {
@@ -226,11 +261,9 @@ class NatTable {
  private:
   static unsigned proto_index(uint8_t proto) noexcept;
   static TimeoutClass class_of(uint8_t proto, TcpState s) noexcept;
-  void lru_unlink(uint32_t id) noexcept;
-  void lru_append(uint32_t id) noexcept;
   uint32_t alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept;
   void free_session(uint32_t id) noexcept {
-    sessions_[id].next = free_head_;
+    sessions_[id].link = free_head_;
     free_head_ = id;
   }
   // mapping key (nat_id, proto, inside ip, inside port) packed in an InKey
@@ -243,15 +276,14 @@ class NatTable {
                        const Snapshot& snap) noexcept;
   void unref_mapping(uint32_t m) noexcept;  // frees it with its port when unused
   // Indexes and fills session `id`; kConflict or kTableFull (an index had no room) if not.
-  Refusal finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t mapping,
-                         const InsideRef& at, uint64_t now) noexcept;
+  Refusal finish_session(uint32_t id, const InKey& in, const OutKey& out, uint32_t link,
+                         bool owns_port, const InsideRef& at, uint64_t now) noexcept;
 
   uint32_t capacity_;
   uint16_t worker_, workers_;
   unsigned shift_;
   HugeArray<Session> sessions_;
-  HugeArray<TcpTrack> tracks_;
-  uint32_t free_head_ = kInvalid;  // free sessions, linked through Session::next
+  uint32_t free_head_ = kInvalid;  // free sessions, linked through Session::link
   uint32_t used_ = 0;
   IdIndex by_in_, by_out_;                              // sessions by InKey, by OutKey
   IdIndex mappings_;                                    // mappings by mapping_key
@@ -271,7 +303,8 @@ class NatTable {
   bool forwarded(uint8_t proto, uint32_t port, const Snapshot& snap,
                  rte_be32_t outside_ip) const noexcept;
   void fifo_push(unsigned proto_idx, uint32_t port) noexcept;
-  std::array<uint32_t, static_cast<size_t>(TimeoutClass::kCount)> head_, tail_;
+  uint32_t hand_ = 0;                         // the next slot the expiry sweep looks at
+  uint64_t hand_tsc_ = 0;                     // the time up to which the sweep is done
   std::array<uint32_t, kMaxPorts> per_vm_{};  // by guest port
 };
 

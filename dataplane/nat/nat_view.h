@@ -57,7 +57,7 @@ class NatViewRequest {
     for (; cursor_ < end && rows_.size() < max_; ++cursor_) {
       const Session& s = t.session(cursor_);
       if (!s.in_use) continue;
-      rows_.push_back({s.in, s.out, s.segment, s.guest_port, s.tcp,
+      rows_.push_back({s.in, s.out(), s.segment, s.guest_port, s.tcp,
                        t.idle_tsc(cursor_, now)});  // within reserve
     }
     if (cursor_ >= t.capacity() || rows_.size() >= max_)

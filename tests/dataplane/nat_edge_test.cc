@@ -144,7 +144,7 @@ TEST_F(NatEdgeTest, RstOutsideTheWindowLeavesTheSessionEstablished) {
   h->send("rup", with_seq(outside(kS1, IPPROTO_TCP, 80, o[0].sport, SYN | ACK, 0), 5000, 1001));
   h->step(3);
   ASSERT_EQ(h->recv("ra").size(), 1u);
-  const uint32_t id = h->nat_table(0).find_out(h->nat_table(0).session(0).out);
+  const uint32_t id = h->nat_table(0).find_out(h->nat_table(0).session(0).out());
   ASSERT_NE(id, nat::NatTable::kInvalid);
   EXPECT_EQ(h->nat_table(0).session(id).tcp, nat::TcpState::kEstablished);
   // A blind RST far outside the window: passed on (the guest ignores it) but the NAT

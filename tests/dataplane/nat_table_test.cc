@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 
+#include <utility>
 #include <vector>
 
 #include "dataplane/nat/nat_view.h"
@@ -40,21 +41,21 @@ TEST_F(Fixture, EndpointIndependentMappingAndPortPreservation) {
   uint32_t b = out(t, flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 8), 53));
   ASSERT_NE(a, NatTable::kInvalid);
   ASSERT_NE(b, NatTable::kInvalid);
-  EXPECT_NE(a, b);                                                          // two sessions ...
-  EXPECT_EQ(t.session(a).out.outside_port, rte_cpu_to_be_16(40000));        // preserved
-  EXPECT_EQ(t.session(b).out.outside_port, t.session(a).out.outside_port);  // ... one mapping
-  EXPECT_EQ(t.find_out(t.session(b).out), b);
+  EXPECT_NE(a, b);                                                              // two sessions ...
+  EXPECT_EQ(t.session(a).out().outside_port, rte_cpu_to_be_16(40000));          // preserved
+  EXPECT_EQ(t.session(b).out().outside_port, t.session(a).out().outside_port);  // ... one mapping
+  EXPECT_EQ(t.find_out(t.session(b).out()), b);
   EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 7), 53)), a);
   // Another VM (NAT router) with the same inside endpoint gets another port, same range.
   uint32_t c = out(t, flow(IPPROTO_UDP, 40000, ip4(203, 0, 113, 7), 53, /*nat_id=*/2));
-  const uint16_t pc = rte_be_to_cpu_16(t.session(c).out.outside_port);
+  const uint16_t pc = rte_be_to_cpu_16(t.session(c).out().outside_port);
   EXPECT_NE(pc, 40000);
   EXPECT_GE(pc, 1024);
   // A privileged source port stays privileged.
   uint32_t d = out(t, flow(IPPROTO_TCP, 80, ip4(203, 0, 113, 7), 80, 2));
   uint32_t e = out(t, flow(IPPROTO_TCP, 80, ip4(203, 0, 113, 7), 80, 3));
-  EXPECT_EQ(rte_be_to_cpu_16(t.session(d).out.outside_port), 80);
-  const uint16_t pe = rte_be_to_cpu_16(t.session(e).out.outside_port);
+  EXPECT_EQ(rte_be_to_cpu_16(t.session(d).out().outside_port), 80);
+  const uint16_t pe = rte_be_to_cpu_16(t.session(e).out().outside_port);
   EXPECT_LT(pe, 1024);
   EXPECT_NE(pe, 80);
 }
@@ -64,8 +65,8 @@ TEST_F(Fixture, WorkersOwnDisjointSlices) {
   for (uint16_t i = 0; i < 50; ++i) {
     uint32_t a = out(w0, flow(IPPROTO_TCP, 5000 + i, ip4(203, 0, 113, 7), 80));
     uint32_t b = out(w1, flow(IPPROTO_TCP, 5000 + i, ip4(203, 0, 113, 7), 80));
-    EXPECT_EQ(rte_be_to_cpu_16(w0.session(a).out.outside_port) % 2, 0);
-    EXPECT_EQ(rte_be_to_cpu_16(w1.session(b).out.outside_port) % 2, 1);
+    EXPECT_EQ(rte_be_to_cpu_16(w0.session(a).out().outside_port) % 2, 0);
+    EXPECT_EQ(rte_be_to_cpu_16(w1.session(b).out().outside_port) % 2, 1);
   }
 }
 
@@ -77,8 +78,8 @@ TEST_F(Fixture, PortForwardPortsAreNeverAllocated) {
   NatTable t(1024, 0, 1);
   uint32_t a = out(t, flow(IPPROTO_TCP, 40000, ip4(203, 0, 113, 7), 80));
   ASSERT_NE(a, NatTable::kInvalid);
-  EXPECT_NE(rte_be_to_cpu_16(t.session(a).out.outside_port), 40000);
-  EXPECT_GE(rte_be_to_cpu_16(t.session(a).out.outside_port), 1024);
+  EXPECT_NE(rte_be_to_cpu_16(t.session(a).out().outside_port), 40000);
+  EXPECT_GE(rte_be_to_cpu_16(t.session(a).out().outside_port), 1024);
 }
 
 TEST_F(Fixture, AnExhaustedSliceRefusesAtOnceAndReusesWhatIsReleased) {
@@ -89,18 +90,18 @@ TEST_F(Fixture, AnExhaustedSliceRefusesAtOnceAndReusesWhatIsReleased) {
     const uint32_t id =
         out(t, flow(IPPROTO_UDP, static_cast<uint16_t>(1024 + i), ip4(203, 0, 113, 7), 53));
     ASSERT_NE(id, NatTable::kInvalid) << i;
-    EXPECT_EQ(rte_be_to_cpu_16(t.session(id).out.outside_port) % 16, 5);
+    EXPECT_EQ(rte_be_to_cpu_16(t.session(id).out().outside_port) % 16, 5);
     ids.push_back(id);
   }
   EXPECT_EQ(out(t, flow(IPPROTO_UDP, 60000, ip4(203, 0, 113, 7), 53)), NatTable::kInvalid);
   EXPECT_EQ(why, Refusal::kPortsExhausted);
   // Other protocols have ports of their own.
   EXPECT_NE(out(t, flow(IPPROTO_TCP, 1111, ip4(203, 0, 113, 7), 53)), NatTable::kInvalid);
-  const uint16_t freed = rte_be_to_cpu_16(t.session(ids[100]).out.outside_port);
+  const uint16_t freed = rte_be_to_cpu_16(t.session(ids[100]).out().outside_port);
   t.remove(ids[100]);
   const uint32_t again = out(t, flow(IPPROTO_UDP, 60000, ip4(203, 0, 113, 7), 53));
   ASSERT_NE(again, NatTable::kInvalid);
-  EXPECT_EQ(rte_be_to_cpu_16(t.session(again).out.outside_port), freed);
+  EXPECT_EQ(rte_be_to_cpu_16(t.session(again).out().outside_port), freed);
 }
 
 TEST_F(Fixture, KeysAreNeverOverwritten) {
@@ -114,10 +115,10 @@ TEST_F(Fixture, KeysAreNeverOverwritten) {
   const uint32_t d = out(t, flow(IPPROTO_UDP, 5353, resolver, 53));
   ASSERT_NE(p, NatTable::kInvalid);
   ASSERT_NE(d, NatTable::kInvalid);
-  EXPECT_NE(t.session(p).out.outside_port, t.session(d).out.outside_port);
-  EXPECT_EQ(t.find_out(t.session(p).out), p);
-  EXPECT_EQ(t.find_out(t.session(d).out), d);
-  const OutKey direct_view = t.session(d).out;
+  EXPECT_NE(t.session(p).out().outside_port, t.session(d).out().outside_port);
+  EXPECT_EQ(t.find_out(t.session(p).out()), p);
+  EXPECT_EQ(t.find_out(t.session(d).out()), d);
+  const OutKey direct_view = t.session(d).out();
   t.remove(p);  // removing one leaves the other's keys
   EXPECT_EQ(t.find_out(direct_view), d);
   EXPECT_EQ(t.find_in(flow(IPPROTO_UDP, 5353, resolver, 53)), d);
@@ -131,7 +132,7 @@ TEST_F(Fixture, KeysAreNeverOverwritten) {
 TEST_F(Fixture, FilteringStateFollowsSessions) {
   NatTable t(1024, 0, 1);
   uint32_t a = out(t, flow(IPPROTO_UDP, 3000, ip4(203, 0, 113, 7), 53));
-  const rte_be16_t port = t.session(a).out.outside_port;
+  const rte_be16_t port = t.session(a).out().outside_port;
   EXPECT_NE(t.mapping_at(kOutside, port, IPPROTO_UDP), NatTable::kInvalid);
   EXPECT_TRUE(t.mapping_has_sent_to(kOutside, port, IPPROTO_UDP, ip4(203, 0, 113, 7)));
   EXPECT_FALSE(t.mapping_has_sent_to(kOutside, port, IPPROTO_UDP, ip4(203, 0, 113, 9)));
@@ -162,8 +163,8 @@ TEST(HugeArray, AlignedValueInitializedAndMovable) {
 }
 
 // A session's clock is a uint32 of coarse ticks: idle times and expiry hold across its
-// wrap, and the default tick (about 1/64 s) keeps the longest timeout (2^24 s) within
-// the 2^31 ticks a wrapping clock can compare.
+// wrap (never early; late by at most one pass of the sweep), and the default tick (about 1/64 s)
+// keeps the longest timeout (2^24 s) within the 2^31 ticks a wrapping clock can compare.
 TEST_F(Fixture, CoarseClockWrapsWithoutExpiringEarlyOrLate) {
   NatTable t(64, 0, 1, /*time_shift=*/0);
   const std::array<uint64_t, 4> timeouts = {60, 60, 60, 60};
@@ -183,7 +184,8 @@ TEST_F(Fixture, CoarseClockWrapsWithoutExpiringEarlyOrLate) {
   const uint32_t c = out(coarse, flow(IPPROTO_UDP, 3001, ip4(203, 0, 113, 7), 53), 0);
   EXPECT_EQ(coarse.expire(longest - hz, long_timeouts, 10), 0u);  // a second short of it
   EXPECT_TRUE(coarse.session(c).in_use);
-  EXPECT_EQ(coarse.expire(longest + hz, long_timeouts, 10), 1u);
+  // The sweep comes round once a sixteenth of the shortest timeout: gone by then.
+  EXPECT_EQ(coarse.expire(longest + longest / 16 + hz, long_timeouts, 10), 1u);
   const uint64_t idle = 3 * hz;
   const uint32_t d = out(coarse, flow(IPPROTO_UDP, 3002, ip4(203, 0, 113, 7), 53), hz);
   EXPECT_NEAR(double(coarse.idle_tsc(d, hz + idle)), double(idle), double(hz) / 32);
@@ -208,6 +210,81 @@ TEST_F(Fixture, ExpiryPerTimeoutClassWithInjectedClock) {
   EXPECT_EQ(t.expire(800, timeouts, 100), 0u);
   EXPECT_EQ(t.expire(841, timeouts, 100), 1u);
   EXPECT_EQ(t.size(), 0u);
+}
+
+// The clock sweep, driven as a worker drives it (a call per poll loop, 64 removals at
+// most): every session idle past its timeout is gone within one pass (a sixteenth of
+// the shortest timeout) and none goes before its timeout.
+TEST_F(Fixture, ExpirySweepRemovesEveryIdleSessionWithinAPassAndNoneEarly) {
+  NatTable t(65536, 0, 1, /*time_shift=*/0);
+  const std::array<uint64_t, 4> timeouts = {1600, 1600, 1600, 1600};  // a pass: 100
+  std::vector<std::pair<uint32_t, uint64_t>> made;                    // id, created
+  uint64_t seed = 7;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    const uint64_t at = (seed >> 33) % 1000;
+    const uint32_t id =
+        out(t, flow(IPPROTO_UDP, static_cast<uint16_t>(1024 + i), ip4(203, 0, 113, 7), 53), at);
+    ASSERT_NE(id, NatTable::kInvalid);
+    made.emplace_back(id, at);
+  }
+  uint32_t removed = 0;
+  for (uint64_t now = 1000; now <= 2800; ++now) {
+    const uint32_t n = t.expire(now, timeouts, 64);
+    EXPECT_LE(n, 64u);
+    removed += n;
+    if (now % 25 != 0) continue;
+    for (const auto& [id, at] : made) {
+      const bool gone = !t.session(id).in_use;
+      if (gone) {
+        EXPECT_GT(now - at, 1600u) << "early: " << id;  // never early
+      } else {
+        EXPECT_LE(now - at, 1600u + 100 + 1) << "late: " << id;  // within a pass
+      }
+    }
+  }
+  EXPECT_EQ(removed, 20000u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+// One call looks at kScanMax slots at most, however long since the last, and stops at
+// its removal budget; the next call goes on from there.
+TEST_F(Fixture, ExpirySweepStopsAtItsBudgetAndGoesOnFromThere) {
+  NatTable t(65536, 0, 1, /*time_shift=*/0);
+  const std::array<uint64_t, 4> timeouts = {16, 16, 16, 16};
+  for (uint32_t i = 0; i < 9000; ++i)
+    ASSERT_NE(out(t, flow(IPPROTO_UDP, static_cast<uint16_t>(1024 + i), ip4(203, 0, 113, 7), 53)),
+              NatTable::kInvalid);
+  EXPECT_EQ(t.expire(1000000, timeouts, UINT32_MAX), NatTable::kScanMax);  // slots 0..4095
+  EXPECT_EQ(t.expire(1000001, timeouts, 10), 10u);
+  EXPECT_EQ(t.size(), 9000u - NatTable::kScanMax - 10);
+  uint32_t calls = 0;
+  for (uint64_t now = 1000002; t.size() != 0 && calls < 100000; ++now, ++calls)
+    EXPECT_LE(t.expire(now, timeouts, 10), 10u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+// Mappings are bounded by the ports there are, not by sessions: a worker's table has
+// room for one per outside port of its slice (three protocols), and they all fit.
+TEST_F(Fixture, MappingsFillEveryPortOfTheSlice) {
+  EXPECT_EQ(NatTable(1000, 0, 1).mapping_capacity(), 1000u);
+  EXPECT_EQ(NatTable(1u << 20, 0, 1).mapping_capacity(), 3u * 65535);
+  NatTable t(20000, 5, 16);
+  EXPECT_EQ(t.mapping_capacity(), 3u * 4096);
+  uint32_t made = 0;
+  for (const uint8_t proto : {IPPROTO_UDP, IPPROTO_TCP, IPPROTO_ICMP})
+    for (uint32_t p = 5; p < 65536; p += 16) {
+      const InKey k = flow(proto, static_cast<uint16_t>(p), ip4(203, 0, 113, 7),
+                           proto == IPPROTO_ICMP ? static_cast<uint16_t>(p) : 53);
+      const uint32_t id = out(t, k);
+      ASSERT_NE(id, NatTable::kInvalid) << int(proto) << " " << p;
+      EXPECT_EQ(rte_be_to_cpu_16(t.session(id).outside_port), p);  // preserved
+      EXPECT_EQ(t.find_out(t.session(id).out()), id);
+      ++made;
+    }
+  EXPECT_EQ(made, t.mapping_capacity());
+  EXPECT_EQ(out(t, flow(IPPROTO_UDP, 6, ip4(203, 0, 113, 7), 53)), NatTable::kInvalid);
+  EXPECT_EQ(why, Refusal::kPortsExhausted);
 }
 
 TEST_F(Fixture, TableFullAndVmLimitRefuseNewButKeepOld) {
