@@ -335,6 +335,52 @@ Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
+// The fast lanes: a TCP or UDP packet of a flow whose session the burst's bulk lookup
+// found (prelookup: IPv4, L4 complete, not a later fragment). What the full path checks
+// before it has a session (the destination, the DNS proxy, the owning worker) held when
+// the session was made and holds for every packet with the same key; what a packet can
+// change on its own is checked here, and anything unusual (a fragment, TTL 1, too large,
+// ICMP, a DNS-proxy or stale session, our own outside address) takes the full path.
+inline bool plain_tcp_udp(const PacketMeta& pm, const rte_ipv4_hdr* ip) noexcept {
+  return !(pm.flags & kMetaFragment) &&
+         (pm.ip_proto == IPPROTO_UDP || pm.ip_proto == IPPROTO_TCP) && ip->time_to_live > 1;
+}
+
+bool outbound_fast(WorkerContext& ctx, const Snapshot& snap, const NatSegment& ns,
+                   const UplinkNat& up, rte_mbuf* m, const PacketMeta& pm, uint32_t id,
+                   Verdict* v) noexcept {
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
+  if (!plain_tcp_udp(pm, ip) || rte_be_to_cpu_16(ip->total_length) > up.mtu ||
+      ip->dst_addr == up.address || (ip->dst_addr & ns.netmask) == ns.network ||
+      group_address(ip->dst_addr))
+    return false;
+  const nat::Session& s = ctx.nat->session(id);
+  if (s.owns_port || !nat::session_live(snap, s)) return false;
+  void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
+  touch(ctx, id, nat::Dir::kOut, m, pm, ip, l4);  // before rewriting: checksums stay
+  nat::rewrite(ip, l4, Side::kSource, {s.outside_ip, s.outside_port});
+  decrement_ttl(ip);
+  *v = to_uplink(ctx, up, ns.uplink_port, m, ip);
+  return true;
+}
+
+bool inbound_fast(WorkerContext& ctx, const Snapshot& snap, const UplinkNat& up, rte_mbuf* m,
+                  const PacketMeta& pm, uint32_t id, Verdict* v) noexcept {
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
+  if (!plain_tcp_udp(pm, ip) || ip->dst_addr != up.address) return false;
+  const nat::Session& s = ctx.nat->session(id);
+  if (s.owns_port || s.guest_port >= kMaxPorts || !nat::session_live(snap, s) ||
+      rte_be_to_cpu_16(ip->total_length) + sizeof(rte_ether_hdr) >
+          snap.ports[s.guest_port].max_frame)
+    return false;
+  void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
+  touch(ctx, id, nat::Dir::kIn, m, pm, ip, l4);
+  nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
+  decrement_ttl(ip);
+  *v = to_guest(snap, m, s);
+  return true;
+}
+
 // Guest -> outside.
 Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_mbuf* m,
                  const PacketMeta& pm, bool owned, uint32_t hint) noexcept {
@@ -342,6 +388,8 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   const NatSegment& ns = snap.nat[pp.segment];
   const UplinkNat& up = snap.uplink_nat[ns.uplink_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
+  if (Verdict v; hint != NatTable::kInvalid && outbound_fast(ctx, snap, ns, up, m, pm, hint, &v))
+    return v;
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   // Multicast and limited broadcast (mDNS, SSDP, NetBIOS, DHCP not for us) stay on the
   // guest's side: a router does not forward them, and they would take sessions.
@@ -521,6 +569,8 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
                 const PacketMeta& pm, bool owned, uint32_t hint, bool hairpinned = false) noexcept {
   const UplinkNat& up = snap.uplink_nat[in_port];
   if (!(pm.flags & kMetaIpv4)) return drop(Drop::kNatNotIp);
+  if (Verdict v; hint != NatTable::kInvalid && inbound_fast(ctx, snap, up, m, pm, hint, &v))
+    return v;
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   if (ip->dst_addr != up.address) return drop(Drop::kNatNotForUs);
   if (ip->time_to_live <= 1) return drop(Drop::kNatTtl);

@@ -9,6 +9,8 @@
 #include <rte_udp.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/dataplane/harness.h"
@@ -234,6 +236,83 @@ TEST_F(NatEdgeTest, FragmentsLargerThanTheGuestMtuAreFragmentedAgain) {
   EXPECT_EQ(covered, 6000u);
   EXPECT_EQ(got[0].dport, 6000) << "the first fragment carries the translated port";
   EXPECT_EQ(h->drops("rup", Drop::kNatTooBig), 0u);
+}
+
+// An established flow's packets take the fast lane (the session found by the burst's
+// bulk lookup); one that is unusual for the flow takes the full path and gets what a
+// new flow's packet would: TTL 1 a "time exceeded", DF and too large for the uplink a
+// "fragmentation needed", too large without DF fragments; inbound, TTL 1 is dropped.
+// (Inbound DF larger than the guest takes:
+// NatTest.InboundLargerThanTheGuestMtuIsFragmentedOrAnsweredWithFragNeeded, through an established
+// session too.)
+TEST_F(NatEdgeTest, AnEstablishedFlowsUnusualPacketsTakeTheFullPath) {
+  start(", mtu: 1400");
+  const uint32_t kGw = ip4(10, 0, 2, 2);
+  // The ICMP messages sent out of a port: (source address, type).
+  auto icmp_out = [&](const std::string& port) {
+    std::vector<std::pair<uint32_t, uint8_t>> got;
+    for (rte_mbuf* m : h->recv_mbufs(port)) {
+      const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, 14);
+      if (ip->next_proto_id == IPPROTO_ICMP)
+        got.emplace_back(rte_be_to_cpu_32(ip->src_addr),
+                         reinterpret_cast<const rte_icmp_hdr*>(ip + 1)->icmp_type);
+      rte_pktmbuf_free(m);
+    }
+    return got;
+  };
+  auto guest = [&](uint16_t payload, bool df, uint8_t ttl) {
+    return h->ipv4(mac(1), kGwMac, kGuest, kS1, IPPROTO_UDP, 6000, 7, 0, payload, df, ttl);
+  };
+  h->send("ra", guest(10, false, 64));
+  h->step(3);
+  auto o = h->recv_ipv4("rup");
+  ASSERT_EQ(o.size(), 1u);
+  const uint16_t port = o[0].sport;
+  h->send("ra", guest(10, false, 64));  // established: the fast lane
+  h->step(3);
+  o = h->recv_ipv4("rup");
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].src_ip, kOut);
+  EXPECT_EQ(o[0].sport, port);
+  EXPECT_EQ(o[0].ttl, 63);
+  EXPECT_TRUE(o[0].checksums_ok);
+
+  h->send("ra", guest(10, false, 1));
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 0u);
+  auto back = icmp_out("ra");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].first, kGw);
+  EXPECT_EQ(back[0].second, uint8_t{11});  // time exceeded
+
+  h->send("ra", guest(1420, true, 64));  // 1448 bytes: more than the uplink takes
+  h->step(3);
+  EXPECT_EQ(h->recv("rup").size(), 0u);
+  back = icmp_out("ra");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].first, kGw);
+  EXPECT_EQ(back[0].second, uint8_t{3});
+
+  h->send("ra", guest(1420, false, 64));
+  h->step(3);
+  o = h->recv_ipv4("rup");
+  ASSERT_EQ(o.size(), 2u);
+  for (const auto& f : o) EXPECT_LE(f.ip_len, 1400);
+
+  h->send("rup", outside(kS1, IPPROTO_UDP, 7, port));  // the reply: the fast lane
+  h->step(3);
+  auto in = h->recv_ipv4("ra");
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].dst_ip, kGuest);
+  EXPECT_EQ(in[0].dport, 6000);
+  EXPECT_EQ(in[0].ttl, 63);
+  EXPECT_TRUE(in[0].checksums_ok);
+
+  h->send("rup",
+          h->ipv4(kRouter, h->own_mac("rup"), kS1, kOut, IPPROTO_UDP, 7, port, 0, 10, false, 1));
+  h->step(3);
+  EXPECT_EQ(h->recv("ra").size(), 0u);
+  EXPECT_EQ(h->drops("rup", Drop::kNatTtl), 1u);
 }
 
 }  // namespace
