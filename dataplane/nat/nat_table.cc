@@ -431,14 +431,12 @@ uint32_t NatTable::sweep(const Snapshot& snap, uint32_t from, uint32_t count) no
   return removed;
 }
 
-bool NatTable::touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
+bool NatTable::touch_tcp(uint32_t id, uint64_t now, Dir d, const TcpSegment& seg) noexcept {
   Session& s = sessions_[id];
-  if (s.in.proto == IPPROTO_TCP && seg != nullptr) {
-    if ((seg->flags & RTE_TCP_RST_FLAG) && !s.track.rst_acceptable(d, *seg))
-      return false;  // blind or stale: the session keeps its state and its time
-    s.track.update(d, *seg);
-    s.tcp = tcp_next(s.tcp, d, seg->flags);
-  }
+  if ((seg.flags & RTE_TCP_RST_FLAG) && !s.track.rst_acceptable(d, seg))
+    return false;  // blind or stale: the session keeps its state and its time
+  s.track.update(d, seg);
+  s.tcp = tcp_next(s.tcp, d, seg.flags);
   s.last = coarse(now);
   return true;
 }

@@ -215,7 +215,13 @@ class NatTable {
   // A packet went through: refresh, advance TCP state. A TCP RST
   // the receiver would not accept (TcpTrack::rst_acceptable) changes nothing and
   // returns false. seg: nullptr for UDP and ICMP.
-  bool touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept;
+  bool touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
+    if (seg == nullptr || sessions_[id].in.proto != IPPROTO_TCP) {
+      sessions_[id].last = coarse(now);
+      return true;
+    }
+    return touch_tcp(id, now, d, *seg);
+  }
   bool touch(uint32_t id, uint64_t now, Dir d, uint8_t tcp_flags) noexcept {
     TcpSegment seg;
     seg.flags = tcp_flags;
@@ -261,6 +267,7 @@ class NatTable {
  private:
   static unsigned proto_index(uint8_t proto) noexcept;
   static TimeoutClass class_of(uint8_t proto, TcpState s) noexcept;
+  bool touch_tcp(uint32_t id, uint64_t now, Dir d, const TcpSegment& seg) noexcept;
   uint32_t alloc_session(uint16_t guest_port, uint32_t vm_limit, Refusal* why) noexcept;
   void free_session(uint32_t id) noexcept {
     sessions_[id].link = free_head_;

@@ -5,10 +5,15 @@
 // callers pass headers whose lengths classify already validated.
 #pragma once
 
+#include <netinet/in.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 
 #include <cstdint>
+
+#include "dataplane/nat/checksum.h"
 
 namespace gp::nat {
 
@@ -21,16 +26,93 @@ struct Endpoint {
 
 enum class Side : uint8_t { kSource, kDestination };
 
+namespace detail {
+constexpr uint32_t kTcpCsumEnd = 18;  // TCP's checksum ends 18 bytes into its header
+
+inline bool is_echo(uint8_t type) noexcept {
+  return type == RTE_IP_ICMP_ECHO_REQUEST || type == RTE_IP_ICMP_ECHO_REPLY;
+}
+
+// Rewrites one side; l4_avail says how much of the L4 header is present (an embedded
+// packet in an ICMP error may carry only 8 bytes: a TCP checksum is then absent).
+inline bool rewrite_impl(rte_ipv4_hdr* ip, void* l4, uint32_t l4_avail, Side side,
+                         Endpoint to) noexcept {
+  // DPDK's headers are packed: fields are read and written by value, never by reference.
+  const bool src = side == Side::kSource;
+  const rte_be32_t old_ip = src ? ip->src_addr : ip->dst_addr;
+  switch (ip->next_proto_id) {
+    case IPPROTO_TCP: {
+      auto* th = static_cast<rte_tcp_hdr*>(l4);
+      const rte_be16_t old_port = src ? th->src_port : th->dst_port;
+      if (l4_avail >= kTcpCsumEnd) {
+        const uint16_t c = csum_update32(th->cksum, old_ip, to.ip);
+        th->cksum = csum_update16(c, old_port, to.port);
+      }
+      (src ? th->src_port : th->dst_port) = to.port;
+      break;
+    }
+    case IPPROTO_UDP: {
+      auto* uh = static_cast<rte_udp_hdr*>(l4);
+      const rte_be16_t old_port = src ? uh->src_port : uh->dst_port;
+      if (uh->dgram_cksum != 0) {  // 0: the sender sent no checksum; keep it that way
+        uint16_t c = csum_update32(uh->dgram_cksum, old_ip, to.ip);
+        c = csum_update16(c, old_port, to.port);
+        uh->dgram_cksum = c == 0 ? 0xffff : c;
+      }
+      (src ? uh->src_port : uh->dst_port) = to.port;
+      break;
+    }
+    case IPPROTO_ICMP: {
+      auto* ih = static_cast<rte_icmp_hdr*>(l4);
+      if (!is_echo(ih->icmp_type)) return false;
+      // No pseudo header in ICMP: only the identifier changes its checksum.
+      ih->icmp_cksum = csum_update16(ih->icmp_cksum, ih->icmp_ident, to.port);
+      ih->icmp_ident = to.port;
+      break;
+    }
+    default:
+      return false;
+  }
+  ip->hdr_checksum = csum_update32(ip->hdr_checksum, old_ip, to.ip);
+  (src ? ip->src_addr : ip->dst_addr) = to.ip;
+  return true;
+}
+}  // namespace detail
+
 // Rewrites one side of a TCP / UDP / ICMP-echo packet. `l4` points at the L4 header,
 // of which at least 8 bytes are present (20 for TCP). Returns false for a protocol or
-// ICMP type it does not translate (nothing is changed then).
-bool rewrite(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noexcept;
+// ICMP type it does not translate (nothing is changed then). Inline: once a packet.
+inline bool rewrite(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noexcept {
+  return detail::rewrite_impl(ip, l4, UINT32_MAX, side, to);
+}
 
 // Rewrites only the address on `side` (a later fragment: no L4 header to touch).
 void rewrite_address(rte_ipv4_hdr* ip, Side side, rte_be32_t to) noexcept;
 
-// The endpoint a packet has on `side` (port 0 for protocols without ports).
-Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) noexcept;
+// The endpoint a packet has on `side` (port 0 for protocols without ports; for ICMP
+// the identifier). Inline: the NAT's bulk lookup reads two a packet.
+inline Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) noexcept {
+  const bool src = side == Side::kSource;
+  Endpoint e{src ? ip->src_addr : ip->dst_addr, 0};
+  switch (ip->next_proto_id) {
+    case IPPROTO_TCP: {
+      const auto* th = static_cast<const rte_tcp_hdr*>(l4);
+      e.port = src ? th->src_port : th->dst_port;
+      break;
+    }
+    case IPPROTO_UDP: {
+      const auto* uh = static_cast<const rte_udp_hdr*>(l4);
+      e.port = src ? uh->src_port : uh->dst_port;
+      break;
+    }
+    case IPPROTO_ICMP:
+      e.port = static_cast<const rte_icmp_hdr*>(l4)->icmp_ident;
+      break;
+    default:
+      break;
+  }
+  return e;
+}
 
 // ICMP types (RFC 792) that carry an embedded packet.
 inline constexpr uint8_t kIcmpDestUnreachable = 3, kIcmpTimeExceeded = 11, kIcmpParamProblem = 12;
