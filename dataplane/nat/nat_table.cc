@@ -17,7 +17,7 @@ namespace gp::nat {
 namespace {
 // CRC32-C of a 16-byte key (two crc32q instructions), as rte_hash hashes.
 template <typename Key>
-uint32_t key16_hash(const Key& k) noexcept {
+__rte_always_inline uint32_t key16_hash(const Key& k) noexcept {
   static_assert(sizeof(Key) == 16);
   uint64_t w[2];
   std::memcpy(w, &k, sizeof w);
@@ -466,10 +466,14 @@ uint32_t NatTable::expire(uint64_t now, const std::array<uint64_t, 4>& timeout_t
   if (pass == 0) pass = 1;
   const uint64_t elapsed = now - hand_tsc_;
   const uint64_t from_tsc = elapsed >= pass ? now - pass : hand_tsc_;
-  const uint64_t due =
-      elapsed >= pass
-          ? capacity_
-          : static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * capacity_ / pass);
+  uint64_t due = capacity_;
+  if (elapsed < pass) {
+    // Called every poll loop: wait until kScanMin slots are due (one multiplication
+    // to find out; the division only when the hand moves).
+    const unsigned __int128 owed = static_cast<unsigned __int128>(elapsed) * capacity_;
+    if (owed < static_cast<unsigned __int128>(pass) * std::min(kScanMin, capacity_)) return 0;
+    due = static_cast<uint64_t>(owed / pass);
+  }
   const uint64_t slots = std::min<uint64_t>(due, kScanMax);
   if (slots == 0 || capacity_ == 0) return 0;
   uint32_t limit[4];

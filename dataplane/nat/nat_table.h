@@ -248,6 +248,7 @@ class NatTable {
   // this worker's slice (three protocols), as each holds one.
   uint32_t mapping_capacity() const noexcept { return static_cast<uint32_t>(maps_.size()); }
   static constexpr uint32_t kScanMax = 4096;
+  static constexpr uint32_t kScanMin = 64;  // the hand moves by at least this many slots
   // Sessions of one VM adapter (its guest port): the per-VM limit counts these, on a
   // `nat` adapter and on a NAT network alike.
   uint32_t vm_sessions(uint16_t guest_port) const noexcept {
