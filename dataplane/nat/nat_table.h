@@ -142,7 +142,8 @@ inline bool session_live(const Snapshot& snap, const Session& s) noexcept {
   return false;
 }
 
-// kConflict: the flow's keys are taken by another session (never overwritten).
+// kConflict: the flow's keys are taken by another session (never overwritten), or its
+// outside view is one a session cannot rebuild (Session::out()).
 enum class Refusal : uint8_t { kNone, kTableFull, kVmLimit, kPortsExhausted, kConflict };
 
 // An EIM mapping: one inside endpoint of one NAT router, one outside port.
