@@ -10,6 +10,7 @@
 #include "dataplane/filter/token_bucket.h"
 #include "dataplane/l2/l2_stage.h"
 #include "dataplane/l2/vlan_stage.h"
+#include "dataplane/nat/nat_lane.h"
 #include "dataplane/nat/nat_stage.h"
 #include "dataplane/nat/nat_view.h"
 #include "dataplane/parse/classify_stage.h"
@@ -58,6 +59,8 @@ void switch_runs(WorkerContext& ctx, const Snapshot& snap, Batch& batch, uint16_
 // Every stage after the VLAN's: frames of one ingress port and one segment. Frames out
 // of tunnels go round once more, as received on their remote's tunnel port.
 void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+  nat_lane(ctx, snap, batch);  // established NAT flows in one pass; the rest goes on
+  if (batch.n == 0) return;
   classify_stage(ctx, snap, batch);
   if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
     guard_stage(ctx, snap, batch);

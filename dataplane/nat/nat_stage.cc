@@ -39,16 +39,6 @@ Drop refusal_drop(nat::Refusal r) noexcept {
   }
 }
 
-// TTL lives in one 16-bit word with the protocol number.
-inline void decrement_ttl(rte_ipv4_hdr* ip) noexcept {
-  uint16_t before;
-  std::memcpy(&before, &ip->time_to_live, 2);
-  --ip->time_to_live;
-  uint16_t after;
-  std::memcpy(&after, &ip->time_to_live, 2);
-  ip->hdr_checksum = nat::csum_update16(ip->hdr_checksum, before, after);
-}
-
 // Undoes decrement_ttl (a hairpinned packet passes the router once, not twice).
 inline void increment_ttl(rte_ipv4_hdr* ip) noexcept {
   uint16_t before;
@@ -66,43 +56,12 @@ inline void trim_padding(rte_mbuf* m, const PacketMeta& pm) noexcept {
   mbuf_trim_to(m, uint32_t{pm.l3_offset} + rte_be_to_cpu_16(ip->total_length));
 }
 
-// The TCP segment's numbers for the session's tracking; nullptr for other protocols.
-// The window scale option is read from a SYN whose options lie in the first segment.
-const nat::TcpSegment* tcp_segment(const rte_mbuf* m, const PacketMeta& pm, const rte_ipv4_hdr* ip,
-                                   const void* l4, nat::TcpSegment* out) noexcept {
-  if (ip->next_proto_id != IPPROTO_TCP) return nullptr;
-  const auto* t = static_cast<const rte_tcp_hdr*>(l4);
-  out->flags = t->tcp_flags;
-  out->seq = rte_be_to_cpu_32(t->sent_seq);
-  out->ack = rte_be_to_cpu_32(t->recv_ack);
-  out->window = rte_be_to_cpu_16(t->rx_win);
-  const uint32_t hdr = (t->data_off >> 4) * 4u;
-  const uint32_t l4_len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
-  out->len = l4_len > hdr ? l4_len - hdr : 0;
-  out->wscale = -1;
-  if ((t->tcp_flags & RTE_TCP_SYN_FLAG) && hdr > sizeof(rte_tcp_hdr) &&
-      uint32_t{pm.l4_offset} + hdr <= rte_pktmbuf_data_len(m)) {
-    const auto* o = reinterpret_cast<const uint8_t*>(t + 1);
-    for (uint32_t i = 0, n = hdr - sizeof(rte_tcp_hdr); i < n;) {
-      if (o[i] == 0) break;  // end of options
-      if (o[i] == 1) {       // no-operation
-        ++i;
-        continue;
-      }
-      if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n) break;  // malformed: stop
-      if (o[i] == 3 && o[i + 1] == 3) out->wscale = static_cast<int8_t>(o[i + 2]);
-      i += o[i + 1];
-    }
-  }
-  return out;
-}
-
 // Refreshes the session; a RST its receiver would not accept is forwarded (the
 // endpoint decides) but leaves the session as it was, and is counted.
 inline void touch(WorkerContext& ctx, uint32_t id, nat::Dir d, const rte_mbuf* m,
                   const PacketMeta& pm, const rte_ipv4_hdr* ip, const void* l4) noexcept {
   nat::TcpSegment seg;
-  if (!ctx.nat->touch(id, ctx.now_tsc, d, tcp_segment(m, pm, ip, l4, &seg)))
+  if (!ctx.nat->touch(id, ctx.now_tsc, d, nat::tcp_segment(m, pm.l4_offset, ip, l4, &seg)))
     ctx.counters->event(WorkerEvent::kNatRstIgnored);
 }
 
@@ -184,11 +143,6 @@ inline Verdict to_guest(const Snapshot& snap, rte_mbuf* m, const nat::Session& s
   return tx(s.guest_port);
 }
 
-inline bool group_address(rte_be32_t a) noexcept {
-  const uint32_t h = rte_be_to_cpu_32(a);
-  return (h >> 28) == 0xe || h == 0xffffffffu;  // 224.0.0.0/4, 255.255.255.255
-}
-
 inline bool wrong_worker(const WorkerContext& ctx, bool owned, uint16_t owner) noexcept {
   return !owned && ctx.n_workers > 1 && owner != ctx.worker_id;
 }
@@ -261,7 +215,7 @@ Verdict outbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t i
   if (!nat::rewrite_icmp_error(ip, icmp, icmp_len, Side::kDestination,
                                {s.outside_ip, s.outside_port}, Side::kSource, s.outside_ip))
     return drop(Drop::kNatMalformed);
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
@@ -331,7 +285,7 @@ Verdict outbound_fragment(WorkerContext& ctx, const Snapshot& snap, uint16_t in_
     return drop(Drop::kNatTooBig);  // DF on a later fragment: nobody to tell
   nat::rewrite_address(ip, Side::kSource, s->outside_ip);
   if (s->remote_ip() != s->in.dst_ip) nat::rewrite_address(ip, Side::kDestination, s->remote_ip());
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
 
@@ -352,14 +306,14 @@ bool outbound_fast(WorkerContext& ctx, const Snapshot& snap, const NatSegment& n
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   if (!plain_tcp_udp(pm, ip) || rte_be_to_cpu_16(ip->total_length) > up.mtu ||
       ip->dst_addr == up.address || (ip->dst_addr & ns.netmask) == ns.network ||
-      group_address(ip->dst_addr))
+      nat::group_address(ip->dst_addr))
     return false;
   const nat::Session& s = ctx.nat->session(id);
   if (s.owns_port || !nat::session_live(snap, s)) return false;
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   touch(ctx, id, nat::Dir::kOut, m, pm, ip, l4);  // before rewriting: checksums stay
   nat::rewrite(ip, l4, Side::kSource, {s.outside_ip, s.outside_port});
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   *v = to_uplink(ctx, up, ns.uplink_port, m, ip);
   return true;
 }
@@ -376,7 +330,7 @@ bool inbound_fast(WorkerContext& ctx, const Snapshot& snap, const UplinkNat& up,
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   touch(ctx, id, nat::Dir::kIn, m, pm, ip, l4);
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   *v = to_guest(snap, m, s);
   return true;
 }
@@ -393,7 +347,7 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   // Multicast and limited broadcast (mDNS, SSDP, NetBIOS, DHCP not for us) stay on the
   // guest's side: a router does not forward them, and they would take sessions.
-  if (group_address(ip->dst_addr)) return drop(Drop::kNatGroupDst);
+  if (nat::group_address(ip->dst_addr)) return drop(Drop::kNatGroupDst);
   if (later_fragment(ip)) return outbound_fragment(ctx, snap, in_port, m, owned, ip);
   if (!l4_complete(m, pm)) return drop(Drop::kNatMalformed);
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
@@ -459,7 +413,7 @@ Verdict outbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte
   nat::rewrite(ip, l4, Side::kSource, {s.outside_ip, s.outside_port});
   if (s.remote_ip() != s.in.dst_ip)
     nat::rewrite(ip, l4, Side::kDestination, {s.remote_ip(), s.remote_port()});
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   remember_first(ctx, pm, fk, id, ctx.worker_id);
   return to_uplink(ctx, up, ns.uplink_port, m, ip);
 }
@@ -560,7 +514,7 @@ Verdict inbound_icmp_error(WorkerContext& ctx, const Snapshot& snap, uint16_t in
                                Side::kSource,
                                ip->src_addr == s.remote_ip() ? s.in.dst_ip : ip->src_addr))
     return drop(Drop::kNatMalformed);
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   return to_guest(snap, m, s);
 }
 
@@ -580,7 +534,7 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
     if (s == nullptr) return v;
     nat::rewrite_address(ip, Side::kDestination, s->in.src_ip);
     if (s->remote_ip() != s->in.dst_ip) nat::rewrite_address(ip, Side::kSource, s->in.dst_ip);
-    decrement_ttl(ip);
+    nat::decrement_ttl(ip);
     return to_guest(snap, m, *s);
   }
   if (!l4_complete(m, pm)) return drop(Drop::kNatMalformed);
@@ -632,7 +586,7 @@ Verdict inbound(WorkerContext& ctx, const Snapshot& snap, uint16_t in_port, rte_
   nat::rewrite(ip, l4, Side::kDestination, {s.in.src_ip, s.in.src_port});
   if (s.remote_ip() != s.in.dst_ip)  // DNS proxy: the answer comes from .3
     nat::rewrite(ip, l4, Side::kSource, {s.in.dst_ip, s.in.dst_port});
-  decrement_ttl(ip);
+  nat::decrement_ttl(ip);
   return to_guest(snap, m, s);
 }
 

@@ -8,12 +8,15 @@
 #include <netinet/in.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_mbuf.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/nat/checksum.h"
+#include "dataplane/nat/tcp_state.h"
 
 namespace gp::nat {
 
@@ -113,6 +116,29 @@ inline Endpoint endpoint_of(const rte_ipv4_hdr* ip, const void* l4, Side side) n
   }
   return e;
 }
+
+// The router's hop: TTL down by one, the header checksum updated (TTL shares a 16-bit
+// word with the protocol number).
+inline void decrement_ttl(rte_ipv4_hdr* ip) noexcept {
+  uint16_t before;
+  std::memcpy(&before, &ip->time_to_live, 2);
+  --ip->time_to_live;
+  uint16_t after;
+  std::memcpy(&after, &ip->time_to_live, 2);
+  ip->hdr_checksum = csum_update16(ip->hdr_checksum, before, after);
+}
+
+// Multicast (224.0.0.0/4) and limited broadcast: a router forwards neither.
+inline bool group_address(rte_be32_t a) noexcept {
+  const uint32_t h = rte_be_to_cpu_32(a);
+  return (h >> 28) == 0xe || h == 0xffffffffu;
+}
+
+// The TCP segment's numbers for the session's tracking; nullptr for other protocols.
+// The window scale option is read from a SYN whose options lie in m's first segment
+// (l4_offset: bytes from the frame's start to `l4`).
+const TcpSegment* tcp_segment(const rte_mbuf* m, uint32_t l4_offset, const rte_ipv4_hdr* ip,
+                              const void* l4, TcpSegment* out) noexcept;
 
 // ICMP types (RFC 792) that carry an embedded packet.
 inline constexpr uint8_t kIcmpDestUnreachable = 3, kIcmpTimeExceeded = 11, kIcmpParamProblem = 12;
