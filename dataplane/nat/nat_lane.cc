@@ -97,6 +97,10 @@ inline void trim(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept {
 // Refreshes the session before the rewrite (the TCP numbers are read from the packet).
 inline void touch(WorkerContext& ctx, uint32_t id, nat::Dir d, const rte_mbuf* m,
                   const rte_ipv4_hdr* ip) noexcept {
+  if (ip->next_proto_id == IPPROTO_UDP) {
+    ctx.nat->touch(id, ctx.now_tsc, d, nullptr);
+    return;
+  }
   const void* l4 = ip + 1;
   nat::TcpSegment seg;
   if (!ctx.nat->touch(id, ctx.now_tsc, d, nat::tcp_segment(m, kL3 + kIpHdr, ip, l4, &seg)))
@@ -180,8 +184,7 @@ void outbound_lane(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
     if (s.owns_port || !nat::session_live(snap, s)) return false;
     trim(m, ip);
     touch(ctx, id, nat::Dir::kOut, m, ip);
-    nat::rewrite(ip, ip + 1, Side::kSource, {s.outside_ip, s.outside_port});
-    nat::decrement_ttl(ip);
+    nat::rewrite_hop(ip, ip + 1, Side::kSource, {s.outside_ip, s.outside_port});
     auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     eh->src_addr = own;
     eh->dst_addr = next_hop;
@@ -215,8 +218,7 @@ void inbound_lane(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
       return false;
     trim(m, ip);
     touch(ctx, id, nat::Dir::kIn, m, ip);
-    nat::rewrite(ip, ip + 1, Side::kDestination, {s.in.src_ip, s.in.src_port});
-    nat::decrement_ttl(ip);
+    nat::rewrite_hop(ip, ip + 1, Side::kDestination, {s.in.src_ip, s.in.src_port});
     auto* eh = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     eh->src_addr = snap.segments[s.segment].service_mac;
     eh->dst_addr = s.guest_mac;
