@@ -97,16 +97,15 @@ inline void rewrite_hop(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noex
   const bool src = side == Side::kSource;
   const rte_be32_t old_ip = src ? ip->src_addr : ip->dst_addr;
   const uint32_t addr = uint32_t{static_cast<uint16_t>(~old_ip)} + static_cast<uint16_t>(to.ip) +
-                        static_cast<uint16_t>(~(old_ip >> 16)) +
-                        static_cast<uint16_t>(to.ip >> 16);
+                        static_cast<uint16_t>(~(old_ip >> 16)) + static_cast<uint16_t>(to.ip >> 16);
   uint16_t ttl_before;
   std::memcpy(&ttl_before, &ip->time_to_live, 2);  // TTL and protocol: one word
   --ip->time_to_live;
   uint16_t ttl_after;
   std::memcpy(&ttl_after, &ip->time_to_live, 2);
-  ip->hdr_checksum = static_cast<uint16_t>(
-      ~csum_fold(uint32_t{static_cast<uint16_t>(~ip->hdr_checksum)} + addr +
-                 static_cast<uint16_t>(~ttl_before) + ttl_after));
+  ip->hdr_checksum =
+      static_cast<uint16_t>(~csum_fold(uint32_t{static_cast<uint16_t>(~ip->hdr_checksum)} + addr +
+                                       static_cast<uint16_t>(~ttl_before) + ttl_after));
   (src ? ip->src_addr : ip->dst_addr) = to.ip;
   // The ports lie first in both headers; the checksum at 16 (TCP) or 6 (UDP).
   auto* ports = static_cast<rte_be16_t*>(l4);
@@ -115,8 +114,8 @@ inline void rewrite_hop(rte_ipv4_hdr* ip, void* l4, Side side, Endpoint to) noex
   port = to.port;
   if (ip->next_proto_id == IPPROTO_TCP) {
     auto* th = static_cast<rte_tcp_hdr*>(l4);
-    th->cksum = static_cast<uint16_t>(
-        ~csum_fold(uint32_t{static_cast<uint16_t>(~th->cksum)} + l4_delta));
+    th->cksum =
+        static_cast<uint16_t>(~csum_fold(uint32_t{static_cast<uint16_t>(~th->cksum)} + l4_delta));
   } else {
     auto* uh = static_cast<rte_udp_hdr*>(l4);
     if (uh->dgram_cksum != 0) {  // 0: the sender sent no checksum; keep it that way
