@@ -61,7 +61,7 @@ void switch_runs(WorkerContext& ctx, const Snapshot& snap, Batch& batch, uint16_
 void switch_batch(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
   nat_lane(ctx, snap, batch);  // established NAT flows in one pass; the rest goes on
   if (batch.n == 0) return;
-  classify_stage(ctx, snap, batch);
+  classify_stage(ctx, snap, batch, classify_needs_l3(snap, batch));
   if (batch.n != 0 && (snap.ports[batch.in_port].features & kFeatureGuard))
     guard_stage(ctx, snap, batch);
   if (batch.n != 0 && ctx.punt_ring != nullptr) punt_stage(ctx, snap, batch);

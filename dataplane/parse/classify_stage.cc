@@ -46,7 +46,7 @@ inline void classify_l3(const rte_mbuf* m, PacketMeta& pm) noexcept {
 }
 }  // namespace
 
-void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
+void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch, bool l3) noexcept {
   PortCounters& pc = ctx.counters->ports[batch.in_port];
   const PortPolicy& in = snap.ports[batch.in_port];
   uint16_t kept = 0;
@@ -80,7 +80,7 @@ void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noex
         why = (in.features & kFeatureModelCapped) ? Drop::kNicModelMtu : Drop::kOversize;
       if (why == Drop::kCount && src_mac_bad(eh->src_addr)) why = Drop::kBadSrcMac;
       if (why == Drop::kCount) {
-        if (!(pm.flags & kMetaVlan)) classify_l3(m, pm);
+        if (l3 && !(pm.flags & kMetaVlan)) classify_l3(m, pm);
         batch.pkts[kept++] = m;
         continue;
       }

@@ -9,6 +9,23 @@
 
 namespace gp {
 
-void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept;
+// l3: also parse ARP and IPv4 (kMetaArp, kMetaIpv4, kMetaL4, kMetaFragment, ip_proto,
+// l4_offset); without it those stay unset, for a batch no later stage reads them of
+// (classify_needs_l3).
+void classify_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
+                    bool l3 = true) noexcept;
+
+// Whether a later stage reads the L3 part of the batch's PacketMeta: the service check
+// (a segment with services, a NAT uplink), the NAT (either side), tunnel decapsulation.
+inline bool classify_needs_l3(const Snapshot& snap, const Batch& batch) noexcept {
+  const uint16_t port = batch.in_port;
+  if (snap.uplink_nat[port].enabled || snap.uplink_tunnels[port]) return true;
+  const size_t n = snap.segments.size();
+  const uint16_t own = snap.ports[port].segment;
+  if (own < n && snap.segments[own].kind == SegmentKind::kNat) return true;
+  if (batch.segment >= n) return false;
+  const Segment& seg = snap.segments[batch.segment];
+  return seg.services != kServiceNone || seg.kind == SegmentKind::kNat;
+}
 
 }  // namespace gp
