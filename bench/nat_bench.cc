@@ -1,6 +1,6 @@
 // Micro benchmark of the NAT fast path: bursts of 32 UDP packets of established flows
-// (32 of them, or 16384 for a table that does not fit the caches) through process_batch (classify,
-// punt check, NAT stage: session lookup, NAPT rewrite with incremental checksums, TTL, next hop)
+// (32 of them, or 16384 for a table that does not fit the caches) through process_batch (the NAT
+// lane: parse, bulk session lookup, NAPT rewrite with incremental checksums, TTL, next hop)
 // and flush_tx into net_ring ports, guest to outside and back, on one core with EAL --no-huge.
 // Packets are rewritten in place, so each is rebuilt before every burst, outside the timed region.
 // Never run as a test. Run: build/bench/nat_bench
