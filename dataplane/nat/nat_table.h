@@ -218,7 +218,9 @@ class NatTable {
   // returns false. seg: nullptr for UDP and ICMP.
   bool touch(uint32_t id, uint64_t now, Dir d, const TcpSegment* seg) noexcept {
     if (seg == nullptr || sessions_[id].in.proto != IPPROTO_TCP) {
-      sessions_[id].last = coarse(now);
+      // Written only when the coarse clock moved: a line left clean needs no write-back.
+      const uint32_t c = coarse(now);
+      if (sessions_[id].last != c) sessions_[id].last = c;
       return true;
     }
     return touch_tcp(id, now, d, *seg);
