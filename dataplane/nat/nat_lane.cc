@@ -144,7 +144,7 @@ void run_lane(WorkerContext& ctx, Batch& batch, uint16_t max_frame, Key key, Loo
         continue;
       }
     }
-    if (ip != nullptr) marks.mark(ip);
+    if (ip != nullptr && !marks.marked(ip)) marks.mark(ip);  // once a flow: fragments are many
     batch.pkts[kept++] = m;
   }
   batch.n = kept;
