@@ -162,10 +162,9 @@ void outbound_lane(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
   const uint16_t uplink = ns.uplink_port;
   auto key = [&](const rte_ipv4_hdr* ip, nat::InKey& k) {
     const rte_be32_t dst = ip->dst_addr;
-    // Not to our outside address (hairpin), the inside network (DNS proxy included),
-    // a group address, a host on the uplink's own subnet (its MAC is the slow path's);
-    // not larger than the uplink's MTU.
-    if (dst == up.address || (dst & ns.netmask) == ns.network || nat::group_address(dst) ||
+    // Routed out (nat::routed_out), not to a host on the uplink's own subnet (its MAC
+    // is the slow path's), not larger than the uplink's MTU.
+    if (!nat::routed_out(ns, up, dst) ||
         ((dst & up.netmask) == (up.address & up.netmask) && dst != up.gateway) ||
         rte_be_to_cpu_16(ip->total_length) > up.mtu)
       return false;
@@ -181,7 +180,7 @@ void outbound_lane(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
   };
   auto take = [&](rte_mbuf* m, rte_ipv4_hdr* ip, uint32_t id) {
     const nat::Session& s = ctx.nat->session(id);
-    if (s.owns_port || !nat::session_live(snap, s)) return false;
+    if (!nat::rewrite_serves_out(snap, s)) return false;
     trim(m, ip);
     touch(ctx, id, nat::Dir::kOut, m, ip);
     nat::rewrite_hop(ip, ip + 1, Side::kSource, {s.outside_ip, s.outside_port});
@@ -211,7 +210,7 @@ void inbound_lane(WorkerContext& ctx, const Snapshot& snap, Batch& batch,
   };
   auto take = [&](rte_mbuf* m, rte_ipv4_hdr* ip, uint32_t id) {
     const nat::Session& s = ctx.nat->session(id);
-    if (s.owns_port || s.guest_port >= kMaxPorts || !nat::session_live(snap, s)) return false;
+    if (!nat::rewrite_serves_in(snap, s)) return false;
     const PortPolicy& guest = snap.ports[s.guest_port];
     if (!guest.link_up || guest.segment != s.segment ||
         kL3 + rte_be_to_cpu_16(ip->total_length) > guest.max_frame)

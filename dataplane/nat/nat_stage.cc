@@ -305,11 +305,10 @@ bool outbound_fast(WorkerContext& ctx, const Snapshot& snap, const NatSegment& n
                    Verdict* v) noexcept {
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   if (!plain_tcp_udp(pm, ip) || rte_be_to_cpu_16(ip->total_length) > up.mtu ||
-      ip->dst_addr == up.address || (ip->dst_addr & ns.netmask) == ns.network ||
-      nat::group_address(ip->dst_addr))
+      !nat::routed_out(ns, up, ip->dst_addr))
     return false;
   const nat::Session& s = ctx.nat->session(id);
-  if (s.owns_port || !nat::session_live(snap, s)) return false;
+  if (!nat::rewrite_serves_out(snap, s)) return false;
   void* l4 = rte_pktmbuf_mtod_offset(m, void*, pm.l4_offset);
   touch(ctx, id, nat::Dir::kOut, m, pm, ip, l4);  // before rewriting: checksums stay
   nat::rewrite(ip, l4, Side::kSource, {s.outside_ip, s.outside_port});
@@ -323,7 +322,7 @@ bool inbound_fast(WorkerContext& ctx, const Snapshot& snap, const UplinkNat& up,
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, pm.l3_offset);
   if (!plain_tcp_udp(pm, ip) || ip->dst_addr != up.address) return false;
   const nat::Session& s = ctx.nat->session(id);
-  if (s.owns_port || s.guest_port >= kMaxPorts || !nat::session_live(snap, s) ||
+  if (!nat::rewrite_serves_in(snap, s) ||
       rte_be_to_cpu_16(ip->total_length) + sizeof(rte_ether_hdr) >
           snap.ports[s.guest_port].max_frame)
     return false;

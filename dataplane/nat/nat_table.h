@@ -24,6 +24,7 @@
 #include "dataplane/core/huge_array.h"
 #include "dataplane/core/snapshot.h"
 #include "dataplane/nat/tcp_state.h"
+#include "dataplane/nat/translate.h"
 
 namespace gp::nat {
 
@@ -140,6 +141,22 @@ inline bool session_live(const Snapshot& snap, const Session& s) noexcept {
   for (const PortForwardRule& r : snap.port_forwards)
     if (r.id == s.link) return true;
   return false;
+}
+
+// What the plain rewrite of an established flow asks, shared by the NAT lane
+// (nat_lane.cc) and the NAT stage's own fast lane: anything else takes the full path.
+// A packet of session s may be rewritten and sent on: not a DNS-proxy session (its own
+// outside port, another remote), not a stale one; inbound, one with a guest port.
+inline bool rewrite_serves_out(const Snapshot& snap, const Session& s) noexcept {
+  return !s.owns_port && session_live(snap, s);
+}
+inline bool rewrite_serves_in(const Snapshot& snap, const Session& s) noexcept {
+  return !s.owns_port && s.guest_port < kMaxPorts && session_live(snap, s);
+}
+// An outbound destination routed out of the uplink: not our outside address (a
+// hairpin), not the inside network (the DNS proxy included), not a group address.
+inline bool routed_out(const NatSegment& ns, const UplinkNat& up, rte_be32_t dst) noexcept {
+  return dst != up.address && (dst & ns.netmask) != ns.network && !group_address(dst);
 }
 
 // kConflict: the flow's keys are taken by another session (never overwritten), or its
