@@ -7,7 +7,7 @@
 
 namespace gp {
 
-uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
+uint32_t Learner::drain(const Snapshot& snap, uint64_t now, unsigned per_ring) noexcept {
   if (snap.version != static_version_) {
     table_full_ += fdb_.set_static(snap, now);
     static_version_ = snap.version;
@@ -15,9 +15,14 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
   constexpr unsigned kChunk = 64;
   LearnEvent ev[kChunk];
   uint32_t applied = 0;
+  backlog_ = false;
   for (rte_ring* r : rings_) {
-    unsigned n = 0;
-    while ((n = rte_ring_dequeue_burst_elem(r, ev, sizeof(LearnEvent), kChunk, nullptr)) > 0) {
+    unsigned n = 0, budget = rte_ring_get_capacity(r);
+    if (per_ring < budget) budget = per_ring;
+    while (budget != 0 &&
+           (n = rte_ring_dequeue_burst_elem(r, ev, sizeof(LearnEvent),
+                                            budget < kChunk ? budget : kChunk, nullptr)) > 0) {
+      budget -= n;
       for (unsigned i = 0; i < n; ++i) {
         const LearnEvent& e = ev[i];
         auto seg = static_cast<uint16_t>(e.key >> 48);
@@ -46,6 +51,7 @@ uint32_t Learner::drain(const Snapshot& snap, uint64_t now) noexcept {
         ++applied;
       }
     }
+    if (budget == 0 && rte_ring_count(r) != 0) backlog_ = true;
   }
   return applied;
 }

@@ -20,7 +20,13 @@ class Learner {
   void add_ring(rte_ring* r) { rings_.push_back(r); }
   // Applies queued learn events; returns how many were applied. First, for a snapshot
   // it has not seen, makes the Fdb's pinned entries those of snap.static_macs.
-  uint32_t drain(const Snapshot& snap, uint64_t now) noexcept;
+  // At most a ring's capacity from each ring a call: workers refill their rings as fast
+  // as they empty while guests send from new MACs at line rate, and the thread that
+  // drains also answers the control socket, ages and runs the slow path. backlog() says
+  // the last call stopped there (the caller comes back without waiting). per_ring: that
+  // bound, if lower (tests).
+  uint32_t drain(const Snapshot& snap, uint64_t now, unsigned per_ring = UINT32_MAX) noexcept;
+  bool backlog() const noexcept { return backlog_; }
   uint32_t age(const Snapshot& snap, uint64_t now, uint64_t tsc_hz) noexcept {
     uint32_t n = fdb_.age(snap, now, tsc_hz);
     aged_ += n;
@@ -43,6 +49,7 @@ class Learner {
   uint64_t learned_ = 0, moves_ = 0, table_full_ = 0, aged_ = 0, port_limit_ = 0;
   uint64_t static_refused_ = 0;
   uint64_t static_version_ = 0;  // the snapshot whose static_macs the Fdb holds
+  bool backlog_ = false;
 };
 
 }  // namespace gp

@@ -4,6 +4,7 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include "dataplane/l2/learner.h"
 #include "tests/dataplane/harness.h"
 
 namespace gp::test {
@@ -167,6 +168,36 @@ namespace gp::test {
 namespace {
 // What a worker's MacCache relies on: the epoch moves whenever a key's data changes or a
 // key goes, and not for new keys or plain refreshes (which leave cached data right).
+// A MAC flood refills the learn rings as fast as they drain: one drain takes a bounded
+// share and says there is more, so the control thread that drains also answers,
+// ages and runs the slow path in between; nothing queued is lost.
+TEST_F(FdbTest, LearnerDrainIsBoundedAndSaysWhatIsLeft) {
+  rte_ring* ring = rte_ring_create_elem("gp_t_drain", sizeof(LearnEvent), 256, SOCKET_ID_ANY,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+  ASSERT_NE(ring, nullptr);
+  Learner learner(*fdb);
+  learner.add_ring(ring);
+  for (uint8_t i = 0; i < 50; ++i) {
+    LearnEvent e{Fdb::make_key(0, mac(i)), 1, 1, 0};
+    ASSERT_EQ(rte_ring_enqueue_elem(ring, &e, sizeof e), 0);
+  }
+  EXPECT_EQ(learner.drain(snap, 10, 32), 32u);
+  EXPECT_TRUE(learner.backlog());
+  EXPECT_EQ(fdb->count(), 32u);
+  EXPECT_EQ(learner.drain(snap, 20, 32), 18u);
+  EXPECT_FALSE(learner.backlog());
+  EXPECT_EQ(fdb->count(), 50u);
+  EXPECT_EQ(learner.learned(), 50u);
+  // The default bound is the ring's capacity: a full ring empties in one call.
+  for (uint8_t i = 50; i < 50 + 14; ++i) {
+    LearnEvent e{Fdb::make_key(1, mac(i)), 2, 1, 0};
+    ASSERT_EQ(rte_ring_enqueue_elem(ring, &e, sizeof e), 0);
+  }
+  EXPECT_EQ(learner.drain(snap, 30), 14u);
+  EXPECT_FALSE(learner.backlog());
+  rte_ring_free(ring);
+}
+
 TEST(FdbEpoch, BumpsOnMoveAndRemovalOnly) {
   SnapshotHolder holder(1);
   Fdb fdb(64, &holder);
