@@ -85,6 +85,31 @@ def nat_pcap(d, flows, name):
     return path, None, flows
 
 
+LEARN_MACS = 131072  # l2-learn: both tables sized for twice as many (LEARN_TABLE)
+LEARN_TABLE = 262144
+CAPACITY_TABLE = 65536  # l2-capacity: both tables this size (static entries included)
+CAPACITY_OFFER = 81920
+
+
+def src_mac(i):
+    return f"02:03:00:{(i >> 16) & 0xff:02x}:{(i >> 8) & 0xff:02x}:{i & 0xff:02x}"
+
+
+def learn_pcap(d, sources, name):
+    """64-byte frames from `sources` distinct source MACs, all to the sink's MAC (static
+    in every switch): RFC 2889's learning frames. Written with struct, like nat_pcap."""
+    tmpl = bytes(frame(src_mac(0), mac(2, 0), 64))
+    path = os.path.join(d, name + ".pcap")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        rec = struct.pack("<IIII", 0, 0, len(tmpl), len(tmpl))
+        for i in range(sources):
+            b = bytearray(tmpl)
+            b[6:12] = bytes.fromhex(src_mac(i).replace(":", ""))
+            f.write(rec + bytes(b))
+    return path, [mac(2, 0)], sources
+
+
 SCENARIOS = {
     "l2-16": ("L2, 64 B, 16 MAC pairs", lambda d: l2_pcap(d, 16, [64], "l2-16")),
     "l2-4096": ("L2, 64 B, 4096 MAC pairs", lambda d: l2_pcap(d, 4096, [64], "l2-4096")),
@@ -102,6 +127,15 @@ SCENARIOS = {
     # new snapshot, a publish and an RCU grace period); the others forward as in l2-16.
     "l2-16-apply": ("L2, 64 B, 16 MAC pairs, apply every 100 ms",
                     lambda d: l2_pcap(d, 16, [64], "l2-16-apply")),
+    # RFC 2889 5.8 (learning rate) and 5.7 (address caching capacity) on the same vdevs:
+    # new source MACs a second while the source replays at full speed (the MAC table's
+    # entry count polled, its slope between 10 and 90 %, as nat-churn), and how many of
+    # more sources than the table holds each switch keeps. testpmd learns nothing.
+    "l2-learn": (f"MAC learning, M new MACs/s ({LEARN_MACS} sources)",
+                 lambda d: learn_pcap(d, LEARN_MACS, "l2-learn")),
+    "l2-capacity": (f"MACs held, thousands ({CAPACITY_TABLE}-entry tables, "
+                    f"{CAPACITY_OFFER} sources)",
+                    lambda d: learn_pcap(d, CAPACITY_OFFER, "l2-capacity")),
 }
 CHURN_FLOWS = 196608
 # What the plot puts on its axes: frame size (IMIX at its mean) and NAT flows.
@@ -217,23 +251,67 @@ def run_testpmd(work, pcap, frames, window):
         p.stop()
 
 
-def churn_rate(sample, total):
-    """Millions of new sessions a second: sample() counts the sessions made so far;
-    polled as fast as it answers, the slope between 10 % and 90 % of `total`."""
+def churn_rate(sample, total, at_reply=False):
+    """Millions of new entries a second (NAT sessions, MACs): sample() counts those made so far;
+    polled as fast as it answers, the slope between 10 % and 90 % of `total`. A sample is
+    timed at the middle of its call, or at its reply (at_reply: where the answering
+    thread is the one that is busy making the entries, a reply waits for it and the
+    count is read just before it is sent)."""
     pts, deadline = [], time.monotonic() + 60
     while time.monotonic() < deadline:
         t0 = time.monotonic()
         c = sample()
-        pts.append(((t0 + time.monotonic()) / 2, c))
+        t1 = time.monotonic()
+        pts.append((t1 if at_reply else (t0 + t1) / 2, c))
         if c >= 0.9 * total:
             break
         time.sleep(0.002)
     lo = next((p for p in pts if p[1] >= 0.1 * total), None)
     hi = next((p for p in pts if p[1] >= 0.9 * total), None)
     if lo is None or hi is None or hi[0] <= lo[0]:
-        raise RuntimeError(f"sessions did not reach 90 % of {total} in 60 s: {pts[-3:]}")
-    log(f"[bench]   {len(pts)} samples, {hi[1] - lo[1]} sessions in {hi[0] - lo[0]:.3f} s")
+        raise RuntimeError(f"the count did not reach 90 % of {total} in 60 s: {pts[-3:]}")
+    log(f"[bench]   {len(pts)} samples, {hi[1] - lo[1]} more in {hi[0] - lo[0]:.3f} s")
     return (hi[1] - lo[1]) / (hi[0] - lo[0]) / 1e6
+
+
+def gp_call(sock, request):
+    """One request on guestportd's control socket (GP/1 frames: a "GP/1 <length>" line,
+    then that many bytes of JSON), without a guestportctl process: about a millisecond,
+    so a fast count is sampled finely."""
+    import socket
+    body = json.dumps(request).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(sock)
+        c.sendall(f"GP/1 {len(body)}\n".encode() + body)
+        buf = b""
+        while b"\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                raise RuntimeError("control socket closed before a reply")
+            buf += chunk
+        head, rest = buf.split(b"\n", 1)
+        n = int(head.split()[1])
+        while len(rest) < n:
+            chunk = c.recv(65536)
+            if not chunk:
+                raise RuntimeError("control socket closed mid-reply")
+            rest += chunk
+    r = json.loads(rest[:n])
+    if not r.get("ok"):
+        raise RuntimeError(f"guestportd refused {request}: {r.get('error')}")
+    return r["data"]
+
+
+def held_count(sample):
+    """Entries held once the count stops growing: unchanged for 2 s (60 s at most)."""
+    last, since, deadline = sample(), time.monotonic(), time.monotonic() + 60
+    while time.monotonic() < deadline and time.monotonic() - since < 2:
+        time.sleep(0.25)
+        c = sample()
+        if c != last:
+            last, since = c, time.monotonic()
+    return last
 
 
 def wait_new(sample):
@@ -246,7 +324,9 @@ def wait_new(sample):
         time.sleep(0.05)
 
 
-def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0, churn=False):
+def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0, churn=False,
+                  learn=None):
+    """learn: "rate" (l2-learn, M new MACs/s) or "held" (l2-capacity, thousands held)."""
     n = mbufs_for(frames)
     # NAT: room for every flow of the pcap in the one worker's table (about 165 B a
     # session, mapped outside the EAL's memory; memory_mb keeps a margin for it anyway).
@@ -256,6 +336,8 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
     sock = os.path.join(work, "gp.sock")
     nat = "" if sinks is not None else f", nat: {{sessions: {sessions}}}"
     cpus = ", ".join(str(c) for c in WORKER_CPUS)
+    if learn is not None:  # `nat` is empty for L2: the MAC table's size goes there
+        nat = f", mac_table_size: {LEARN_TABLE if learn == 'rate' else CAPACITY_TABLE}"
     head = (f"appliance: {{workers: {len(WORKER_CPUS)}, worker_cpus: [{cpus}], "
             f"control_socket: {sock}, "
             f"file_prefix: gpb{os.getpid()}, hugepages: false, memory_mb: {mem}, mbufs: {n}, "
@@ -279,10 +361,11 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
         sink_port = "uplink/wan"
     path = os.path.join(work, "guestport.yaml")
     with open(path, "w") as f:
-        # churn: the source's cable is plugged in by an apply once the daemon is up, so
-        # the first frame of the pcap meets an empty table while it is watched.
-        f.write(cfg.replace("mac: '08:00:27:00:00:01'",
-                            "mac: '08:00:27:00:00:01', cable_connected: false") if churn else cfg)
+        # churn, learn: the source's cable is plugged in by an apply once the daemon is
+        # up, so the first frame of the pcap meets an empty table while it is watched.
+        src_mac_cfg = "mac: '08:00:27:00:00:01'" if sinks is None else "mac: '02:01:ff:00:00:01'"
+        f.write(cfg.replace(src_mac_cfg, src_mac_cfg + ", cable_connected: false")
+                if churn or learn else cfg)
     p = Proc([gpd, "--config", path], os.path.join(work, "guestportd.log"))
     try:
         deadline = time.time() + 60
@@ -302,6 +385,19 @@ def run_guestport(work, gpd, gpctl, pcap, sinks, frames, window, apply_every=0.0
                                capture_output=True, text=True, check=True)
             return next(x["tx_packets"] for x in json.loads(r.stdout) if x["name"] == sink_port)
 
+        if learn:
+            def stats():
+                return gp_call(sock, {"cmd": "show", "what": "stats"})["fdb_entries"]
+
+            base = stats()  # the static sink MAC
+            live = os.path.join(work, "guestport-live.yaml")
+            with open(live, "w") as f:
+                f.write(cfg)
+            subprocess.run([gpctl, "-s", sock, "apply", "-f", live], capture_output=True,
+                           text=True, check=True)
+            if learn == "rate":  # the control thread learns and answers in one loop
+                return churn_rate(lambda: stats() - base, frames, at_reply=True)
+            return (held_count(stats) - base) / 1e3
         if churn:
             live = os.path.join(work, "guestport-live.yaml")
             with open(live, "w") as f:
@@ -410,7 +506,7 @@ class Ovs:
             p.stop()
 
 
-def run_ovs(work, pcap, sinks, frames, window, churn=False):
+def run_ovs(work, pcap, sinks, frames, window, churn=False, learn=None):
     """OVS (class Ovs) with a netdev bridge; L2: NORMAL forwarding with the sink MACs
     added as static FDB entries (fdb/add); NAT (sinks None): userspace conntrack with
     source NAT to the uplink address and the next hop's MAC, as a NAT router does."""
@@ -420,6 +516,10 @@ def run_ovs(work, pcap, sinks, frames, window, churn=False):
         # --legacy-mem (what --no-huge is anyway) keeps OVS from adding --in-memory
         ovs.start_vswitchd([f"other_config:dpdk-extra=--no-huge --legacy-mem --no-pci -m {mem} "
                             f"--file-prefix=gpb-ovs{os.getpid()}"])
+        if learn is not None:  # nothing is learned before NORMAL is put back
+            ovs.vsctl("set", "bridge", "br0", "other_config:mac-table-size="
+                      f"{LEARN_TABLE if learn == 'rate' else CAPACITY_TABLE}")
+            ovs.sh("ovs-ofctl", "del-flows", "br0")
         ovs.vsctl("add-port", "br0", "src", "--", "set", "Interface", "src", "type=dpdk",
                   f"options:dpdk-devargs={source(pcap)}",
                   f"options:n_rxq={len(pcap) if isinstance(pcap, list) else 1}",
@@ -444,6 +544,19 @@ def run_ovs(work, pcap, sinks, frames, window, churn=False):
                 return churn_rate(conns, frames)
         for m in sinks or []:
             ovs.appctl("fdb/add", "br0", "sink", "0", m)
+        if learn is not None:
+            def entries():  # the MAC table's current entries
+                r = ovs.appctl("fdb/stats-show", "br0").stdout
+                m = re.search(r"Current/maximum MAC entries in the table:\s*(\d+)", r)
+                if m is None:
+                    raise RuntimeError("no entry count in fdb/stats-show:\n" + r)
+                return int(m.group(1))
+
+            base = entries()
+            ovs.sh("ovs-ofctl", "add-flow", "br0", "priority=0,actions=NORMAL")
+            if learn == "rate":
+                return churn_rate(lambda: entries() - base, frames)
+            return (held_count(entries) - base) / 1e3
 
         def tx():  # live datapath counters (the database's are refreshed every 5 s)
             r = ovs.appctl("dpctl/show", "-s")
@@ -574,7 +687,8 @@ def main():
             for s in order:
                 done += 1
                 log(f"[bench] {done}/{total} round {rnd + 1} {n} {s}")
-                if s == "testpmd" and n == "nat-churn":  # it makes no sessions
+                learn = {"l2-learn": "rate", "l2-capacity": "held"}.get(n)
+                if s == "testpmd" and (n == "nat-churn" or learn):  # no sessions, no MACs
                     continue
                 if s == "testpmd":
                     mpps = run_testpmd(work, path, frames, a.window)
@@ -585,15 +699,17 @@ def main():
                         log(f"[bench]   (OVS sizes its own mbuf pool, at most {OVS_MAX_FRAMES} "
                             "mbufs: it cannot hold this pcap for net_pcap's infinite_rx)")
                         continue
-                    mpps = run_ovs(work, path, sinks, frames, a.window, n == "nat-churn")
+                    mpps = run_ovs(work, path, sinks, frames, a.window, n == "nat-churn",
+                                   learn)
                 else:
                     mpps = run_guestport(work, a.guestportd, gpctl, path, sinks, frames,
                                          a.window, 0.1 if n.endswith("-apply") else 0.0,
-                                         n == "nat-churn")
+                                         n == "nat-churn", learn)
                 if mpps <= 0:
                     raise RuntimeError(f"{s} forwarded nothing in {n} (logs in {work})")
                 results[(n, s)].append(mpps)
-                log(f"[bench]   {mpps:.2f} Mpps")
+                unit = {"nat-churn": "M/s", "l2-learn": "M/s", "l2-capacity": "thousand"}
+                log(f"[bench]   {mpps:.2f} {unit.get(n, 'Mpps')}")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
     if names:
