@@ -65,6 +65,8 @@ void l2_stage(WorkerContext& ctx, const Snapshot& snap, Batch& batch) noexcept {
 
   // Keys: [0, n) sources, [n, 2n) destinations. The worker's cache answers first; one
   // bulk lookup in the shared table for the rest, whose current hits are cached.
+  static_assert(2 * kBurst <= RTE_HASH_LOOKUP_BULK_MAX && 2 * kBurst <= 64,
+                "one rte_hash bulk lookup (and its 64-bit hit mask) for a burst's keys");
   uint64_t keys[2 * kBurst];
   uint64_t data[2 * kBurst];
   for (uint16_t i = 0; i < n; ++i) {
