@@ -61,16 +61,22 @@ def l2_pcap(d, pairs, sizes, name):
     return path, [mac(2, i) for i in range(pairs)], len(pkts)
 
 
-def nat_pcap(d, flows, name):
-    """64-byte UDP frames from a nat adapter's guest (10.0.2.15), one flow each: source
-    ports 1024..61023 to servers 203.0.113.x. Written with struct, not scapy: a million
-    frames take seconds this way."""
-    tmpl = bytes(frame("08:00:27:00:00:01", ROUTER, 64, sport=0, dip="203.0.113.1",
-                       sip="10.0.2.15"))
-    path = os.path.join(d, name + ".pcap")
+def write_frames(path, frames):
+    """A pcap (microsecond stamps, all 0) of raw Ethernet frames, written with struct, not
+    scapy: a million frames take seconds this way."""
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-        rec = struct.pack("<IIII", 0, 0, len(tmpl), len(tmpl))
+        for b in frames:
+            f.write(struct.pack("<IIII", 0, 0, len(b), len(b)) + bytes(b))
+
+
+def nat_pcap(d, flows, name):
+    """64-byte UDP frames from a nat adapter's guest (10.0.2.15), one flow each: source
+    ports 1024..61023 to servers 203.0.113.x."""
+    tmpl = bytes(frame("08:00:27:00:00:01", ROUTER, 64, sport=0, dip="203.0.113.1",
+                       sip="10.0.2.15"))
+
+    def frames():
         for i in range(flows):
             b = bytearray(tmpl)
             b[33] = 1 + i // 60000  # 203.0.113.x
@@ -81,7 +87,10 @@ def nat_pcap(d, flows, name):
             c = (c & 0xffff) + (c >> 16)
             b[24:26] = struct.pack("!H", ~((c & 0xffff) + (c >> 16)) & 0xffff)
             b[40:42] = b"\0\0"  # UDP checksum: none (allowed over IPv4)
-            f.write(rec + bytes(b))
+            yield b
+
+    path = os.path.join(d, name + ".pcap")
+    write_frames(path, frames())
     return path, None, flows
 
 
@@ -97,16 +106,17 @@ def src_mac(i):
 
 def learn_pcap(d, sources, name):
     """64-byte frames from `sources` distinct source MACs, all to the sink's MAC (static
-    in every switch): RFC 2889's learning frames. Written with struct, like nat_pcap."""
+    in every switch): RFC 2889's learning frames."""
     tmpl = bytes(frame(src_mac(0), mac(2, 0), 64))
-    path = os.path.join(d, name + ".pcap")
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-        rec = struct.pack("<IIII", 0, 0, len(tmpl), len(tmpl))
+
+    def frames():
         for i in range(sources):
             b = bytearray(tmpl)
             b[6:12] = bytes.fromhex(src_mac(i).replace(":", ""))
-            f.write(rec + bytes(b))
+            yield b
+
+    path = os.path.join(d, name + ".pcap")
+    write_frames(path, frames())
     return path, [mac(2, 0)], sources
 
 
