@@ -423,8 +423,10 @@ int run_with_eal(const Config& cfg, const DaemonOptions& opt, DaemonSignals& sig
       const Snapshot& snap = *rt.holder->current();
       RuntimeView view{snap, rt.counter_view, *rt.fdb, *rt.learner, *rt.holder, *rt.slow, now,
                        hz,   rt.applier.get()};
-      // A learn backlog (a MAC flood): answer what is queued, do not wait for more.
-      jobs.serve(std::chrono::milliseconds(rt.learner->backlog() ? 0 : 1),
+      // A learn or slow-path backlog (a MAC flood, a burst of punts): answer what is
+      // queued, do not wait for more.
+      const bool backlog = rt.learner->backlog() || rt.slow->backlog();
+      jobs.serve(std::chrono::milliseconds(backlog ? 0 : 1),
                  [&](const nlohmann::json& req, const std::string& peer) {
                    return handle(rt, view, req, peer);
                  });

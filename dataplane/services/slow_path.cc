@@ -255,9 +255,12 @@ unsigned SlowPath::run(const Snapshot& snap, uint64_t now_s) noexcept {
   age_inside(now_s);
   unsigned taken = 0;
   rte_mbuf* pkts[32];
+  backlog_ = false;
   for (Rings& w : workers_) {
-    unsigned n = rte_ring_sc_dequeue_burst(w.punt, reinterpret_cast<void**>(pkts), 32, nullptr);
+    unsigned left = 0;
+    unsigned n = rte_ring_sc_dequeue_burst(w.punt, reinterpret_cast<void**>(pkts), 32, &left);
     taken += n;
+    if (left != 0) backlog_ = true;
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
       if (!answer(snap, m, now_s)) {

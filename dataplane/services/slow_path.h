@@ -50,13 +50,17 @@ class SlowPath {
   void add_worker(rte_ring* punt, rte_ring* inject) { workers_.push_back({punt, inject}); }
   // Where DHCP leases are recorded per port for port security (null: nowhere).
   void set_leases(PortLeases* leases) { leases_ = leases; }
-  // Handles everything punted so far; returns how many frames it took.
+  // Handles what is punted, at most a burst (32) from each worker's ring a call; returns
+  // how many frames it took. backlog(): the last call left frames in a ring (the caller
+  // comes back without waiting).
   unsigned run(const Snapshot& snap, uint64_t now_s) noexcept;
+  bool backlog() const noexcept { return backlog_; }
 
   const std::map<std::string, dhcp::Server>& dhcp_servers() const { return dhcp_; }
   const SlowPathStats& stats() const { return stats_; }
 
  private:
+  bool backlog_ = false;
   struct Rings {
     rte_ring* punt;
     rte_ring* inject;

@@ -159,6 +159,7 @@ class Harness {
   rte_ring* rx_ring(const std::string& port) const { return known_port(port).rx; }
   const std::vector<PortPlan>& plans() const { return plans_; }
   const SlowPath& slow() const { return slow_; }
+  unsigned run_slow() { return slow_.run(snap(), now_ / kHz); }  // one turn of the slow path
   // The slow path also sends its own ARP requests (uplink gateways, forward targets).
   void enable_probes() {
     slow_ = SlowPath(&neighbors_, test_pool());

@@ -180,5 +180,26 @@ TEST_F(ServicesTest, AFloodingGuestCannotStarveTheSlowPathForOthers) {
   EXPECT_EQ(h->recv("ra").size(), 1u);
 }
 
+// The slow path takes a burst from each worker's ring a turn and says when it left more
+// (the control loop then turns again at once instead of waiting for a request).
+TEST_F(ServicesTest, TheSlowPathTakesABurstATurnAndSaysWhatIsLeft) {
+  h->apply(kHostOnly);
+  for (int i = 0; i < 20; ++i)
+    for (const char* port : {"ra", "rb"})
+      h->send(port, h->arp(port[1] == 'a' ? mac(1) : mac(2), kBroadcast, RTE_ARP_OP_REQUEST,
+                           ip4(192, 168, 77, port[1] == 'a' ? 101 : 102), ip4(192, 168, 77, 100)));
+  h->poll();  // 40 punts queued, no slow-path turn yet
+  EXPECT_EQ(h->run_slow(), 32u);
+  EXPECT_TRUE(h->slow().backlog());
+  EXPECT_EQ(h->run_slow(), 8u);
+  EXPECT_FALSE(h->slow().backlog());
+  EXPECT_EQ(h->slow().stats().arp_replies, 40u);
+  EXPECT_EQ(h->run_slow(), 0u);
+  EXPECT_FALSE(h->slow().backlog());
+  h->step(2);  // the answers go out
+  EXPECT_EQ(h->recv("ra").size(), 20u);
+  EXPECT_EQ(h->recv("rb").size(), 20u);
+}
+
 }  // namespace
 }  // namespace gp::test
