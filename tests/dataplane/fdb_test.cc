@@ -166,8 +166,6 @@ TEST_F(HarnessTest, BeyondItsMacLimitAGuestsNewSourcesCanBeDropped) {
 
 namespace gp::test {
 namespace {
-// What a worker's MacCache relies on: the epoch moves whenever a key's data changes or a
-// key goes, and not for new keys or plain refreshes (which leave cached data right).
 // A MAC flood refills the learn rings as fast as they drain: one drain takes a bounded
 // share and says there is more, so the control thread that drains also answers,
 // ages and runs the slow path in between; nothing queued is lost.
@@ -198,6 +196,8 @@ TEST_F(FdbTest, LearnerDrainIsBoundedAndSaysWhatIsLeft) {
   rte_ring_free(ring);
 }
 
+// What a worker's MacCache relies on: the epoch moves whenever a key's data changes or a
+// key goes, and not for new keys or plain refreshes (which leave cached data right).
 TEST(FdbEpoch, BumpsOnMoveAndRemovalOnly) {
   SnapshotHolder holder(1);
   Fdb fdb(64, &holder);
